@@ -95,6 +95,37 @@ void log_emit(enum log_level level, const char *module, const char *fmt, ...) _p
 #define log_info(...) log_emit(LOG_LEVEL_INFO, LOG_MODULE, __VA_ARGS__)
 #define log_debug(...) log_emit(LOG_LEVEL_DEBUG, LOG_MODULE, __VA_ARGS__)
 
+/* ---- progress and cancellation of long work ---------------------------------------------- */
+
+/*
+ * Long domain calls (import, flatten, backup) report progress through this and stop early,
+ * with -ECANCELED, once cancel_requested() says so. Both may be called from any thread.
+ */
+struct cairn_progress {
+	void (*report)(struct cairn_progress *p, uint64_t done, uint64_t total);
+	bool (*cancel_requested)(struct cairn_progress *p);
+};
+
+static inline void progress_report(struct cairn_progress *p, uint64_t done, uint64_t total)
+{
+	if (p && p->report)
+		p->report(p, done, total);
+}
+
+static inline bool progress_cancelled(struct cairn_progress *p)
+{
+	return p && p->cancel_requested && p->cancel_requested(p);
+}
+
+/* ---- fail points (crash tests) ------------------------------------------------------------ */
+
+/*
+ * When the environment variable CAIRN_FAILPOINT names this step ("volume.create.cloned"),
+ * the process kills itself with SIGKILL right here, as a crash would. Tests use it to
+ * prove that every step of every operation is recoverable. Costs a getenv otherwise.
+ */
+void failpoint(const char *step);
+
 /* ---- strings ---------------------------------------------------------------------------- */
 
 /* strdup that aborts on out-of-memory is not our style: these return NULL and callers check. */

@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 #include <errno.h>
 #include <stdio.h>
+#include <signal.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "common.h"
@@ -42,4 +44,14 @@ void secure_erase(void *p, size_t n)
 	volatile unsigned char *v = p;
 	while (n--)
 		*v++ = 0;
+}
+
+void failpoint(const char *step)
+{
+	const char *want = getenv("CAIRN_FAILPOINT");
+
+	if (want && strcmp(want, step) == 0) {
+		log_warn("fail point '%s' reached: killing this process", step);
+		raise(SIGKILL);
+	}
 }

@@ -1,0 +1,151 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * pools: the connection to the Ceph cluster, the RBD pools cairn works in, and cairn's
+ * own state in RADOS (directory objects in the "cairn" namespace).
+ *
+ * Plain blocking C over librados: callers run these on worker threads. Every call that
+ * reaches Ceph is bounded by the timeouts set at connect time, so a dead cluster gives
+ * -ETIMEDOUT (or -ENOTCONN), never a hung thread.
+ */
+#ifndef CAIRN_POOLS_H
+#define CAIRN_POOLS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <rados/librados.h>
+
+#include "common/common.h"
+#include "conf/conf.h"
+
+struct json_object;
+
+/* ---- the cluster ------------------------------------------------------------------------ */
+
+struct cluster;
+
+/*
+ * Connect as the configured cephx user with the configured timeouts. The config must
+ * outlive the cluster. The key is read by librados from the keyring file; cairn never
+ * holds it except to hand it to libvirt (cluster_secret_key).
+ */
+int cluster_connect(const struct cairn_config *conf, struct cluster **ret, struct cairn_err *err);
+struct cluster *cluster_free(struct cluster *c);
+
+rados_t cluster_rados(struct cluster *c);
+const struct cairn_config *cluster_config(struct cluster *c);
+
+/*
+ * The io context of the pool with this role (cached; safe from any thread; not to be
+ * destroyed by the caller). Default namespace.
+ */
+int cluster_ioctx(struct cluster *c, enum pool_role role, rados_ioctx_t *ret, struct cairn_err *err);
+/* Same, for any pool by name (cached too). */
+int cluster_ioctx_by_name(struct cluster *c, const char *pool, rados_ioctx_t *ret,
+			  struct cairn_err *err);
+/* The io context of the "cairn" namespace in the volumes pool, for state objects (cached). */
+int cluster_state_ioctx(struct cluster *c, rados_ioctx_t *ret, struct cairn_err *err);
+
+/* Quick reachability probe (a mon round trip bounded by the timeouts). */
+int cluster_ping(struct cluster *c, struct cairn_err *err);
+
+/* fsid and the monitors' v2 addresses ("mon dump" JSON), for XML and health. */
+int cluster_fsid(struct cluster *c, char ret[37]);
+int cluster_mon_dump(struct cluster *c, char **ret_json, struct cairn_err *err);
+
+/* A mon command with JSON output; *ret_out owned by the caller. */
+int cluster_mon_command(struct cluster *c, const char *cmd_json, char **ret_out,
+			struct cairn_err *err);
+
+/* ---- pools ------------------------------------------------------------------------------ */
+
+/*
+ * Make sure every configured pool exists, has the rbd application enabled and is
+ * initialised for RBD. Idempotent; safe from several hosts at once.
+ */
+int pools_ensure(struct cluster *c, struct cairn_err *err);
+
+/* Check only (for health): each pool exists. */
+int pools_check(struct cluster *c, struct cairn_err *err);
+
+struct pool_info {
+	enum pool_role role;
+	char name[NAME_MAX_LEN + 1];
+	bool exists;
+	uint64_t stored_bytes;    /* data stored (logical) */
+	uint64_t used_bytes;      /* raw used */
+	uint64_t available_bytes; /* max_avail */
+	uint64_t quota_bytes;     /* 0: none */
+	uint64_t objects;
+	uint64_t images;          /* RBD images in the pool */
+};
+
+/* One entry per role, in role order. */
+int pools_list(struct cluster *c, struct pool_info ret[POOL_ROLE_MAX], struct cairn_err *err);
+struct json_object *pool_info_to_json(const struct pool_info *p);
+
+/* ---- state: cairn's own records in RADOS ------------------------------------------------ */
+/*
+ * A directory is one RADOS object per kind in the "cairn" namespace of the volumes pool
+ * ("directory.volumes", ...). Its omap maps "name.<name>" -> id and "id.<id>" -> the JSON
+ * record. Every change is one atomic rados_write_op with guards, so two daemons on two
+ * hosts can never both create the same name, and a record is never half written.
+ */
+enum dir_kind {
+	DIR_IMAGES,
+	DIR_VOLUMES,
+	DIR_SNAPSHOTS,
+	DIR_BACKUPS,
+	DIR_OPERATIONS,
+	DIR_INTENTS,     /* op id -> intent of a multi-step operation (no names) */
+	DIR_IDEMPOTENCY, /* idempotency key -> result (no names) */
+	DIR_KIND_MAX,
+};
+const char *dir_kind_to_string(enum dir_kind k);
+
+/* Insert name -> id and id -> record; -EEXIST when the name (or id) is taken. */
+int dir_insert(struct cluster *c, enum dir_kind k, const char *name, const char *id,
+	       const char *record, struct cairn_err *err);
+/* Replace the record of id; when expect is not NULL only if the stored record equals it
+ * (-ECANCELED otherwise: somebody else changed it). -ENOENT when id is unknown. */
+int dir_update(struct cluster *c, enum dir_kind k, const char *id, const char *expect,
+	       const char *record, struct cairn_err *err);
+/* Rename: new name must be free, old name must still map to id; one atomic step. */
+int dir_rename(struct cluster *c, enum dir_kind k, const char *id, const char *old_name,
+	       const char *new_name, const char *record, struct cairn_err *err);
+/* Remove name and id (name may be NULL for kinds without names). Missing is not an error. */
+int dir_remove(struct cluster *c, enum dir_kind k, const char *name, const char *id,
+	       struct cairn_err *err);
+/* id of a name: -ENOENT when unknown. ret_id of UUID_STR_LEN-ish size (<= 128). */
+int dir_lookup(struct cluster *c, enum dir_kind k, const char *name, char *ret_id, size_t len,
+	       struct cairn_err *err);
+/* The record of id (malloc'd string): -ENOENT when unknown. */
+int dir_get(struct cluster *c, enum dir_kind k, const char *id, char **ret_record,
+	    struct cairn_err *err);
+/* Every record of the kind, in id order, paged internally (10,000 entries stay fast). */
+typedef int (*dir_each_cb)(const char *id, const char *record, void *userdata);
+int dir_list(struct cluster *c, enum dir_kind k, dir_each_cb cb, void *userdata,
+	     struct cairn_err *err);
+
+/* ---- intents of multi-step operations -------------------------------------------------- */
+/*
+ * An operation that takes several steps (reserve a name, create an image, snapshot, clone,
+ * write the record...) writes an intent before its first step, advances it before each
+ * step, and removes it after the last. The intent is a DIR_INTENTS record keyed by the
+ * operation id: {"kind": "volume.create", "step": "cloned", "host": ..., "created": ...,
+ * "targets": {...whatever names the undo needs...}}. After a crash, the reconciler of
+ * that kind reads the intent and rolls the operation forward or back.
+ */
+int intent_begin(struct cluster *c, const char *op_id, const char *kind,
+		 struct json_object *targets, struct cairn_err *err);
+int intent_step(struct cluster *c, const char *op_id, const char *step, struct cairn_err *err);
+/* Add or replace one target (e.g. an image name known only after a step). */
+int intent_set_target(struct cluster *c, const char *op_id, const char *key, const char *value,
+		      struct cairn_err *err);
+int intent_end(struct cluster *c, const char *op_id, struct cairn_err *err);
+/* Every intent whose kind starts with kind_prefix ("volume.") : cb gets the parsed record. */
+typedef int (*intent_each_cb)(const char *op_id, struct json_object *intent, void *userdata);
+int intent_list(struct cluster *c, const char *kind_prefix, intent_each_cb cb, void *userdata,
+		struct cairn_err *err);
+
+#endif
