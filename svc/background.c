@@ -1,0 +1,99 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Background passes on a timer ([service] reconcile_interval), one at a time, on a slow
+ * worker: the domain's reconcile (finish or undo interrupted work, remove what no record
+ * accounts for) and purge (trash, hidden images), and the sweep of old operation records.
+ * The first pass runs right after start.
+ */
+#define LOG_MODULE "background"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "svc/svc-internal.h"
+
+struct sweep {
+	struct cluster *cluster;
+	time_t cutoff;
+	unsigned removed;
+};
+
+static time_t parse_rfc3339(const char *s)
+{
+	struct tm tm = {0};
+
+	if (!s || !strptime(s, "%Y-%m-%dT%H:%M:%SZ", &tm))
+		return 0;
+	return timegm(&tm);
+}
+
+static int sweep_one(const char *id, const char *record, void *userdata)
+{
+	struct sweep *sw = userdata;
+	_cleanup_(json_putp) struct json_object *o = json_tokener_parse(record);
+	const char *status = json_get_string(o, "status");
+	struct cairn_err err = {0};
+	time_t updated;
+
+	if (!status || strcmp(status, "queued") == 0 || strcmp(status, "running") == 0)
+		return 0;
+	updated = parse_rfc3339(json_get_string(o, "updated"));
+	if (updated && updated < sw->cutoff &&
+	    dir_remove(sw->cluster, DIR_OPERATIONS, id, id, &err) == 0)
+		sw->removed++;
+	return 0;
+}
+
+static void background_work(struct svc_job *job)
+{
+	struct svc *svc = job->svc;
+	struct sweep sw = {
+		.cluster = svc->cluster,
+		.cutoff = time(NULL) - (time_t)svc->conf->service.operation_retention,
+	};
+
+	job->result = dir_list(svc->cluster, DIR_OPERATIONS, sweep_one, &sw, &job->err);
+	if (sw.removed)
+		log_info("removed %u finished operation record(s) older than %u s", sw.removed,
+			 svc->conf->service.operation_retention);
+	if (job->result < 0)
+		return;
+	for (size_t i = 0; svc_background_passes[i].name; i++) {
+		struct cairn_err err = {0};
+		int r = svc_background_passes[i].run(svc->cluster, &err);
+		if (r < 0) {
+			log_warn("%s: %s", svc_background_passes[i].name, err.msg);
+			job->result = r;
+		}
+	}
+}
+
+static void background_done(struct svc_job *job)
+{
+	job->svc->reconcile_running = false;
+	if (job->result < 0 && job->err.code)
+		log_warn("background pass: %s", job->err.msg);
+}
+
+static void background_timer_cb(uv_timer_t *t)
+{
+	struct svc *svc = container_of(t, struct svc, reconcile_timer);
+
+	if (svc->reconcile_running || svc->stopping || !svc->cluster_up)
+		return;
+	if (svc_job_submit(svc, background_work, background_done, true, NULL, NULL) == 0)
+		svc->reconcile_running = true;
+}
+
+void svc_background_start(struct svc *svc)
+{
+	uint64_t every = (uint64_t)svc->conf->service.reconcile_interval * 1000ULL;
+
+	uv_timer_start(&svc->reconcile_timer, background_timer_cb, 0, every ? every : 60000);
+}
+
+const struct svc_background_pass svc_background_passes[] = {
+	{NULL, NULL},
+};

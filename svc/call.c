@@ -1,0 +1,347 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Calls (requests in handling) and jobs on the thread pool. Quick jobs go straight to
+ * libuv's pool; slow ones take one of a bounded number of slots (at most half the
+ * workers) so quick requests never starve; past queue_max everything is a prompt 503.
+ */
+#define LOG_MODULE "svc"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "svc/http-util.h"
+#include "svc/svc-internal.h"
+
+struct svc_slow_pending {
+	struct svc_slow_pending *next;
+	uv_work_t *work;
+	uv_work_cb work_cb;
+	uv_after_work_cb after_cb;
+};
+
+static void call_log_and_count(struct svc_call *call, int status, const char *msg)
+{
+	struct svc *svc = call->svc;
+	uint64_t dur = svc_now_ns() - call->start_ns;
+
+	if (call->route)
+		svc_metrics_observe(svc, call->route, status, dur);
+	if (call->route && (call->route->flags & ROUTE_MUTATING)) {
+		pid_t pid;
+		uid_t uid;
+		gid_t gid;
+
+		http_request_peer(call->req, &pid, &uid, &gid);
+		log_info("request %llu uid=%u gid=%u pid=%d %s %s -> %d %.3fms%s%s",
+			 (unsigned long long)http_request_id(call->req), (unsigned)uid,
+			 (unsigned)gid, (int)pid, http_method_to_string(call->route->method),
+			 call->route->pattern, status, (double)dur / 1e6, msg ? ": " : "",
+			 msg ? msg : "");
+	} else {
+		log_debug("request %llu %s %s -> %d %.3fms",
+			  (unsigned long long)http_request_id(call->req),
+			  http_method_to_string(http_request_method(call->req)),
+			  http_request_path(call->req), status, (double)dur / 1e6);
+	}
+}
+
+static void call_free(struct svc_call *call)
+{
+	if (call->data_free)
+		call->data_free(call->data);
+	json_object_put(call->body);
+	json_object_put(call->reply);
+	free(call);
+}
+
+void call_reply_text(struct svc_call *call, int status, const char *content_type,
+		     const char *body, size_t len)
+{
+	call_log_and_count(call, status, NULL);
+	http_reply(call->req, status, content_type, NULL, body, len);
+	call_free(call);
+}
+
+void call_reply_json(struct svc_call *call, int status, struct json_object *reply)
+{
+	const char *text;
+	size_t len;
+
+	if (!reply) {
+		call_reply_error(call, -ENOMEM, "out of memory");
+		return;
+	}
+	text = json_object_to_json_string_length(reply, JSON_C_TO_STRING_PLAIN, &len);
+	call_log_and_count(call, status, NULL);
+	if (status == 202 && json_get_string(reply, "id")) {
+		char loc[128];
+		snprintf(loc, sizeof(loc), "Location: /v1/operations/%s\r\n",
+			 json_get_string(reply, "id"));
+		http_reply(call->req, status, "application/json", loc, text, len);
+	} else {
+		http_reply(call->req, status, "application/json", NULL, text, len);
+	}
+	json_object_put(reply);
+	call_free(call);
+}
+
+static void call_reply_error_status(struct svc_call *call, int status, const char *reason,
+				    const char *msg, const char *extra_headers)
+{
+	_cleanup_(json_putp) struct json_object *o = json_object_new_object();
+	struct json_object *e = json_object_new_object();
+	const char *text;
+	size_t len;
+
+	if (!o || !e || json_add(o, "error", e) < 0 || json_add_int(e, "code", status) < 0 ||
+	    json_add_string(e, "reason", reason) < 0 || json_add_string(e, "message", msg) < 0) {
+		call_log_and_count(call, 500, "out of memory");
+		http_reply(call->req, 500, NULL, NULL, "{}", 2);
+		call_free(call);
+		return;
+	}
+	text = json_object_to_json_string_length(o, JSON_C_TO_STRING_PLAIN, &len);
+	call_log_and_count(call, status, msg);
+	http_reply(call->req, status, "application/json", extra_headers, text, len);
+	call_free(call);
+}
+
+void call_reply_err(struct svc_call *call, const struct cairn_err *err)
+{
+	int code = err->code ? err->code : -EIO;
+
+	call_reply_error_status(call, err_http_status(code), err_reason(code),
+				err->msg[0] ? err->msg : strerror(-code), NULL);
+}
+
+void call_reply_error(struct svc_call *call, int code, const char *fmt, ...)
+{
+	struct cairn_err err = {0};
+	va_list ap;
+
+	va_start(ap, fmt);
+	err_setv(&err, code, fmt, ap);
+	va_end(ap);
+	call_reply_err(call, &err);
+}
+
+/* Answer 405 with the Allow header. */
+void call_reply_method_not_allowed(struct svc_call *call, const char *allow)
+{
+	char hdr[160], msg[200];
+
+	snprintf(hdr, sizeof(hdr), "Allow: %s\r\n", allow);
+	snprintf(msg, sizeof(msg), "method %s is not allowed here (allowed: %s)",
+		 http_method_to_string(http_request_method(call->req)), allow);
+	call_reply_error_status(call, 405, "method_not_allowed", msg, hdr);
+}
+
+int call_parse_body(struct svc_call *call, const struct jfield *table, void *target,
+		    uint64_t *ret_present)
+{
+	struct cairn_err err = {0};
+	const char *body;
+	size_t len;
+	int r;
+
+	body = http_request_body(call->req, &len);
+	if (len == 0) {
+		/* an empty body is an empty object: every field optional or missing */
+		call->body = json_object_new_object();
+	} else {
+		r = json_parse_object(body, len, &call->body, &err);
+		if (r < 0) {
+			call_reply_err(call, &err);
+			return r;
+		}
+	}
+	if (!call->body) {
+		call_reply_error(call, -ENOMEM, "out of memory");
+		return -ENOMEM;
+	}
+	r = json_dispatch(call->body, table, target, ret_present, &err);
+	if (r < 0) {
+		call_reply_err(call, &err);
+		return r;
+	}
+	return 0;
+}
+
+int call_param_name(struct svc_call *call, int i, const char *what)
+{
+	struct cairn_err err = {0};
+	int r = name_validate(call->params[i], what, &err);
+
+	if (r < 0)
+		call_reply_err(call, &err);
+	return r;
+}
+
+/* ---- the thread pool -------------------------------------------------------------------- */
+
+static int pool_queue(struct svc *svc, uv_work_t *work, uv_work_cb work_cb,
+		      uv_after_work_cb after_cb, bool slow)
+{
+	unsigned slow_max = conf_slow_workers(svc->conf);
+	int r;
+
+	if (svc->jobs_queued + svc->slow_pending >= svc->conf->service.queue_max) {
+		svc->requests_rejected++;
+		return -EAGAIN;
+	}
+	if (slow && svc->slow_running >= slow_max) {
+		struct svc_slow_pending *p = calloc(1, sizeof(*p));
+		if (!p)
+			return -ENOMEM;
+		p->work = work;
+		p->work_cb = work_cb;
+		p->after_cb = after_cb;
+		if (svc->slow_tail)
+			svc->slow_tail->next = p;
+		else
+			svc->slow_head = p;
+		svc->slow_tail = p;
+		svc->slow_pending++;
+		return 0;
+	}
+	r = uv_queue_work(&svc->loop, work, work_cb, after_cb);
+	if (r < 0)
+		return r;
+	svc->jobs_queued++;
+	if (slow)
+		svc->slow_running++;
+	return 0;
+}
+
+/* A job ended: free its slot, start a waiting slow job. */
+static void pool_done(struct svc *svc, bool slow)
+{
+	svc->jobs_queued--;
+	if (!slow)
+		return;
+	svc->slow_running--;
+	while (svc->slow_head && !svc->stopping) {
+		struct svc_slow_pending *p = svc->slow_head;
+
+		svc->slow_head = p->next;
+		if (!svc->slow_head)
+			svc->slow_tail = NULL;
+		svc->slow_pending--;
+		if (uv_queue_work(&svc->loop, p->work, p->work_cb, p->after_cb) == 0) {
+			svc->jobs_queued++;
+			svc->slow_running++;
+			free(p);
+			return;
+		}
+		/* cannot happen with a live loop; the work is lost: run its after with an error */
+		p->after_cb(p->work, UV_ECANCELED);
+		free(p);
+	}
+}
+
+static void call_work_cb(uv_work_t *w)
+{
+	struct svc_call *call = container_of(w, struct svc_call, work);
+
+	call->work_fn(call);
+}
+
+static void call_after_cb(uv_work_t *w, int status)
+{
+	struct svc_call *call = container_of(w, struct svc_call, work);
+	struct svc *svc = call->svc;
+
+	pool_done(svc, call->slow);
+	if (status == UV_ECANCELED && !call->err.code)
+		err_set(&call->err, -ECANCELED, "request canceled");
+	svc_note_result(svc, call->err.code);
+	if (!call->err.code && call->after_fn)
+		call->after_fn(call);
+	if (call->err.code) {
+		call_reply_err(call, &call->err);
+		return;
+	}
+	call_reply_json(call, call->status ? call->status : 200, TAKE_PTR(call->reply));
+}
+
+void call_submit(struct svc_call *call, call_work_fn work, bool slow)
+{
+	int r;
+
+	call->work_fn = work;
+	call->slow = slow;
+	r = pool_queue(call->svc, &call->work, call_work_cb, call_after_cb, slow);
+	if (r == -EAGAIN) {
+		call_reply_error(call, -EAGAIN, "cairnd is busy: %u requests are queued, try again",
+				 call->svc->jobs_queued);
+	} else if (r < 0) {
+		call_reply_error(call, r, "cannot queue the request: %s", uv_strerror(r));
+	}
+}
+
+static void job_work_cb(uv_work_t *w)
+{
+	struct svc_job *job = container_of(w, struct svc_job, work);
+
+	job->work_fn(job);
+}
+
+static void job_after_cb(uv_work_t *w, int status)
+{
+	struct svc_job *job = container_of(w, struct svc_job, work);
+
+	pool_done(job->svc, job->slow);
+	if (status == UV_ECANCELED && job->result >= 0)
+		job->result = err_set(&job->err, -ECANCELED, "canceled");
+	svc_note_result(job->svc, job->result);
+	if (job->done_fn)
+		job->done_fn(job);
+	if (job->data_free)
+		job->data_free(job->data);
+	free(job);
+}
+
+int svc_job_submit(struct svc *svc, svc_job_fn work, svc_job_fn done, bool slow, void *data,
+		   void (*data_free)(void *))
+{
+	struct svc_job *job = calloc(1, sizeof(*job));
+	int r;
+
+	if (!job) {
+		if (data_free)
+			data_free(data);
+		return -ENOMEM;
+	}
+	job->svc = svc;
+	job->slow = slow;
+	job->work_fn = work;
+	job->done_fn = done;
+	job->data = data;
+	job->data_free = data_free;
+	r = pool_queue(svc, &job->work, job_work_cb, job_after_cb, slow);
+	if (r < 0) {
+		/* the callback never runs: the data is still ours to free */
+		if (data_free)
+			data_free(data);
+		free(job);
+	}
+	return r;
+}
+
+void svc_jobs_cancel_pending(struct svc *svc)
+{
+	while (svc->slow_head) {
+		struct svc_slow_pending *p = svc->slow_head;
+
+		svc->slow_head = p->next;
+		if (!svc->slow_head)
+			svc->slow_tail = NULL;
+		svc->slow_pending--;
+		/* balanced by pool_done() in the after callback, which starts nothing new now */
+		svc->jobs_queued++;
+		svc->slow_running++;
+		p->after_cb(p->work, UV_ECANCELED);
+		free(p);
+	}
+}

@@ -1,0 +1,146 @@
+/* SPDX-License-Identifier: MIT */
+/* The core routes: health, pools, operations, events, metrics. */
+#define LOG_MODULE "svc"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "config.h"
+#include "svc/svc-internal.h"
+
+/* ---- health ----------------------------------------------------------------------------- */
+
+static struct json_object *health_json(struct svc *svc, bool reachable, const char *why,
+				       struct json_object *missing)
+{
+	struct json_object *o = json_object_new_object(), *cl = json_object_new_object(),
+			   *pools = json_object_new_object();
+	char fsid[37] = "";
+	bool ready = reachable && json_object_array_length(missing) == 0;
+
+	if (!o || !cl || !pools) {
+		json_object_put(o);
+		json_object_put(cl);
+		json_object_put(pools);
+		json_object_put(missing);
+		return NULL;
+	}
+	cluster_fsid(svc->cluster, fsid);
+	json_add_string(o, "status", ready ? "ok" : "degraded");
+	json_add_string(o, "version", CAIRN_VERSION);
+	json_add_uint(o, "uptime", (svc_now_ns() - svc->started_ns) / 1000000000ULL);
+	json_add_string(o, "host", svc->hostname);
+	json_add_bool(cl, "reachable", reachable);
+	json_add_string(cl, "fsid", fsid);
+	if (why)
+		json_add_string(cl, "error", why);
+	json_add(o, "cluster", cl);
+	json_add_bool(pools, "ready", ready);
+	json_add(pools, "missing", missing);
+	json_add(o, "pools", pools);
+	return o;
+}
+
+static void health_work(struct svc_call *call)
+{
+	struct json_object *missing = json_object_new_array();
+	struct cairn_err err = {0};
+	bool reachable = true;
+	int r;
+
+	r = cluster_ping(call->svc->cluster, &err);
+	if (r < 0) {
+		reachable = false;
+		/* the health answer is a 200 that says degraded; health_after notes the outage */
+		call->status = 200;
+	} else {
+		for (int role = 0; role < POOL_ROLE_MAX; role++) {
+			const char *name = conf_pool_name(call->svc->conf, (enum pool_role)role);
+			if (rados_pool_lookup(cluster_rados(call->svc->cluster), name) < 0)
+				json_object_array_add(missing, json_object_new_string(name));
+		}
+	}
+	call->data = (void *)(intptr_t)r;
+	call->reply = health_json(call->svc, reachable, reachable ? NULL : err.msg, missing);
+}
+
+static void health_after(struct svc_call *call)
+{
+	int r = (int)(intptr_t)call->data;
+
+	call->data = NULL;
+	svc_note_result(call->svc, r); /* the loop thread owns reachability */
+}
+
+static void route_health(struct svc_call *call)
+{
+	if (!call->svc->cluster_up) {
+		call_reply_json(call, 200,
+				health_json(call->svc, false, "unreachable; cairnd retries",
+					    json_object_new_array()));
+		return;
+	}
+	call->after_fn = health_after;
+	call_submit(call, health_work, false);
+}
+
+/* ---- pools ------------------------------------------------------------------------------ */
+
+static void pools_work(struct svc_call *call)
+{
+	struct pool_info info[POOL_ROLE_MAX];
+	struct json_object *arr;
+
+	if (call->data && pools_ensure(call->svc->cluster, &call->err) < 0)
+		return;
+	if (pools_list(call->svc->cluster, info, &call->err) < 0)
+		return;
+	call->reply = json_object_new_object();
+	arr = json_object_new_array();
+	for (int i = 0; i < POOL_ROLE_MAX; i++)
+		json_object_array_add(arr, pool_info_to_json(&info[i]));
+	json_add(call->reply, "pools", arr);
+}
+
+static void route_pools_list(struct svc_call *call)
+{
+	call_submit(call, pools_work, false);
+}
+
+static void route_pools_init(struct svc_call *call)
+{
+	call->data = (void *)1; /* ensure first */
+	call_submit(call, pools_work, true);
+}
+
+/* ---- metrics ---------------------------------------------------------------------------- */
+
+static void route_metrics(struct svc_call *call)
+{
+	char *text = svc_metrics_render(call->svc);
+
+	if (!text) {
+		call_reply_error(call, -ENOMEM, "out of memory");
+		return;
+	}
+	call_reply_text(call, 200, "text/plain; version=0.0.4", text, strlen(text));
+	free(text);
+}
+
+const struct route routes_core[] = {
+	{HTTP_METHOD_GET, "/metrics", route_metrics, 0, "Prometheus metrics"},
+	{HTTP_METHOD_GET, "/v1/events", route_events, ROUTE_STREAM, "stream of JSON events"},
+	{HTTP_METHOD_GET, "/v1/health", route_health, 0, "health of cairnd and the cluster"},
+	{HTTP_METHOD_GET, "/v1/operations", route_ops_list, ROUTE_CLUSTER, "list operations"},
+	{HTTP_METHOD_GET, "/v1/operations/{id}", route_op_get, ROUTE_CLUSTER, "show an operation"},
+	{HTTP_METHOD_DELETE, "/v1/operations/{id}", route_op_cancel, ROUTE_MUTATING,
+	 "cancel an operation"},
+	{HTTP_METHOD_GET, "/v1/operations/{id}/wait", route_op_wait, ROUTE_CLUSTER,
+	 "wait for an operation to end"},
+	{HTTP_METHOD_GET, "/v1/pools", route_pools_list, ROUTE_CLUSTER, "list pools"},
+	{HTTP_METHOD_POST, "/v1/pools/init", route_pools_init, ROUTE_MUTATING | ROUTE_CLUSTER,
+	 "create and initialise the configured pools"},
+	{0, NULL, NULL, 0, NULL},
+};
