@@ -51,7 +51,6 @@ static const struct {
 	{EPERM, 403, "forbidden"},
 	{EROFS, 403, "read_only"},
 	{ENOENT, 404, "not_found"},
-	{ENOTSUP, 405, "method_not_allowed"},
 	{EEXIST, 409, "conflict"},
 	{EBUSY, 409, "busy"},
 	{ENOTEMPTY, 409, "has_dependents"},

@@ -33,6 +33,23 @@ static int pool_create(struct cluster *c, const char *name, struct cairn_err *er
 	return 0;
 }
 
+/* The pool is ours already: rbd application enabled and initialised (rbd_info exists). */
+static bool pool_has_rbd(rados_ioctx_t io)
+{
+	char apps[256];
+	size_t len = sizeof(apps);
+	bool found = false;
+	uint64_t size;
+	time_t mtime;
+
+	if (rados_application_list(io, apps, &len) < 0)
+		return false;
+	for (size_t off = 0; off < len && apps[off]; off += strlen(apps + off) + 1)
+		if (strcmp(apps + off, "rbd") == 0)
+			found = true;
+	return found && rados_stat(io, "rbd_info", &size, &mtime) == 0;
+}
+
 static int pool_ensure_one(struct cluster *c, enum pool_role role, struct cairn_err *err)
 {
 	const char *name = conf_pool_name(cluster_config(c), role);
@@ -50,6 +67,9 @@ static int pool_ensure_one(struct cluster *c, enum pool_role role, struct cairn_
 	r = cluster_ioctx_by_name(c, name, &io, err);
 	if (r < 0)
 		return r;
+	/* Each step below costs an osdmap round trip (seconds): skip what is done already. */
+	if (pool_has_rbd(io))
+		return 0;
 	r = rados_application_enable(io, "rbd", 0);
 	if (r < 0 && r != -EEXIST)
 		return err_set(err, r, "cannot enable the rbd application on pool '%s': %s", name,

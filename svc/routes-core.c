@@ -111,6 +111,10 @@ static void route_pools_list(struct svc_call *call)
 
 static void route_pools_init(struct svc_call *call)
 {
+	static const struct jfield no_fields[] = {{NULL, 0, 0, 0, NULL}};
+
+	if (call_parse_body(call, no_fields, NULL, NULL) < 0)
+		return;
 	call->data = (void *)1; /* ensure first */
 	call_submit(call, pools_work, true);
 }
