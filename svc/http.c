@@ -1513,7 +1513,8 @@ static void server_maybe_closed(struct http_server *s)
 
 void http_server_close(struct http_server *s, void (*cb)(void *userdata), void *userdata)
 {
-	assert(!s->closing);
+	if (s->closing) /* a second call changes nothing: the first callback still runs */
+		return;
 	s->closing = true;
 	s->stopped = true;
 	s->close_cb = cb;
