@@ -1,0 +1,566 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * volumes: deleting images and volumes without ever orphaning a clone, the hidden state, and
+ * the background purge.
+ */
+#define LOG_MODULE "volumes"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "volumes/vol-internal.h"
+
+#define CHAIN_MAX    256 /* hidden ancestors removed in one go */
+#define PURGE_PASSES 64  /* hidden records removed leaf first: one level per pass */
+
+static const char *delete_kind(bool is_image)
+{
+	return is_image ? "image.delete" : "volume.delete";
+}
+
+/* "web1, web2, pool/foreign" for a message, from the children of an image. */
+static void children_names(struct cluster *c, const rbd_linked_image_spec_t *specs, size_t n,
+                           char *buf, size_t len)
+{
+	size_t used = 0;
+
+	buf[0] = '\0';
+	for (size_t i = 0; i < n && used + 1 < len; i++) {
+		char name[VOL_RBD_NAME_MAX * 2];
+		_cleanup_(freep) char *text = NULL;
+		struct cairn_err lerr = {0};
+		int w;
+
+		if (specs[i].trash)
+			continue;
+		snprintf(name, sizeof(name), "%s/%s", specs[i].pool_name, specs[i].image_name);
+		if (str_has_prefix(specs[i].image_name, "volume-") &&
+		    dir_get(c, DIR_VOLUMES, specs[i].image_name + strlen("volume-"), &text,
+		            &lerr) >= 0) {
+			struct vol_record r;
+			if (vol_record_parse(text, false, &r, &lerr) >= 0) {
+				str_copy(name, sizeof(name), r.name);
+				vol_record_release(&r);
+			}
+		}
+		w = snprintf(buf + used, len - used, "%s%s", used ? ", " : "", name);
+		if (w < 0)
+			break;
+		used += (size_t)w;
+	}
+	if (used >= len && len > 4)
+		memcpy(buf + len - 4, "...", 4);
+}
+
+/* The record goes to status hidden and to the name "hidden-<id>", freeing its name. */
+static int hide(struct cluster *c, struct vol_record *r, char **text, struct cairn_err *err)
+{
+	_cleanup_(freep) char *new_text = NULL;
+	char hidden[NAME_MAX_LEN + 1], old_name[NAME_MAX_LEN + 1];
+	int ret;
+
+	snprintf(hidden, sizeof(hidden), "hidden-%s", r->id);
+	str_copy(old_name, sizeof(old_name), r->name);
+	if (!r->former_name[0])
+		str_copy(r->former_name, sizeof(r->former_name), r->name);
+	str_copy(r->name, sizeof(r->name), hidden);
+	r->status = VOL_STATUS_HIDDEN;
+	vol_time_now(r->updated);
+	new_text = vol_record_format(r);
+	if (!new_text)
+		return err_set(err, -ENOMEM, "out of memory");
+	ret = dir_rename(c, vol_dir(r->is_image), r->id, old_name, hidden, new_text, err);
+	if (ret < 0)
+		return ret;
+	free(*text);
+	*text = TAKE_PTR(new_text);
+	log_debug("%s '%s' hidden as '%s' until its clones are gone", vol_what(r->is_image),
+	          old_name, hidden);
+	return 0;
+}
+
+static int in_use(rbd_image_t img)
+{
+	rbd_image_watcher_t w[8];
+	size_t n = ARRAY_SIZE(w);
+	int r;
+
+	r = rbd_watchers_list(img, w, &n);
+	if (r == -ERANGE)
+		return 1;
+	if (r < 0)
+		return r;
+	rbd_watchers_list_cleanup(w, n);
+	return n > 0;
+}
+
+/*
+ * The steps after the decision to remove: intent, status deleting, snapshots, trash or
+ * remove, record, parent. direct: remove rather than trash.
+ */
+static int delete_finish(struct cluster *c, struct vol_record *r, char **text, bool direct,
+                         struct cairn_progress *progress, int depth, struct cairn_err *err);
+
+static void parent_release(struct cluster *c, const struct vol_record *child, int depth)
+{
+	const struct vol_parent *p = &child->parent;
+	struct cairn_err lerr = {0};
+
+	if (p->kind == VOL_PARENT_NONE)
+		return;
+	/* the hidden snapshot cairn made for this clone; with a clone v2 child still in the
+	 * trash RBD moves it to the snapshot trash and removes it with the child */
+	if (p->kind == VOL_PARENT_VOLUME && p->rbd_snap[0] &&
+	    str_has_prefix(p->rbd_snap, VOL_CLONE_SNAP_PREFIX) && p->pool[0] && p->rbd_image[0]) {
+		if (vol_rbd_snap_remove(c, p->pool, p->rbd_image, p->rbd_snap, &lerr) < 0)
+			log_debug("hidden snapshot stays for now: %s", lerr.msg);
+	}
+	if (p->id[0] && depth < CHAIN_MAX) {
+		err_clear(&lerr);
+		/* the parent of a snapshot clone is a volume too */
+		struct vol_record parent;
+		_cleanup_(freep) char *ptext = NULL;
+		bool is_image = p->kind == VOL_PARENT_IMAGE;
+
+		if (vol_record_load_id(c, is_image, p->id, &parent, &ptext, &lerr) < 0)
+			return;
+		if (parent.status == VOL_STATUS_HIDDEN) {
+			rbd_image_t img = NULL;
+			rbd_linked_image_spec_t *kids = NULL;
+			size_t n = 0;
+			bool has_kids = true;
+
+			if (vol_open(c, parent.pool, parent.rbd_image, NULL, true, &img, &lerr) >=
+			    0) {
+				if (vol_rbd_children(img, &kids, &n, &lerr) >= 0) {
+					has_kids = n > 0;
+					vol_rbd_children_free(kids, n);
+				}
+				rbd_close(img);
+			} else if (lerr.code == -ENOENT) {
+				has_kids = false;
+			}
+			if (!has_kids &&
+			    delete_finish(c, &parent, &ptext, true, NULL, depth + 1, &lerr) < 0)
+				log_debug("hidden %s '%s' stays for now: %s",
+				          vol_what(parent.is_image), parent.name, lerr.msg);
+		}
+		vol_record_release(&parent);
+	}
+}
+
+void vol_parent_release(struct cluster *c, const struct vol_record *child)
+{
+	parent_release(c, child, 0);
+}
+
+static int delete_finish(struct cluster *c, struct vol_record *r, char **text, bool direct,
+                         struct cairn_progress *progress, int depth, struct cairn_err *err)
+{
+	_cleanup_(json_putp) struct json_object *targets = json_object_new_object();
+	const struct cairn_config *conf = cluster_config(c);
+	const char *what = vol_what(r->is_image);
+	enum vol_status prior = r->status;
+	char op[UUID_STR_LEN], fp[64];
+	bool marked = false;
+	rados_ioctx_t io;
+	int ret;
+
+	if (!targets || json_add_string(targets, "id", r->id) < 0 ||
+	    json_add_string(targets, "name", r->name) < 0 ||
+	    json_add_string(targets, "pool", r->pool) < 0 ||
+	    json_add_string(targets, "rbd_image", r->rbd_image) < 0)
+		return err_set(err, -ENOMEM, "out of memory");
+	uuid_generate_str(op);
+	ret = intent_begin(c, op, delete_kind(r->is_image), targets, err);
+	if (ret < 0)
+		return ret;
+	snprintf(fp, sizeof(fp), "%s.intent", delete_kind(r->is_image));
+	failpoint(fp);
+
+	if (r->status != VOL_STATUS_DELETING) {
+		r->status = VOL_STATUS_DELETING;
+		str_copy(r->op, sizeof(r->op), op);
+		ret = vol_record_store(c, r, text, err);
+		if (ret < 0) {
+			r->status = prior;
+			goto fail;
+		}
+	}
+	marked = true;
+	snprintf(fp, sizeof(fp), "%s.marked", delete_kind(r->is_image));
+	failpoint(fp);
+
+	ret = cluster_ioctx_by_name(c, r->pool, &io, err);
+	if (ret < 0)
+		goto fail;
+	if (!direct && conf->volumes.deferred_delete) {
+		/* snapshots first: the trash takes the image as it is */
+		{
+			_cleanup_(rbd_closep) rbd_image_t img = NULL;
+			struct vol_snap *snaps = NULL;
+			size_t n = 0;
+			struct cairn_err lerr = {0};
+
+			ret = vol_open(c, r->pool, r->rbd_image, NULL, false, &img, &lerr);
+			if (ret == -ENOENT)
+				goto unrecord;
+			if (ret < 0) {
+				err_set(err, ret, "%s", lerr.msg);
+				goto fail;
+			}
+			ret = vol_rbd_snaps(img, &snaps, &n, err);
+			if (ret < 0)
+				goto fail;
+			for (size_t i = 0; i < n && ret >= 0; i++) {
+				if (snaps[i].ns != RBD_SNAP_NAMESPACE_TYPE_USER)
+					continue;
+				ret = rbd_snap_remove2(img, snaps[i].name,
+				                       RBD_SNAP_REMOVE_UNPROTECT, NULL, NULL);
+				if (ret == -ENOENT)
+					ret = 0;
+				if (ret < 0)
+					err_set(err, ret,
+					        "cannot remove snapshot '%s' of %s '%s': %s",
+					        snaps[i].name, what, r->name, strerror(-ret));
+			}
+			vol_rbd_snaps_free(snaps, n);
+			if (ret < 0)
+				goto fail;
+			/* the purge removes only what carries cairn's mark (managed ones too) */
+			if (vol_rbd_is_marked(img) == 0)
+				rbd_metadata_set(img, VOL_MARK_KEY, r->id);
+		}
+		snprintf(fp, sizeof(fp), "%s.snapshots", delete_kind(r->is_image));
+		failpoint(fp);
+		ret = rbd_trash_move(io, r->rbd_image, conf->volumes.trash_delay);
+		if (ret == -ENOENT)
+			ret = 0;
+		if (ret == -EBUSY) {
+			err_set(err, ret, "%s '%s' is in use", what, r->name);
+			goto fail;
+		}
+		if (ret < 0) {
+			err_set(err, ret, "cannot move %s '%s' to the trash: %s", what, r->name,
+			        strerror(-ret));
+			goto fail;
+		}
+		log_debug("%s %s/%s moved to the trash", what, r->pool, r->rbd_image);
+	} else {
+		ret = vol_rbd_remove(c, r->pool, r->rbd_image, progress, err);
+		if (ret < 0)
+			goto fail;
+	}
+	snprintf(fp, sizeof(fp), "%s.removed", delete_kind(r->is_image));
+	failpoint(fp);
+
+unrecord:
+	ret = dir_remove(c, vol_dir(r->is_image), r->name, r->id, err);
+	if (ret < 0)
+		goto fail;
+	snprintf(fp, sizeof(fp), "%s.unrecorded", delete_kind(r->is_image));
+	failpoint(fp);
+	parent_release(c, r, depth);
+	{
+		struct cairn_err lerr = {0};
+		if (intent_end(c, op, &lerr) < 0)
+			log_warn("intent %s of deleting '%s' stays: %s", op, r->name, lerr.msg);
+	}
+	return 0;
+
+fail:
+	/* the delete did not go through: the record says what is still there */
+	{
+		struct cairn_err lerr = {0};
+
+		/* in use: nothing was removed that matters, the volume stays as it was */
+		if (marked && ret == -EBUSY) {
+			r->status = prior == VOL_STATUS_DELETING ? VOL_STATUS_AVAILABLE : prior;
+			if (vol_record_store(c, r, text, &lerr) >= 0)
+				marked = false;
+		}
+		if (!marked)
+			intent_end(c, op, &lerr);
+		/* else: the intent stays, so that the reconciler finishes the delete */
+	}
+	return ret;
+}
+
+int vol_delete_record(struct cluster *c, struct vol_record *r, char **text, bool force,
+                      bool deferred_ok, struct cairn_progress *progress, struct cairn_err *err)
+{
+	_cleanup_(rbd_closep) rbd_image_t img = NULL;
+	rbd_linked_image_spec_t *kids = NULL;
+	struct vol_snap *snaps = NULL;
+	size_t nkids = 0, nsnaps = 0, live = 0;
+	struct cairn_err lerr = {0};
+	const char *what = vol_what(r->is_image);
+	char list[200];
+	int ret;
+
+	ret = vol_open(c, r->pool, r->rbd_image, NULL, true, &img, &lerr);
+	if (ret == -ENOENT) /* nothing left in RBD: only the record */
+		return delete_finish(c, r, text, true, progress, 0, err);
+	if (ret < 0)
+		return err_set(err, ret, "%s", lerr.msg);
+
+	ret = vol_rbd_children(img, &kids, &nkids, err);
+	if (ret < 0)
+		return ret;
+	for (size_t i = 0; i < nkids; i++)
+		if (!kids[i].trash)
+			live++;
+
+	if (!r->is_image && !force) {
+		ret = vol_rbd_snaps(img, &snaps, &nsnaps, err);
+		if (ret < 0)
+			goto out;
+		list[0] = '\0';
+		for (size_t i = 0, used = 0; i < nsnaps; i++) {
+			if (!vol_snap_is_user(&snaps[i]))
+				continue;
+			int w = snprintf(list + used, sizeof(list) - used, "%s%s", used ? ", " : "",
+			                 snaps[i].name);
+			if (w > 0 && used + (size_t)w < sizeof(list))
+				used += (size_t)w;
+		}
+		vol_rbd_snaps_free(snaps, nsnaps);
+		if (list[0]) {
+			ret = err_set(err, -ENOTEMPTY,
+			              "volume '%s' has snapshots (%s): delete them first or force",
+			              r->name, list);
+			goto out;
+		}
+	}
+
+	if (nkids > 0) {
+		if (live > 0 && !deferred_ok) {
+			children_names(c, kids, nkids, list, sizeof(list));
+			ret = err_set(err, -ENOTEMPTY, "%s '%s' has clones: %s", what, r->name,
+			              list);
+			goto out;
+		}
+		ret = hide(c, r, text, err);
+		if (ret >= 0)
+			ret = 1;
+		goto out;
+	}
+
+	ret = in_use(img);
+	if (ret > 0) {
+		ret = err_set(err, -EBUSY, "%s '%s' is in use", what, r->name);
+		goto out;
+	}
+	rbd_close(img);
+	img = NULL;
+	ret = delete_finish(c, r, text, false, progress, 0, err);
+out:
+	vol_rbd_children_free(kids, nkids);
+	return ret;
+}
+
+int vol_delete(struct cluster *c, const char *name, bool force, struct cairn_progress *progress,
+               struct cairn_err *err)
+{
+	_cleanup_(vol_record_releasep) struct vol_record r = {0};
+	_cleanup_(freep) char *text = NULL;
+	int ret;
+
+	ret = vol_record_load(c, false, name, &r, &text, err);
+	if (ret < 0)
+		return ret;
+	switch (r.status) {
+	case VOL_STATUS_HIDDEN:
+		return 1; /* deleted already, waiting for its clones */
+	case VOL_STATUS_CREATING:
+	case VOL_STATUS_IMPORTING:
+		return err_set(err, -EBUSY, "volume '%s' is being created", name);
+	default:
+		break;
+	}
+	return vol_delete_record(c, &r, &text, force, true, progress, err);
+}
+
+int img_delete(struct cluster *c, const char *name, bool deferred, struct cairn_err *err)
+{
+	_cleanup_(vol_record_releasep) struct vol_record r = {0};
+	_cleanup_(freep) char *text = NULL;
+	int ret;
+
+	ret = vol_record_load(c, true, name, &r, &text, err);
+	if (ret < 0)
+		return ret;
+	switch (r.status) {
+	case VOL_STATUS_HIDDEN:
+		return 1;
+	case VOL_STATUS_CREATING:
+	case VOL_STATUS_IMPORTING:
+		return err_set(err, -EBUSY, "image '%s' is being imported", name);
+	default:
+		break;
+	}
+	return vol_delete_record(c, &r, &text, true, deferred, NULL, err);
+}
+
+int vol_hidden_try_remove(struct cluster *c, bool is_image, const char *id, struct cairn_err *err)
+{
+	_cleanup_(vol_record_releasep) struct vol_record r = {0};
+	_cleanup_(freep) char *text = NULL;
+	rbd_linked_image_spec_t *kids = NULL;
+	size_t n = 0;
+	struct cairn_err lerr = {0};
+	int ret;
+
+	ret = vol_record_load_id(c, is_image, id, &r, &text, err);
+	if (ret < 0)
+		return ret == -ENOENT ? 0 : ret;
+	if (r.status != VOL_STATUS_HIDDEN)
+		return 0;
+	{
+		_cleanup_(rbd_closep) rbd_image_t img = NULL;
+
+		ret = vol_open(c, r.pool, r.rbd_image, NULL, true, &img, &lerr);
+		if (ret < 0 && ret != -ENOENT)
+			return err_set(err, ret, "%s", lerr.msg);
+		if (ret >= 0) {
+			ret = vol_rbd_children(img, &kids, &n, err);
+			if (ret < 0)
+				return ret;
+			vol_rbd_children_free(kids, n);
+			if (n > 0)
+				return 0;
+		}
+	}
+	ret = delete_finish(c, &r, &text, true, NULL, 0, err);
+	return ret < 0 ? ret : 1;
+}
+
+/* ---- purge ------------------------------------------------------------------------------------ */
+
+static int purge_trash(struct cluster *c, const char *pool, unsigned *removed)
+{
+	const struct cairn_config *conf = cluster_config(c);
+	struct cairn_err lerr = {0};
+	rbd_trash_image_info_t *entries = NULL;
+	size_t max = 64;
+	time_t now = time(NULL);
+	rados_ioctx_t io;
+	int r;
+
+	r = cluster_ioctx_by_name(c, pool, &io, &lerr);
+	if (r < 0)
+		return r;
+	for (;;) {
+		entries = calloc(max, sizeof(*entries));
+		if (!entries)
+			return -ENOMEM;
+		r = rbd_trash_list(io, entries, &max);
+		if (r != -ERANGE)
+			break;
+		free(entries);
+	}
+	if (r < 0) {
+		free(entries);
+		return r;
+	}
+	for (size_t i = 0; i < max; i++) {
+		rbd_trash_image_info_t *e = &entries[i];
+		rbd_image_t img = NULL;
+		int marked;
+
+		if (e->source != RBD_TRASH_IMAGE_SOURCE_USER || now < e->deferment_end_time ||
+		    now - e->deletion_time < (time_t)conf->volumes.trash_delay)
+			continue;
+		if (rbd_open_by_id_read_only(io, e->id, &img, NULL) < 0)
+			continue;
+		marked = vol_rbd_is_marked(img);
+		rbd_close(img);
+		if (marked <= 0)
+			continue; /* not cairn's */
+		r = rbd_trash_remove(io, e->id, false);
+		if (r < 0) {
+			log_debug("trashed image %s/%s stays: %s", pool, e->name, strerror(-r));
+			continue;
+		}
+		log_debug("purged %s/%s from the trash", pool, e->name);
+		(*removed)++;
+	}
+	rbd_trash_list_cleanup(entries, max);
+	free(entries);
+	return 0;
+}
+
+struct hidden_ids {
+	char (*ids)[UUID_STR_LEN];
+	size_t n, cap;
+};
+
+static int collect_hidden(const char *id, const char *record, void *userdata)
+{
+	struct hidden_ids *h = userdata;
+	_cleanup_(json_putp) struct json_object *o = json_tokener_parse(record);
+
+	if (!o || !json_get_string(o, "status") ||
+	    strcmp(json_get_string(o, "status"), "hidden") != 0)
+		return 0;
+	if (h->n == h->cap) {
+		size_t cap = h->cap ? h->cap * 2 : 16;
+		void *p = realloc(h->ids, cap * sizeof(*h->ids));
+		if (!p)
+			return -ENOMEM;
+		h->ids = p;
+		h->cap = cap;
+	}
+	str_copy(h->ids[h->n++], UUID_STR_LEN, id);
+	return 0;
+}
+
+int vol_purge(struct cluster *c, struct cairn_err *err)
+{
+	const struct cairn_config *conf = cluster_config(c);
+	const char *pools[] = {conf->pools.images, conf->pools.volumes, conf->pools.vms};
+	unsigned removed = 0;
+	int r;
+
+	for (size_t i = 0; i < ARRAY_SIZE(pools); i++) {
+		bool seen = false;
+		for (size_t j = 0; j < i; j++)
+			seen |= strcmp(pools[i], pools[j]) == 0;
+		if (seen)
+			continue;
+		r = purge_trash(c, pools[i], &removed);
+		if (r < 0)
+			log_debug("cannot purge the trash of '%s': %s", pools[i], strerror(-r));
+	}
+
+	/* hidden records without children left: leaves first, one level per pass */
+	for (int pass = 0; pass < PURGE_PASSES; pass++) {
+		unsigned before = removed;
+
+		for (int is_image = 0; is_image < 2; is_image++) {
+			struct hidden_ids h = {0};
+
+			r = dir_list(c, vol_dir(is_image), collect_hidden, &h, err);
+			if (r < 0) {
+				free(h.ids);
+				return r;
+			}
+			for (size_t i = 0; i < h.n; i++) {
+				struct cairn_err lerr = {0};
+				r = vol_hidden_try_remove(c, is_image, h.ids[i], &lerr);
+				if (r > 0)
+					removed++;
+				else if (r < 0)
+					log_debug("hidden %s %s stays: %s", vol_what(is_image),
+					          h.ids[i], lerr.msg);
+			}
+			free(h.ids);
+		}
+		if (removed == before)
+			break;
+	}
+	return (int)removed;
+}

@@ -1,0 +1,208 @@
+/* SPDX-License-Identifier: MIT */
+/* volumes: pieces shared by the files of this folder only. */
+#ifndef CAIRN_VOL_INTERNAL_H
+#define CAIRN_VOL_INTERNAL_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include <json-c/json.h>
+#include <rbd/librbd.h>
+
+#include "common/common.h"
+#include "common/json.h"
+#include "pools/pools.h"
+#include "volumes/volumes.h"
+
+/* ---- cleanup helpers ------------------------------------------------------------------------ */
+
+static inline void rbd_closep(rbd_image_t *img)
+{
+	if (*img)
+		rbd_close(*img);
+}
+
+static inline void vol_record_releasep(struct vol_record *r)
+{
+	vol_record_release(r);
+}
+
+/* ---- record.c -------------------------------------------------------------------------------- */
+
+/* Now as RFC 3339 UTC. */
+void vol_time_now(char buf[VOL_TIME_MAX]);
+/* RFC 3339 UTC (or an integer of seconds) -> seconds since the epoch; -1 when unreadable. */
+int64_t vol_time_parse(const char *s);
+
+/* Kind of directory for records of images or volumes. */
+static inline enum dir_kind vol_dir(bool is_image)
+{
+	return is_image ? DIR_IMAGES : DIR_VOLUMES;
+}
+
+static inline const char *vol_what(bool is_image)
+{
+	return is_image ? "image" : "volume";
+}
+
+/* "volume-<id>" / "image-<id>" */
+void vol_rbd_name(bool is_image, const char *id, char ret[VOL_RBD_NAME_MAX]);
+/* True for "volume-<uuid>" or "image-<uuid>" (cairn's naming scheme). */
+bool vol_rbd_name_is_cairns(const char *rbd_image);
+
+/* Labels: an object of at most 64 name -> string (<= 255, no control characters). */
+int vol_labels_validate(struct json_object *labels, struct cairn_err *err);
+/* QoS: an object of the known keys -> non-negative integers. */
+int vol_qos_validate(struct json_object *qos, struct cairn_err *err);
+/* The QoS keys and their image metadata keys, NULL-terminated. */
+struct vol_qos_key {
+	const char *name;
+	const char *metadata;
+};
+extern const struct vol_qos_key vol_qos_keys[];
+
+/* Fill a new record. */
+void vol_record_init(struct vol_record *r, bool is_image);
+
+/*
+ * Look a name up and parse its record: -ENOENT "volume 'x' not found".
+ */
+int vol_record_load(struct cluster *c, bool is_image, const char *name, struct vol_record *ret,
+                    char **ret_text, struct cairn_err *err);
+int vol_record_load_id(struct cluster *c, bool is_image, const char *id, struct vol_record *ret,
+                       char **ret_text, struct cairn_err *err);
+/*
+ * Store r over the record whose stored text was *old_text (compare-and-swap); on success
+ * *old_text becomes the new text. -ECANCELED when somebody else changed it meanwhile.
+ */
+int vol_record_store(struct cluster *c, struct vol_record *r, char **old_text,
+                     struct cairn_err *err);
+
+/*
+ * Load the record of id, let fn change it, store it guarded by what was read; again when
+ * somebody else was quicker. ret (may be NULL) gets the stored record.
+ */
+typedef int (*vol_record_change_fn)(struct vol_record *r, void *arg, struct cairn_err *err);
+int vol_record_modify(struct cluster *c, bool is_image, const char *id, vol_record_change_fn fn,
+                      void *arg, struct vol_record *ret, struct cairn_err *err);
+
+/* ---- rbd.c ------------------------------------------------------------------------------------ */
+
+/* The pool of a volume: NULL -> volumes pool; a role name or the name of volumes/vms. */
+int vol_pool_resolve(struct cluster *c, const char *pool, const char **ret_name,
+                     struct cairn_err *err);
+/* True when pool is one of cairn's pools holding images or volumes. */
+bool vol_pool_is_cairns(struct cluster *c, const char *pool);
+
+int vol_features(struct cluster *c, uint64_t *ret, struct cairn_err *err);
+
+int vol_open(struct cluster *c, const char *pool, const char *rbd_image, const char *snap,
+             bool read_only, rbd_image_t *ret, struct cairn_err *err);
+
+/* Create a blank image with the configured features. */
+int vol_rbd_create(struct cluster *c, const char *pool, const char *rbd_image, uint64_t size,
+                   struct cairn_err *err);
+/* Clone parent pool/image@snap to pool/rbd_image: clone v2, or protect + v1 when refused. */
+int vol_rbd_clone(struct cluster *c, const char *ppool, const char *pimage, const char *psnap,
+                  const char *pool, const char *rbd_image, struct cairn_err *err);
+/* Set the cairn_id mark. */
+int vol_rbd_mark(struct cluster *c, const char *pool, const char *rbd_image, const char *id,
+                 struct cairn_err *err);
+/* Is the image marked as cairn's? (0 no, 1 yes, <0 error; -ENOENT missing) */
+int vol_rbd_is_marked(rbd_image_t img);
+
+/* Remove an image for good (snapshots first); missing is done (0). */
+int vol_rbd_remove(struct cluster *c, const char *pool, const char *rbd_image,
+                   struct cairn_progress *progress, struct cairn_err *err);
+/* Remove a snapshot (unprotecting it); missing is done; with v2 children it goes to the
+ * snapshot trash and RBD removes it with the last child. */
+int vol_rbd_snap_remove(struct cluster *c, const char *pool, const char *rbd_image,
+                        const char *snap, struct cairn_err *err);
+
+/* Apply QoS limits as image metadata (absent keys are removed). */
+int vol_rbd_set_qos(rbd_image_t img, struct json_object *qos, const char *name,
+                    struct cairn_err *err);
+
+/* Children of every snapshot of an open image (head). *ret is caller's to clean up with
+ * rbd_linked_image_spec_list_cleanup + free. */
+int vol_rbd_children(rbd_image_t img, rbd_linked_image_spec_t **ret, size_t *ret_n,
+                     struct cairn_err *err);
+void vol_rbd_children_free(rbd_linked_image_spec_t *specs, size_t n);
+
+/* Every snapshot of an open image (all namespaces). Free with vol_rbd_snaps_free. */
+struct vol_snap {
+	uint64_t id;
+	uint64_t size;
+	char *name;
+	rbd_snap_namespace_type_t ns;
+};
+int vol_rbd_snaps(rbd_image_t img, struct vol_snap **ret, size_t *ret_n, struct cairn_err *err);
+void vol_rbd_snaps_free(struct vol_snap *s, size_t n);
+static inline bool vol_snap_is_user(const struct vol_snap *s)
+{
+	return s->ns == RBD_SNAP_NAMESPACE_TYPE_USER &&
+	       !str_has_prefix(s->name, VOL_HIDDEN_SNAP_PREFIX);
+}
+
+/* Number of ancestors of an open image (0: no parent). */
+int vol_rbd_depth(struct cluster *c, rbd_image_t img, unsigned *ret, struct cairn_err *err);
+
+/* Names of every image in a pool (rbd_list2). */
+int vol_rbd_list(rados_ioctx_t io, char ***ret, size_t *ret_n, struct cairn_err *err);
+void vol_strv_free(char **v, size_t n);
+
+/* A librbd progress callback that reports to a cairn_progress and stops when cancelled. */
+int vol_rbd_progress_cb(uint64_t done, uint64_t total, void *p);
+
+/* ---- import.c -------------------------------------------------------------------------------- */
+
+/*
+ * Resolve file against dir (realpath both), and open it: a regular file strictly under dir.
+ * -EACCES otherwise, naming the path. Returns the open fd (O_RDONLY|O_CLOEXEC).
+ */
+int vol_import_open(const char *dir, const char *file, char **ret_path, struct cairn_err *err);
+
+/*
+ * Parse qemu-img's -p progress "(42.00/100%)" in a chunk of its output. The parser keeps a
+ * partial line between calls. Returns the last percentage seen * 100 (0..10000), or -1.
+ */
+struct qemu_progress {
+	char buf[64];
+	size_t len;
+};
+int qemu_progress_feed(struct qemu_progress *p, const char *data, size_t len);
+
+/* What qemu-img info says about a file. */
+struct qemu_info {
+	char format[16];
+	uint64_t virtual_size;
+	bool has_backing;
+	bool has_data_file;
+};
+int qemu_info_parse(const char *json, struct qemu_info *ret, struct cairn_err *err);
+
+/* qemu-img rbd target ("rbd:pool/image:id=...:conf=...[:keyring=...]"). */
+char *qemu_rbd_target(const struct cairn_config *conf, const char *pool, const char *image);
+
+/* Run qemu-img with fd as /dev/fd/3; see import.c. */
+int qemu_img_info(const struct cairn_config *conf, int fd, const char *format,
+                  struct qemu_info *ret, struct cairn_err *err);
+int qemu_img_convert(const struct cairn_config *conf, int fd, const char *format,
+                     const char *target, uint64_t size, struct cairn_progress *progress,
+                     struct cairn_err *err);
+
+/* ---- delete.c --------------------------------------------------------------------------------- */
+
+/*
+ * After a child's RBD image went (removed or trashed): drop the hidden snapshot it was
+ * cloned from when cairn made one, and remove hidden ancestors without children left.
+ */
+void vol_parent_release(struct cluster *c, const struct vol_record *child);
+/* Remove a hidden record's image and record when it has no children; 1 when removed. */
+int vol_hidden_try_remove(struct cluster *c, bool is_image, const char *id, struct cairn_err *err);
+/* Finish deleting a record already marked deleting (used by reconcile). */
+int vol_delete_record(struct cluster *c, struct vol_record *r, char **text, bool force,
+                      bool deferred_ok, struct cairn_progress *progress, struct cairn_err *err);
+
+#endif

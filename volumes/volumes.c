@@ -1,0 +1,1060 @@
+/* SPDX-License-Identifier: MIT */
+/* volumes: create (blank or clone), list, show, extend, flatten, revert, rename, update, manage. */
+#define LOG_MODULE "volumes"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "volumes/vol-internal.h"
+
+/* ---- create ----------------------------------------------------------------------------------- */
+
+/* What a clone is made from, found before anything is reserved. */
+struct clone_source {
+	struct vol_parent parent;
+	uint64_t size;  /* of the parent snapshot (or of the volume now) */
+	unsigned depth; /* ancestors of the parent image */
+};
+
+static int require_available(const struct vol_record *r, struct cairn_err *err)
+{
+	if (r->status == VOL_STATUS_AVAILABLE)
+		return 0;
+	if (r->status == VOL_STATUS_HIDDEN)
+		return err_set(err, -ENOENT, "%s '%s' not found", vol_what(r->is_image), r->name);
+	return err_set(err, -EBUSY, "%s '%s' is %s", vol_what(r->is_image), r->name,
+	               vol_status_to_string(r->status));
+}
+
+static int source_measure(struct cluster *c, struct clone_source *s, const char *snap,
+                          const char *what, struct cairn_err *err)
+{
+	_cleanup_(rbd_closep) rbd_image_t img = NULL;
+	struct cairn_err lerr = {0};
+	int r;
+
+	r = vol_open(c, s->parent.pool, s->parent.rbd_image, snap, true, &img, &lerr);
+	if (r == -ENOENT)
+		return err_set(err, r, "%s not found", what);
+	if (r < 0)
+		return err_set(err, r, "%s", lerr.msg);
+	r = rbd_get_size(img, &s->size);
+	if (r < 0)
+		return err_set(err, r, "cannot read the size of %s: %s", what, strerror(-r));
+	return vol_rbd_depth(c, img, &s->depth, err);
+}
+
+static int source_resolve(struct cluster *c, const struct vol_create_params *p,
+                          struct clone_source *s, struct cairn_err *err)
+{
+	_cleanup_(vol_record_releasep) struct vol_record rec = {0};
+	char what[2 * NAME_MAX_LEN + 32];
+	int r;
+
+	memset(s, 0, sizeof(*s));
+	if (p->image) {
+		r = vol_record_load(c, true, p->image, &rec, NULL, err);
+		if (r < 0)
+			return r;
+		r = require_available(&rec, err);
+		if (r < 0)
+			return r;
+		s->parent.kind = VOL_PARENT_IMAGE;
+		str_copy(s->parent.name, sizeof(s->parent.name), rec.name);
+		str_copy(s->parent.rbd_snap, sizeof(s->parent.rbd_snap), IMG_BASE_SNAP);
+		snprintf(what, sizeof(what), "image '%s'", rec.name);
+	} else if (p->snapshot) {
+		char vol[NAME_MAX_LEN + 1];
+		const char *at = strchr(p->snapshot, '@');
+
+		if (!at || at == p->snapshot || (size_t)(at - p->snapshot) > NAME_MAX_LEN)
+			return err_set(err, -EINVAL,
+			               "snapshot '%s' must be given as 'volume@snapshot'",
+			               p->snapshot);
+		memcpy(vol, p->snapshot, (size_t)(at - p->snapshot));
+		vol[at - p->snapshot] = '\0';
+		if (name_validate(at + 1, "snapshot", err) < 0)
+			return err->code;
+		if (str_has_prefix(at + 1, VOL_HIDDEN_SNAP_PREFIX))
+			return err_set(err, -ENOENT, "snapshot '%s' not found", p->snapshot);
+		r = vol_record_load(c, false, vol, &rec, NULL, err);
+		if (r < 0)
+			return r;
+		r = require_available(&rec, err);
+		if (r < 0)
+			return r;
+		s->parent.kind = VOL_PARENT_SNAPSHOT;
+		str_copy(s->parent.name, sizeof(s->parent.name), rec.name);
+		str_copy(s->parent.snapshot, sizeof(s->parent.snapshot), at + 1);
+		str_copy(s->parent.rbd_snap, sizeof(s->parent.rbd_snap), at + 1);
+		snprintf(what, sizeof(what), "snapshot '%s'", p->snapshot);
+	} else {
+		r = vol_record_load(c, false, p->volume, &rec, NULL, err);
+		if (r < 0)
+			return r;
+		r = require_available(&rec, err);
+		if (r < 0)
+			return r;
+		s->parent.kind = VOL_PARENT_VOLUME;
+		str_copy(s->parent.name, sizeof(s->parent.name), rec.name);
+		snprintf(what, sizeof(what), "volume '%s'", rec.name);
+	}
+	str_copy(s->parent.id, sizeof(s->parent.id), rec.id);
+	str_copy(s->parent.pool, sizeof(s->parent.pool), rec.pool);
+	str_copy(s->parent.rbd_image, sizeof(s->parent.rbd_image), rec.rbd_image);
+	return source_measure(c, s, s->parent.kind == VOL_PARENT_VOLUME ? NULL : s->parent.rbd_snap,
+	                      what, err);
+}
+
+static int create_validate(struct cluster *c, const struct vol_create_params *p,
+                           const char **ret_pool, struct cairn_err *err)
+{
+	int sources = !!p->image + !!p->snapshot + !!p->volume;
+
+	if (name_validate(p->name, "volume", err) < 0)
+		return err->code;
+	if (sources > 1)
+		return err_set(err, -EINVAL,
+		               "a volume is made from at most one of 'image', "
+		               "'snapshot' and 'volume'");
+	if (p->image && name_validate(p->image, "image", err) < 0)
+		return err->code;
+	if (p->volume && name_validate(p->volume, "volume", err) < 0)
+		return err->code;
+	if (sources == 0 && p->size == 0)
+		return err_set(err, -EINVAL, "size of volume '%s' is required", p->name);
+	if ((sources == 0 || p->size) && size_validate(p->size, 0, "size", err) < 0)
+		return err->code;
+	if (p->labels && vol_labels_validate(p->labels, err) < 0)
+		return err->code;
+	if (p->qos && vol_qos_validate(p->qos, err) < 0)
+		return err->code;
+	return vol_pool_resolve(c, p->pool, ret_pool, err);
+}
+
+static struct json_object *create_targets(const struct vol_record *r)
+{
+	struct json_object *t = json_object_new_object();
+
+	if (!t)
+		return NULL;
+	if (json_add_string(t, "id", r->id) < 0 || json_add_string(t, "name", r->name) < 0 ||
+	    json_add_string(t, "pool", r->pool) < 0 ||
+	    json_add_string(t, "rbd_image", r->rbd_image) < 0) {
+		json_object_put(t);
+		return NULL;
+	}
+	if (r->parent.kind == VOL_PARENT_VOLUME &&
+	    (json_add_string(t, "parent_pool", r->parent.pool) < 0 ||
+	     json_add_string(t, "parent_image", r->parent.rbd_image) < 0 ||
+	     json_add_string(t, "parent_snap", r->parent.rbd_snap) < 0)) {
+		json_object_put(t);
+		return NULL;
+	}
+	return t;
+}
+
+/* Everything a create made, removed in reverse; false when something could not be. */
+static bool create_undo(struct cluster *c, const struct vol_record *r, bool inserted,
+                        bool parent_snap)
+{
+	struct cairn_err lerr = {0};
+	bool ok = true;
+
+	if (vol_rbd_remove(c, r->pool, r->rbd_image, NULL, &lerr) < 0) {
+		log_warn("cannot undo the creation of '%s': %s", r->name, lerr.msg);
+		ok = false;
+	}
+	err_clear(&lerr);
+	if (parent_snap && vol_rbd_snap_remove(c, r->parent.pool, r->parent.rbd_image,
+	                                       r->parent.rbd_snap, &lerr) < 0) {
+		log_warn("cannot undo the creation of '%s': %s", r->name, lerr.msg);
+		ok = false;
+	}
+	err_clear(&lerr);
+	if (ok && inserted && dir_remove(c, DIR_VOLUMES, r->name, r->id, &lerr) < 0) {
+		log_warn("cannot undo the creation of '%s': %s", r->name, lerr.msg);
+		ok = false;
+	}
+	return ok;
+}
+
+static int snap_create(struct cluster *c, const char *pool, const char *image, const char *snap,
+                       struct cairn_err *err)
+{
+	_cleanup_(rbd_closep) rbd_image_t img = NULL;
+	int r;
+
+	r = vol_open(c, pool, image, NULL, false, &img, err);
+	if (r < 0)
+		return r;
+	r = rbd_snap_create2(img, snap, RBD_SNAP_CREATE_SKIP_QUIESCE, NULL, NULL);
+	if (r < 0)
+		return err_set(err, r, "cannot snapshot '%s/%s@%s': %s", pool, image, snap,
+		               strerror(-r));
+	return 0;
+}
+
+/* After the image exists: mark, resize, flatten, QoS. */
+static int create_configure(struct cluster *c, struct vol_record *r, uint64_t parent_size,
+                            bool flatten, struct json_object *qos, struct cairn_err *err)
+{
+	_cleanup_(rbd_closep) rbd_image_t img = NULL;
+	int ret;
+
+	ret = vol_open(c, r->pool, r->rbd_image, NULL, false, &img, err);
+	if (ret < 0)
+		return ret;
+	ret = rbd_metadata_set(img, VOL_MARK_KEY, r->id);
+	if (ret < 0)
+		return err_set(err, ret, "cannot set metadata of volume '%s': %s", r->name,
+		               strerror(-ret));
+	failpoint("volume.create.marked");
+	if (r->parent.kind != VOL_PARENT_NONE && r->size > parent_size) {
+		ret = rbd_resize2(img, r->size, false, NULL, NULL);
+		if (ret < 0)
+			return err_set(err, ret, "cannot resize volume '%s': %s", r->name,
+			               strerror(-ret));
+		failpoint("volume.create.resized");
+	}
+	if (flatten) {
+		ret = rbd_flatten_with_progress(img, vol_rbd_progress_cb, NULL);
+		if (ret < 0)
+			return err_set(err, ret, "cannot flatten volume '%s': %s", r->name,
+			               strerror(-ret));
+		r->flattened = true;
+		failpoint("volume.create.flattened");
+	}
+	if (qos) {
+		ret = vol_rbd_set_qos(img, qos, r->name, err);
+		if (ret < 0)
+			return ret;
+	}
+	failpoint("volume.create.configured");
+	return 0;
+}
+
+int vol_create(struct cluster *c, const struct vol_create_params *p,
+               struct json_object **ret_volume, struct cairn_err *err)
+{
+	const struct cairn_config *conf = cluster_config(c);
+	_cleanup_(vol_record_releasep) struct vol_record r = {0};
+	_cleanup_(json_putp) struct json_object *targets = NULL;
+	_cleanup_(freep) char *text = NULL;
+	struct clone_source src = {0};
+	struct json_object *out;
+	char op[VOL_OP_ID_MAX];
+	bool inserted = false, parent_snap = false, flatten = false;
+	const char *pool;
+	int ret;
+
+	ret = create_validate(c, p, &pool, err);
+	if (ret < 0)
+		return ret;
+	vol_record_init(&r, false);
+	str_copy(r.name, sizeof(r.name), p->name);
+	str_copy(r.pool, sizeof(r.pool), pool);
+	uuid_generate_str(r.id);
+	vol_rbd_name(false, r.id, r.rbd_image);
+	r.size = p->size;
+
+	if (p->image || p->snapshot || p->volume) {
+		char a[SIZE_STR_MAX], b[SIZE_STR_MAX];
+
+		ret = source_resolve(c, p, &src, err);
+		if (ret < 0)
+			return ret;
+		r.parent = src.parent;
+		if (r.parent.kind == VOL_PARENT_VOLUME)
+			snprintf(r.parent.rbd_snap, sizeof(r.parent.rbd_snap), "%s%s",
+			         VOL_CLONE_SNAP_PREFIX, r.id);
+		if (r.size == 0)
+			r.size = src.size;
+		if (r.size < src.size)
+			return err_set(err, -EINVAL,
+			               "volume '%s' cannot be smaller than its parent: %s < %s",
+			               p->name, size_format(r.size, a), size_format(src.size, b));
+		/* never a chain without limit: a clone too deep is made independent */
+		flatten = src.depth + 1 > conf->volumes.max_clone_depth;
+	}
+	r.labels = p->labels ? json_object_get(p->labels) : json_object_new_object();
+	r.qos = p->qos ? json_object_get(p->qos) : json_object_new_object();
+	if (!r.labels || !r.qos)
+		return err_set(err, -ENOMEM, "out of memory");
+	if (p->op_id && *p->op_id)
+		str_copy(op, sizeof(op), p->op_id);
+	else
+		uuid_generate_str(op);
+	str_copy(r.op, sizeof(r.op), op);
+	vol_time_now(r.created);
+	str_copy(r.updated, sizeof(r.updated), r.created);
+
+	targets = create_targets(&r);
+	text = vol_record_format(&r);
+	if (!targets || !text)
+		return err_set(err, -ENOMEM, "out of memory");
+	ret = intent_begin(c, op, "volume.create", targets, err);
+	if (ret < 0)
+		return ret;
+	failpoint("volume.create.intent");
+
+	/* the name first: of racing creates exactly one gets here */
+	ret = dir_insert(c, DIR_VOLUMES, r.name, r.id, text, err);
+	if (ret < 0)
+		goto undo;
+	inserted = true;
+	failpoint("volume.create.reserved");
+
+	if (r.parent.kind == VOL_PARENT_VOLUME) {
+		ret = intent_step(c, op, "snapshotting", err);
+		if (ret < 0)
+			goto undo;
+		parent_snap = true;
+		ret = snap_create(c, r.parent.pool, r.parent.rbd_image, r.parent.rbd_snap, err);
+		if (ret < 0)
+			goto undo;
+		failpoint("volume.create.snapshotted");
+	}
+
+	ret = intent_step(c, op, "creating", err);
+	if (ret < 0)
+		goto undo;
+	if (r.parent.kind == VOL_PARENT_NONE) {
+		ret = vol_rbd_create(c, r.pool, r.rbd_image, r.size, err);
+		if (ret < 0)
+			goto undo;
+		failpoint("volume.create.created");
+	} else {
+		ret = vol_rbd_clone(c, r.parent.pool, r.parent.rbd_image, r.parent.rbd_snap, r.pool,
+		                    r.rbd_image, err);
+		if (ret < 0)
+			goto undo;
+		failpoint("volume.create.cloned");
+	}
+	ret = create_configure(c, &r, src.size, flatten, p->qos, err);
+	if (ret < 0)
+		goto undo;
+	if (flatten && r.parent.kind == VOL_PARENT_VOLUME) {
+		struct cairn_err lerr = {0};
+		/* the new volume no longer needs the hidden snapshot of its parent */
+		if (vol_rbd_snap_remove(c, r.parent.pool, r.parent.rbd_image, r.parent.rbd_snap,
+		                        &lerr) < 0)
+			log_warn("hidden snapshot stays: %s", lerr.msg);
+	}
+
+	r.status = VOL_STATUS_AVAILABLE;
+	ret = vol_record_store(c, &r, &text, err);
+	if (ret < 0)
+		goto undo;
+	failpoint("volume.create.recorded");
+	{
+		struct cairn_err lerr = {0};
+		/* done either way: an intent left here is rolled forward by the reconciler */
+		if (intent_end(c, op, &lerr) < 0)
+			log_warn("intent %s stays: %s", op, lerr.msg);
+	}
+	log_debug("volume '%s' created as %s/%s", r.name, r.pool, r.rbd_image);
+	if (ret_volume) {
+		out = vol_record_to_json(&r);
+		if (!out)
+			return err_set(err, -ENOMEM, "out of memory");
+		*ret_volume = out;
+	}
+	return 0;
+
+undo:
+	if (create_undo(c, &r, inserted, parent_snap)) {
+		struct cairn_err lerr = {0};
+		intent_end(c, op, &lerr);
+	}
+	return ret;
+}
+
+/* ---- list ------------------------------------------------------------------------------------- */
+
+struct list_ctx {
+	struct cluster *c;
+	const struct vol_filter *f;
+	const char *pool;
+	struct json_object *array;
+};
+
+static bool label_matches(struct json_object *labels, const char *want)
+{
+	const char *eq = strchr(want, '=');
+	char key[NAME_MAX_LEN + 1];
+	struct json_object *v;
+
+	if (!eq)
+		return json_object_object_get_ex(labels, want, NULL);
+	if ((size_t)(eq - want) > NAME_MAX_LEN)
+		return false;
+	memcpy(key, want, (size_t)(eq - want));
+	key[eq - want] = '\0';
+	return json_object_object_get_ex(labels, key, &v) &&
+	       json_object_is_type(v, json_type_string) &&
+	       strcmp(json_object_get_string(v), eq + 1) == 0;
+}
+
+static bool parent_matches(const struct vol_parent *p, const char *want)
+{
+	char full[2 * NAME_MAX_LEN + 2];
+
+	if (p->kind == VOL_PARENT_NONE)
+		return false;
+	if (strcmp(p->name, want) == 0)
+		return true;
+	snprintf(full, sizeof(full), "%s@%s", p->name, p->snapshot);
+	return p->snapshot[0] && strcmp(full, want) == 0;
+}
+
+static int list_one(const char *id, const char *record, void *userdata)
+{
+	struct list_ctx *ctx = userdata;
+	_cleanup_(vol_record_releasep) struct vol_record r = {0};
+	struct cairn_err lerr = {0};
+	struct json_object *o;
+
+	if (vol_record_parse(record, false, &r, &lerr) < 0) {
+		log_debug("volume record %s skipped: %s", id, lerr.msg);
+		return 0;
+	}
+	if (r.status == VOL_STATUS_HIDDEN && !(ctx->f && ctx->f->include_hidden))
+		return 0;
+	if (ctx->pool && strcmp(r.pool, ctx->pool) != 0)
+		return 0;
+	if (ctx->f && ctx->f->label && !label_matches(r.labels, ctx->f->label))
+		return 0;
+	if (ctx->f && ctx->f->parent && !parent_matches(&r.parent, ctx->f->parent))
+		return 0;
+	o = vol_record_to_json(&r);
+	if (!o)
+		return -ENOMEM;
+	if (json_object_array_add(ctx->array, o) < 0) {
+		json_object_put(o);
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+static int by_name(const void *a, const void *b)
+{
+	const struct json_object *const *x = a, *const *y = b;
+	const char *nx = json_get_string((struct json_object *)*x, "name");
+	const char *ny = json_get_string((struct json_object *)*y, "name");
+
+	return strcmp(nx ? nx : "", ny ? ny : "");
+}
+
+int vol_list(struct cluster *c, const struct vol_filter *filter, struct json_object **ret_array,
+             struct cairn_err *err)
+{
+	_cleanup_(json_putp) struct json_object *array = json_object_new_array();
+	struct list_ctx ctx = {c, filter, NULL, array};
+	int r;
+
+	if (!array)
+		return err_set(err, -ENOMEM, "out of memory");
+	if (filter && filter->pool && *filter->pool) {
+		const struct cairn_config *conf = cluster_config(c);
+		ctx.pool = filter->pool;
+		if (strcmp(filter->pool, "volumes") == 0)
+			ctx.pool = conf->pools.volumes;
+		else if (strcmp(filter->pool, "vms") == 0)
+			ctx.pool = conf->pools.vms;
+	}
+	r = dir_list(c, DIR_VOLUMES, list_one, &ctx, err);
+	if (r < 0)
+		return r;
+	json_object_array_sort(array, by_name);
+	*ret_array = TAKE_PTR(array);
+	return 0;
+}
+
+/* ---- show ------------------------------------------------------------------------------------- */
+
+static int used_cb(uint64_t off, size_t len, int exists, void *arg)
+{
+	uint64_t *sum = arg;
+
+	if (exists)
+		*sum += len;
+	return 0;
+}
+
+/* The record name behind a cairn RBD name, NULL when none. */
+static struct json_object *name_of(struct cluster *c, const char *rbd_image)
+{
+	_cleanup_(freep) char *text = NULL;
+	struct cairn_err lerr = {0};
+	bool is_image;
+	struct vol_record r;
+	struct json_object *o;
+
+	if (!vol_rbd_name_is_cairns(rbd_image))
+		return NULL;
+	is_image = str_has_prefix(rbd_image, "image-");
+	if (dir_get(c, vol_dir(is_image), strchr(rbd_image, '-') + 1, &text, &lerr) < 0)
+		return NULL;
+	if (vol_record_parse(text, is_image, &r, &lerr) < 0)
+		return NULL;
+	o = json_object_new_string(r.name);
+	vol_record_release(&r);
+	return o;
+}
+
+static int add_or_null(struct json_object *o, const char *key, struct json_object *v)
+{
+	if (!v)
+		return json_add_string(o, key, NULL);
+	return json_add(o, key, v);
+}
+
+static int show_chain(struct cluster *c, rbd_image_t img, struct json_object *out,
+                      struct cairn_err *err)
+{
+	struct json_object *chain = json_object_new_array();
+	rbd_image_t cur = img;
+	int r = 0;
+
+	if (!chain || json_add(out, "parent_chain", chain) < 0)
+		return err_set(err, -ENOMEM, "out of memory");
+	for (int depth = 0; depth < 1024; depth++) {
+		rbd_linked_image_spec_t parent = {0};
+		rbd_snap_spec_t psnap = {0};
+		struct json_object *o;
+		rados_ioctx_t io;
+		rbd_image_t next = NULL;
+		struct cairn_err lerr = {0};
+
+		r = rbd_get_parent(cur, &parent, &psnap);
+		if (r == -ENOENT) {
+			r = 0;
+			break;
+		}
+		if (r < 0) {
+			err_set(err, r, "cannot read the parent of an image: %s", strerror(-r));
+			break;
+		}
+		o = json_object_new_object();
+		if (o && json_object_array_add(chain, o) < 0) {
+			json_object_put(o);
+			o = NULL;
+		}
+		if (!o || json_add_string(o, "pool", parent.pool_name) < 0 ||
+		    json_add_string(o, "rbd_image", parent.image_name) < 0 ||
+		    json_add_string(o, "snapshot", psnap.name) < 0 ||
+		    add_or_null(o, "name", name_of(c, parent.image_name)) < 0 ||
+		    json_add_bool(o, "trash", parent.trash) < 0)
+			r = err_set(err, -ENOMEM, "out of memory");
+		if (r >= 0 && cluster_ioctx_by_name(c, parent.pool_name, &io, &lerr) >= 0)
+			r = rbd_open_by_id_read_only(io, parent.image_id, &next, NULL);
+		else if (r >= 0)
+			r = lerr.code;
+		rbd_linked_image_spec_cleanup(&parent);
+		rbd_snap_spec_cleanup(&psnap);
+		if (cur != img)
+			rbd_close(cur);
+		cur = next;
+		if (r < 0 || !cur) {
+			if (r < 0 && !err->code)
+				err_set(err, r, "cannot follow the parent chain: %s", strerror(-r));
+			break;
+		}
+	}
+	if (cur && cur != img)
+		rbd_close(cur);
+	return r;
+}
+
+static int show_live(struct cluster *c, const struct vol_record *rec, struct json_object *out,
+                     struct cairn_err *err)
+{
+	_cleanup_(rbd_closep) rbd_image_t img = NULL;
+	struct json_object *snaps_json, *kids_json;
+	rbd_linked_image_spec_t *kids = NULL;
+	struct vol_snap *snaps = NULL;
+	struct cairn_err lerr = {0};
+	size_t nsnaps = 0, nkids = 0;
+	uint64_t size = 0, used = 0;
+	int r;
+
+	r = vol_open(c, rec->pool, rec->rbd_image, NULL, true, &img, &lerr);
+	if (r == -ENOENT) {
+		/* the record without its image: say so, the reconciler marks it */
+		if (json_add_string(out, "provisioned", NULL) < 0 ||
+		    json_add_string(out, "used", NULL) < 0 ||
+		    json_add(out, "parent_chain", json_object_new_array()) < 0 ||
+		    json_add(out, "snapshots", json_object_new_array()) < 0 ||
+		    json_add(out, "children", json_object_new_array()) < 0)
+			return err_set(err, -ENOMEM, "out of memory");
+		return 0;
+	}
+	if (r < 0)
+		return err_set(err, r, "%s", lerr.msg);
+	r = rbd_get_size(img, &size);
+	if (r < 0)
+		return err_set(err, r, "cannot read the size of '%s': %s", rec->name, strerror(-r));
+	/* allocated objects (fast-diff answers from the object map) */
+	r = rbd_diff_iterate2(img, NULL, 0, size, 0, 1, used_cb, &used);
+	if (r < 0)
+		return err_set(err, r, "cannot read the usage of '%s': %s", rec->name,
+		               strerror(-r));
+	if (json_add_uint(out, "provisioned", size) < 0 || json_add_uint(out, "used", used) < 0)
+		return err_set(err, -ENOMEM, "out of memory");
+	r = show_chain(c, img, out, err);
+	if (r < 0)
+		return r;
+
+	snaps_json = json_object_new_array();
+	if (!snaps_json || json_add(out, "snapshots", snaps_json) < 0)
+		return err_set(err, -ENOMEM, "out of memory");
+	r = vol_rbd_snaps(img, &snaps, &nsnaps, err);
+	if (r < 0)
+		return r;
+	for (size_t i = 0; i < nsnaps && r >= 0; i++) {
+		struct json_object *o;
+		struct timespec ts = {0};
+		char when[VOL_TIME_MAX] = "";
+		struct tm tm;
+
+		if (!vol_snap_is_user(&snaps[i]))
+			continue;
+		if (rbd_snap_get_timestamp(img, snaps[i].id, &ts) >= 0) {
+			gmtime_r(&ts.tv_sec, &tm);
+			strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
+		}
+		o = json_object_new_object();
+		if (o && json_object_array_add(snaps_json, o) < 0) {
+			json_object_put(o);
+			o = NULL;
+		}
+		if (!o || json_add_string(o, "name", snaps[i].name) < 0 ||
+		    json_add_uint(o, "size", snaps[i].size) < 0 ||
+		    json_add_string(o, "created", when) < 0)
+			r = err_set(err, -ENOMEM, "out of memory");
+	}
+	vol_rbd_snaps_free(snaps, nsnaps);
+	if (r < 0)
+		return r;
+
+	kids_json = json_object_new_array();
+	if (!kids_json || json_add(out, "children", kids_json) < 0)
+		return err_set(err, -ENOMEM, "out of memory");
+	r = vol_rbd_children(img, &kids, &nkids, err);
+	if (r < 0)
+		return r;
+	for (size_t i = 0; i < nkids && r >= 0; i++) {
+		struct json_object *o;
+
+		if (kids[i].trash)
+			continue; /* deleted, waiting in the trash */
+		o = json_object_new_object();
+		if (o && json_object_array_add(kids_json, o) < 0) {
+			json_object_put(o);
+			o = NULL;
+		}
+		if (!o || add_or_null(o, "name", name_of(c, kids[i].image_name)) < 0 ||
+		    json_add_string(o, "pool", kids[i].pool_name) < 0 ||
+		    json_add_string(o, "rbd_image", kids[i].image_name) < 0)
+			r = err_set(err, -ENOMEM, "out of memory");
+	}
+	vol_rbd_children_free(kids, nkids);
+	return r;
+}
+
+int vol_show(struct cluster *c, const char *name, struct json_object **ret_volume,
+             struct cairn_err *err)
+{
+	_cleanup_(vol_record_releasep) struct vol_record r = {0};
+	_cleanup_(json_putp) struct json_object *out = NULL;
+	int ret;
+
+	ret = vol_record_load(c, false, name, &r, NULL, err);
+	if (ret < 0)
+		return ret;
+	out = vol_record_to_json(&r);
+	if (!out)
+		return err_set(err, -ENOMEM, "out of memory");
+	ret = show_live(c, &r, out, err);
+	if (ret < 0)
+		return ret;
+	*ret_volume = TAKE_PTR(out);
+	return 0;
+}
+
+/* ---- changes ---------------------------------------------------------------------------------- */
+
+static int set_size(struct vol_record *r, void *arg, struct cairn_err *err)
+{
+	r->size = *(uint64_t *)arg;
+	return 0;
+}
+
+static int out_json(const struct vol_record *r, struct json_object **ret, struct cairn_err *err)
+{
+	struct json_object *o;
+
+	if (!ret)
+		return 0;
+	o = vol_record_to_json(r);
+	if (!o)
+		return err_set(err, -ENOMEM, "out of memory");
+	*ret = o;
+	return 0;
+}
+
+int vol_extend(struct cluster *c, const char *name, uint64_t size, struct json_object **ret_volume,
+               struct cairn_err *err)
+{
+	_cleanup_(vol_record_releasep) struct vol_record r = {0}, stored = {0};
+	_cleanup_(rbd_closep) rbd_image_t img = NULL;
+	char a[SIZE_STR_MAX], b[SIZE_STR_MAX];
+	uint64_t cur;
+	int ret;
+
+	ret = vol_record_load(c, false, name, &r, NULL, err);
+	if (ret < 0)
+		return ret;
+	ret = require_available(&r, err);
+	if (ret < 0)
+		return ret;
+	if (size_validate(size, 0, "size", err) < 0)
+		return err->code;
+	ret = vol_open(c, r.pool, r.rbd_image, NULL, false, &img, err);
+	if (ret < 0)
+		return ret;
+	ret = rbd_get_size(img, &cur);
+	if (ret < 0)
+		return err_set(err, ret, "cannot read the size of volume '%s': %s", name,
+		               strerror(-ret));
+	if (size < cur)
+		return err_set(err, -EINVAL, "volume '%s' is %s; shrinking to %s is refused", name,
+		               size_format(cur, a), size_format(size, b));
+	if (size > cur) {
+		ret = rbd_resize2(img, size, false, NULL, NULL);
+		if (ret == -ENOSPC || ret == -EDQUOT)
+			return err_set(err, -ENOSPC, "pool '%s' is full", r.pool);
+		if (ret < 0)
+			return err_set(err, ret, "cannot extend volume '%s': %s", name,
+			               strerror(-ret));
+	}
+	ret = vol_record_modify(c, false, r.id, set_size, &size, &stored, err);
+	if (ret < 0)
+		return ret;
+	return out_json(&stored, ret_volume, err);
+}
+
+static int set_flattened(struct vol_record *r, void *arg, struct cairn_err *err)
+{
+	r->flattened = true;
+	return 0;
+}
+
+int vol_flatten(struct cluster *c, const char *name, struct cairn_progress *progress,
+                struct cairn_err *err)
+{
+	_cleanup_(vol_record_releasep) struct vol_record r = {0}, stored = {0};
+	rbd_linked_image_spec_t parent = {0};
+	rbd_snap_spec_t psnap = {0};
+	int ret;
+
+	ret = vol_record_load(c, false, name, &r, NULL, err);
+	if (ret < 0)
+		return ret;
+	ret = require_available(&r, err);
+	if (ret < 0)
+		return ret;
+	{
+		_cleanup_(rbd_closep) rbd_image_t img = NULL;
+
+		ret = vol_open(c, r.pool, r.rbd_image, NULL, false, &img, err);
+		if (ret < 0)
+			return ret;
+		ret = rbd_get_parent(img, &parent, &psnap);
+		if (ret == -ENOENT)
+			return 0; /* independent already */
+		if (ret < 0)
+			return err_set(err, ret, "cannot read the parent of volume '%s': %s", name,
+			               strerror(-ret));
+		rbd_linked_image_spec_cleanup(&parent);
+		rbd_snap_spec_cleanup(&psnap);
+		ret = rbd_flatten_with_progress(img, vol_rbd_progress_cb, progress);
+		if (ret < 0 && progress_cancelled(progress))
+			return err_set(err, -ECANCELED, "flattening volume '%s' cancelled", name);
+		if (ret < 0)
+			return err_set(err, ret, "cannot flatten volume '%s': %s", name,
+			               strerror(-ret));
+	}
+	ret = vol_record_modify(c, false, r.id, set_flattened, NULL, &stored, err);
+	if (ret < 0)
+		return ret;
+	/* the hidden snapshot of the parent, and a hidden parent, may go now */
+	vol_parent_release(c, &stored);
+	return 0;
+}
+
+int vol_revert(struct cluster *c, const char *name, const char *snapshot, struct cairn_err *err)
+{
+	_cleanup_(vol_record_releasep) struct vol_record r = {0};
+	struct vol_snap *snaps = NULL;
+	size_t n = 0;
+	bool found = false;
+	uint64_t size = 0;
+	int ret;
+
+	ret = vol_record_load(c, false, name, &r, NULL, err);
+	if (ret < 0)
+		return ret;
+	ret = require_available(&r, err);
+	if (ret < 0)
+		return ret;
+	if (name_validate(snapshot, "snapshot", err) < 0)
+		return err->code;
+	{
+		_cleanup_(rbd_closep) rbd_image_t ro = NULL;
+		rbd_image_watcher_t w[4];
+		size_t nw = ARRAY_SIZE(w);
+
+		ret = vol_open(c, r.pool, r.rbd_image, NULL, true, &ro, err);
+		if (ret < 0)
+			return ret;
+		ret = vol_rbd_snaps(ro, &snaps, &n, err);
+		if (ret < 0)
+			return ret;
+		for (size_t i = 0; i < n; i++)
+			if (vol_snap_is_user(&snaps[i]) && strcmp(snaps[i].name, snapshot) == 0)
+				found = true;
+		vol_rbd_snaps_free(snaps, n);
+		if (!found)
+			return err_set(err, -ENOENT, "snapshot '%s@%s' not found", name, snapshot);
+		/* a read-only open does not watch: any watcher is a user of the volume */
+		ret = rbd_watchers_list(ro, w, &nw);
+		if (ret == -ERANGE || (ret >= 0 && nw > 0)) {
+			if (ret >= 0)
+				rbd_watchers_list_cleanup(w, nw);
+			return err_set(err, -EBUSY, "volume '%s' is in use: stop its users first",
+			               name);
+		}
+		if (ret < 0)
+			return err_set(err, ret, "cannot list the users of volume '%s': %s", name,
+			               strerror(-ret));
+	}
+	{
+		_cleanup_(rbd_closep) rbd_image_t img = NULL;
+
+		ret = vol_open(c, r.pool, r.rbd_image, NULL, false, &img, err);
+		if (ret < 0)
+			return ret;
+		ret = rbd_snap_rollback_with_progress(img, snapshot, vol_rbd_progress_cb, NULL);
+		if (ret < 0)
+			return err_set(err, ret, "cannot revert volume '%s' to '%s': %s", name,
+			               snapshot, strerror(-ret));
+		ret = rbd_get_size(img, &size);
+		if (ret < 0)
+			return err_set(err, ret, "cannot read the size of volume '%s': %s", name,
+			               strerror(-ret));
+	}
+	if (size != r.size)
+		return vol_record_modify(c, false, r.id, set_size, &size, NULL, err);
+	return 0;
+}
+
+int vol_rename(struct cluster *c, const char *name, const char *new_name,
+               struct json_object **ret_volume, struct cairn_err *err)
+{
+	_cleanup_(vol_record_releasep) struct vol_record r = {0};
+	_cleanup_(freep) char *text = NULL;
+	int ret;
+
+	if (name_validate(new_name, "new volume name", err) < 0)
+		return err->code;
+	if (str_has_prefix(new_name, "hidden-"))
+		return err_set(err, -EINVAL, "volume names starting with 'hidden-' are cairn's");
+	ret = vol_record_load(c, false, name, &r, NULL, err);
+	if (ret < 0)
+		return ret;
+	ret = require_available(&r, err);
+	if (ret < 0)
+		return ret;
+	str_copy(r.name, sizeof(r.name), new_name);
+	vol_time_now(r.updated);
+	text = vol_record_format(&r);
+	if (!text)
+		return err_set(err, -ENOMEM, "out of memory");
+	ret = dir_rename(c, DIR_VOLUMES, r.id, name, new_name, text, err);
+	if (ret < 0)
+		return ret;
+	return out_json(&r, ret_volume, err);
+}
+
+struct update_arg {
+	struct json_object *labels, *qos;
+};
+
+static int set_labels_qos(struct vol_record *r, void *arg, struct cairn_err *err)
+{
+	struct update_arg *u = arg;
+
+	if (u->labels) {
+		json_object_put(r->labels);
+		r->labels = NULL;
+		if (json_object_deep_copy(u->labels, &r->labels, NULL) < 0)
+			return -ENOMEM;
+	}
+	if (u->qos) {
+		json_object_put(r->qos);
+		r->qos = NULL;
+		if (json_object_deep_copy(u->qos, &r->qos, NULL) < 0)
+			return -ENOMEM;
+	}
+	return 0;
+}
+
+int vol_update(struct cluster *c, const char *name, struct json_object *labels,
+               struct json_object *qos, struct json_object **ret_volume, struct cairn_err *err)
+{
+	_cleanup_(vol_record_releasep) struct vol_record r = {0}, stored = {0};
+	struct update_arg u = {labels, qos};
+	int ret;
+
+	if (labels && vol_labels_validate(labels, err) < 0)
+		return err->code;
+	if (qos && vol_qos_validate(qos, err) < 0)
+		return err->code;
+	ret = vol_record_load(c, false, name, &r, NULL, err);
+	if (ret < 0)
+		return ret;
+	ret = require_available(&r, err);
+	if (ret < 0)
+		return ret;
+	if (qos) {
+		_cleanup_(rbd_closep) rbd_image_t img = NULL;
+
+		ret = vol_open(c, r.pool, r.rbd_image, NULL, false, &img, err);
+		if (ret < 0)
+			return ret;
+		ret = vol_rbd_set_qos(img, qos, name, err);
+		if (ret < 0)
+			return ret;
+	}
+	ret = vol_record_modify(c, false, r.id, set_labels_qos, &u, &stored, err);
+	if (ret < 0)
+		return ret;
+	return out_json(&stored, ret_volume, err);
+}
+
+/* ---- manage ----------------------------------------------------------------------------------- */
+
+struct managed_ctx {
+	const char *pool, *rbd_image;
+	char name[NAME_MAX_LEN + 1];
+};
+
+static int find_managed(const char *id, const char *record, void *userdata)
+{
+	struct managed_ctx *m = userdata;
+	_cleanup_(json_putp) struct json_object *o = json_tokener_parse(record);
+	const char *pool, *image;
+
+	if (!o)
+		return 0;
+	pool = json_get_string(o, "pool");
+	image = json_get_string(o, "rbd_image");
+	if (pool && image && strcmp(pool, m->pool) == 0 && strcmp(image, m->rbd_image) == 0)
+		str_copy(m->name, sizeof(m->name), json_get_string(o, "name") ?: id);
+	return 0;
+}
+
+int vol_manage(struct cluster *c, const char *name, const char *pool, const char *rbd_image,
+               struct json_object **ret_volume, struct cairn_err *err)
+{
+	_cleanup_(vol_record_releasep) struct vol_record r = {0};
+	_cleanup_(rbd_closep) rbd_image_t img = NULL;
+	_cleanup_(freep) char *text = NULL;
+	struct managed_ctx m = {0};
+	const char *pname;
+	int ret;
+
+	if (name_validate(name, "volume", err) < 0)
+		return err->code;
+	if (str_has_prefix(name, "hidden-"))
+		return err_set(err, -EINVAL, "volume names starting with 'hidden-' are cairn's");
+	ret = vol_pool_resolve(c, pool, &pname, err);
+	if (ret < 0)
+		return ret;
+	if (!rbd_image || !*rbd_image || strlen(rbd_image) >= VOL_RBD_NAME_MAX ||
+	    strchr(rbd_image, '/') || strchr(rbd_image, '@'))
+		return err_set(err, -EINVAL, "bad rbd image name '%s'", rbd_image ? rbd_image : "");
+	m.pool = pname;
+	m.rbd_image = rbd_image;
+	ret = dir_list(c, DIR_VOLUMES, find_managed, &m, err);
+	if (ret < 0)
+		return ret;
+	if (m.name[0])
+		return err_set(err, -EEXIST, "rbd image '%s/%s' is already volume '%s'", pname,
+		               rbd_image, m.name);
+	ret = vol_open(c, pname, rbd_image, NULL, true, &img, err);
+	if (ret < 0)
+		return ret;
+
+	vol_record_init(&r, false);
+	/* a Cinder-style name keeps its id, so the name still follows the id */
+	if (str_has_prefix(rbd_image, "volume-") && vol_rbd_name_is_cairns(rbd_image))
+		str_copy(r.id, sizeof(r.id), rbd_image + strlen("volume-"));
+	else
+		uuid_generate_str(r.id);
+	str_copy(r.name, sizeof(r.name), name);
+	str_copy(r.pool, sizeof(r.pool), pname);
+	str_copy(r.rbd_image, sizeof(r.rbd_image), rbd_image);
+	ret = rbd_get_size(img, &r.size);
+	if (ret < 0)
+		return err_set(err, ret, "cannot read the size of '%s/%s': %s", pname, rbd_image,
+		               strerror(-ret));
+	r.status = VOL_STATUS_AVAILABLE;
+	r.managed = true;
+	r.labels = json_object_new_object();
+	r.qos = json_object_new_object();
+	vol_time_now(r.created);
+	str_copy(r.updated, sizeof(r.updated), r.created);
+	text = vol_record_format(&r);
+	if (!r.labels || !r.qos || !text)
+		return err_set(err, -ENOMEM, "out of memory");
+	ret = dir_insert(c, DIR_VOLUMES, r.name, r.id, text, err);
+	if (ret < 0)
+		return ret;
+	return out_json(&r, ret_volume, err);
+}
+
+int vol_unmanage(struct cluster *c, const char *name, struct cairn_err *err)
+{
+	_cleanup_(vol_record_releasep) struct vol_record r = {0};
+	struct cairn_err lerr = {0};
+	int ret;
+
+	ret = vol_record_load(c, false, name, &r, NULL, err);
+	if (ret < 0)
+		return ret;
+	if (r.status != VOL_STATUS_AVAILABLE && r.status != VOL_STATUS_ERROR)
+		return err_set(err, -EBUSY, "volume '%s' is %s", name,
+		               vol_status_to_string(r.status));
+	{
+		_cleanup_(rbd_closep) rbd_image_t img = NULL;
+
+		/* unmarked, so that no reconciler takes it for a leftover of cairn's */
+		ret = vol_open(c, r.pool, r.rbd_image, NULL, false, &img, &lerr);
+		if (ret >= 0) {
+			ret = rbd_metadata_remove(img, VOL_MARK_KEY);
+			if (ret < 0 && ret != -ENOENT)
+				return err_set(err, ret, "cannot unmark '%s/%s': %s", r.pool,
+				               r.rbd_image, strerror(-ret));
+		} else if (ret != -ENOENT) {
+			return err_set(err, ret, "%s", lerr.msg);
+		}
+	}
+	return dir_remove(c, DIR_VOLUMES, r.name, r.id, err);
+}
