@@ -38,11 +38,25 @@ static int group_setup(void **state)
 	return 0;
 }
 
+/* The pools this binary made are removed at the end, so runs do not pile up PGs. */
+static void pools_remove(const struct cairn_config *conf)
+{
+	for (int role = 0; role < POOL_ROLE_MAX; role++) {
+		const char *pool = conf_pool_name(conf, (enum pool_role)role);
+		const char *argv[] = {"ceph", "-c",   itest_ceph_conf(),
+		                      "osd",  "pool", "rm",
+		                      pool,   pool,   "--yes-i-really-really-mean-it",
+		                      NULL};
+		assert_int_equal(itest_run(NULL, argv), 0);
+	}
+}
+
 static int group_teardown(void **state)
 {
 	struct fixture *f = *state;
 
 	cluster_free(f->c);
+	pools_remove(&f->conf);
 	conf_release(&f->conf);
 	free(f);
 	return 0;

@@ -1,0 +1,392 @@
+/* SPDX-License-Identifier: MIT */
+/* Consistent snapshots of several images at once, through an RBD group in the volumes pool. */
+#define LOG_MODULE "snapshots"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <json-c/json.h>
+#include <rbd/librbd.h>
+
+#include "common/json.h"
+#include "snapshots/snap-internal.h"
+
+static int group_ioctx(struct cluster *c, const char *group, rados_ioctx_t *ret,
+                       struct cairn_err *err)
+{
+	int r;
+
+	r = name_validate(group, "group", err);
+	if (r < 0)
+		return r;
+	return cluster_ioctx(c, POOL_ROLE_VOLUMES, ret, err);
+}
+
+/* Does the group exist? (librbd lists a missing group's images as none at all.) */
+static int group_exists(rados_ioctx_t gio, const char *group, bool *ret, struct cairn_err *err)
+{
+	_cleanup_(freep) char *names = NULL;
+	size_t size = 1024;
+	int r;
+
+	for (int attempt = 0; attempt < 8; attempt++) {
+		size_t want = size;
+
+		free(names);
+		names = malloc(size);
+		if (!names)
+			return err_set(err, -ENOMEM, "out of memory");
+		r = rbd_group_list(gio, names, &want);
+		if (r == -ERANGE) {
+			size = want > size ? want : size * 2;
+			continue;
+		}
+		if (r < 0) {
+			char pool[SNAP_POOL_BUF];
+			snap_pool_name(gio, pool);
+			return err_set(err, r, "cannot list the groups of pool '%s': %s", pool,
+			               strerror(-r));
+		}
+		/* r bytes of NUL-terminated names */
+		for (size_t off = 0; off < (size_t)r && names[off];) {
+			if (strcmp(names + off, group) == 0) {
+				*ret = true;
+				return 0;
+			}
+			off += strlen(names + off) + 1;
+		}
+		*ret = false;
+		return 0;
+	}
+	return err_set(err, -ERANGE, "cannot list the groups: they keep changing");
+}
+
+static int group_require(rados_ioctx_t gio, const char *group, struct cairn_err *err)
+{
+	char pool[SNAP_POOL_BUF];
+	bool exists = false;
+	int r;
+
+	r = group_exists(gio, group, &exists, err);
+	if (r < 0)
+		return r;
+	if (!exists) {
+		snap_pool_name(gio, pool);
+		return err_set(err, -ENOENT, "group '%s/%s' not found", pool, group);
+	}
+	return 0;
+}
+
+struct group_images {
+	rbd_group_image_info_t *v;
+	size_t n;
+};
+
+static void group_images_release(struct group_images *gi)
+{
+	if (gi->v) {
+		rbd_group_image_list_cleanup(gi->v, sizeof(*gi->v), gi->n);
+		free(gi->v);
+	}
+	gi->v = NULL;
+	gi->n = 0;
+}
+
+static int group_images_get(rados_ioctx_t gio, const char *group, struct group_images *ret,
+                            struct cairn_err *err)
+{
+	size_t max = 16;
+
+	for (int attempt = 0; attempt < 8; attempt++) {
+		rbd_group_image_info_t *v = calloc(max, sizeof(*v));
+		size_t n = max;
+		int r;
+
+		if (!v)
+			return err_set(err, -ENOMEM, "out of memory");
+		r = rbd_group_image_list(gio, group, v, sizeof(*v), &n);
+		if (r == -ERANGE) {
+			free(v);
+			max = n > max ? n : max * 2;
+			continue;
+		}
+		if (r < 0) {
+			free(v);
+			return err_set(err, r, "cannot list the images of group '%s': %s", group,
+			               strerror(-r));
+		}
+		ret->v = v;
+		ret->n = n;
+		return 0;
+	}
+	return err_set(err, -ERANGE, "cannot list the images of group '%s': they keep changing",
+	               group);
+}
+
+static bool group_images_has(const struct group_images *gi, int64_t pool_id, const char *image)
+{
+	for (size_t i = 0; i < gi->n; i++)
+		if (gi->v[i].pool == pool_id && strcmp(gi->v[i].name, image) == 0)
+			return true;
+	return false;
+}
+
+/* Say which group holds the image, for the -EEXIST of rbd_group_image_add. */
+static int group_add_conflict(rados_ioctx_t io, const char *image, const char *group,
+                              struct cairn_err *err)
+{
+	_cleanup_(rbd_closep) rbd_image_t img = NULL;
+	rbd_group_info_t info = {0};
+	char pool[SNAP_POOL_BUF];
+	struct cairn_err ignored = {0};
+
+	snap_pool_name(io, pool);
+	if (snap_image_open(io, image, true, &img, &ignored) >= 0 &&
+	    rbd_get_group(img, &info, sizeof(info)) >= 0 && info.name && *info.name) {
+		err_set(err, -EEXIST, "rbd image '%s/%s' is in another group '%s', not in '%s'",
+		        pool, image, info.name, group);
+		rbd_group_info_cleanup(&info, sizeof(info));
+		return -EEXIST;
+	}
+	return err_set(err, -EEXIST, "rbd image '%s/%s' cannot join group '%s': it is in a group",
+	               pool, image, group);
+}
+
+int snap_group_create(struct cluster *c, const char *group_name, const char *snap,
+                      const char *const *pools, const char *const *images, size_t n,
+                      struct cairn_err *err)
+{
+	struct group_images gi = {0};
+	char gpool[SNAP_POOL_BUF];
+	rados_ioctx_t gio;
+	int r;
+
+	r = group_ioctx(c, group_name, &gio, err);
+	if (r < 0)
+		return r;
+	r = name_validate(snap, "snapshot", err);
+	if (r < 0)
+		return r;
+	if (n == 0 || !images)
+		return err_set(err, -EINVAL, "group snapshot '%s@%s' names no image", group_name,
+		               snap);
+	snap_pool_name(gio, gpool);
+
+	r = rbd_group_create(gio, group_name);
+	if (r < 0 && r != -EEXIST)
+		return err_set(err, r, "cannot create group '%s/%s': %s", gpool, group_name,
+		               strerror(-r));
+	r = group_images_get(gio, group_name, &gi, err);
+	if (r < 0)
+		return r;
+	for (size_t i = 0; i < n; i++) {
+		const char *pool = pools && pools[i] ? pools[i] : NULL;
+		rados_ioctx_t io = gio;
+
+		if (pool) {
+			r = cluster_ioctx_by_name(c, pool, &io, err);
+			if (r < 0)
+				goto out;
+		}
+		if (group_images_has(&gi, rados_ioctx_get_id(io), images[i]))
+			continue;
+		r = rbd_group_image_add(gio, group_name, io, images[i]);
+		if (r == -EEXIST) {
+			r = group_add_conflict(io, images[i], group_name, err);
+			goto out;
+		}
+		if (r < 0) {
+			char ipool[SNAP_POOL_BUF];
+			snap_pool_name(io, ipool);
+			if (r == -ENOENT)
+				err_set(err, r, "rbd image '%s/%s' not found", ipool, images[i]);
+			else
+				err_set(err, r, "cannot add rbd image '%s/%s' to group '%s': %s",
+				        ipool, images[i], group_name, strerror(-r));
+			goto out;
+		}
+		log_debug("added %s to group %s", images[i], group_name);
+	}
+
+	/* every member's writes held, each snapshotted, all released: one point in time */
+	r = rbd_group_snap_create2(gio, group_name, snap, RBD_SNAP_CREATE_SKIP_QUIESCE);
+	if (r == -EEXIST)
+		err_set(err, r, "group snapshot '%s/%s@%s' already exists", gpool, group_name,
+		        snap);
+	else if (r < 0)
+		err_set(err, r, "cannot create group snapshot '%s/%s@%s': %s", gpool, group_name,
+		        snap, strerror(-r));
+	else
+		log_debug("created group snapshot %s@%s of %zu images", group_name, snap, n);
+out:
+	group_images_release(&gi);
+	return r < 0 ? r : 0;
+}
+
+int snap_group_remove(struct cluster *c, const char *group_name, const char *snap,
+                      struct cairn_err *err)
+{
+	char pool[SNAP_POOL_BUF];
+	rados_ioctx_t gio;
+	int r;
+
+	r = group_ioctx(c, group_name, &gio, err);
+	if (r < 0)
+		return r;
+	if (!snap || !*snap)
+		return err_set(err, -EINVAL, "snapshot name is empty");
+	snap_pool_name(gio, pool);
+	r = rbd_group_snap_remove(gio, group_name, snap);
+	if (r == -ENOENT)
+		return err_set(err, r, "group snapshot '%s/%s@%s' not found", pool, group_name,
+		               snap);
+	if (r < 0)
+		return err_set(err, r, "cannot remove group snapshot '%s/%s@%s': %s", pool,
+		               group_name, snap, strerror(-r));
+	log_debug("removed group snapshot %s@%s", group_name, snap);
+	return 0;
+}
+
+int snap_group_list(struct cluster *c, const char *group_name, struct json_object **ret_array,
+                    struct cairn_err *err)
+{
+	_cleanup_(json_putp) struct json_object *a = NULL;
+	rbd_group_snap_info_t *v = NULL;
+	size_t max = 16, n = 0;
+	rados_ioctx_t gio;
+	int r;
+
+	r = group_ioctx(c, group_name, &gio, err);
+	if (r < 0)
+		return r;
+	r = group_require(gio, group_name, err);
+	if (r < 0)
+		return r;
+	for (int attempt = 0;; attempt++) {
+		n = max;
+		v = calloc(max, sizeof(*v));
+		if (!v)
+			return err_set(err, -ENOMEM, "out of memory");
+		r = rbd_group_snap_list(gio, group_name, v, sizeof(*v), &n);
+		if (r == -ERANGE && attempt < 8) {
+			free(v);
+			max = n > max ? n : max * 2;
+			continue;
+		}
+		break;
+	}
+	if (r < 0) {
+		free(v);
+		return err_set(err, r, "cannot list the snapshots of group '%s': %s", group_name,
+		               strerror(-r));
+	}
+	a = json_object_new_array();
+	for (size_t i = 0; a && i < n; i++) {
+		struct json_object *o = json_object_new_object();
+
+		if (!o || json_object_array_add(a, o) < 0) {
+			json_object_put(o);
+			r = -ENOMEM;
+			break;
+		}
+		if (json_add_string(o, "name", v[i].name) < 0 ||
+		    json_add_bool(o, "complete", v[i].state == RBD_GROUP_SNAP_STATE_COMPLETE) < 0) {
+			r = -ENOMEM;
+			break;
+		}
+	}
+	rbd_group_snap_list_cleanup(v, sizeof(*v), n);
+	free(v);
+	if (!a || r < 0)
+		return err_set(err, -ENOMEM, "out of memory");
+	*ret_array = TAKE_PTR(a);
+	return 0;
+}
+
+int snap_group_images(struct cluster *c, const char *group_name, struct json_object **ret_array,
+                      struct cairn_err *err)
+{
+	_cleanup_(json_putp) struct json_object *a = NULL;
+	struct group_images gi = {0};
+	rados_ioctx_t gio;
+	int r;
+
+	r = group_ioctx(c, group_name, &gio, err);
+	if (r < 0)
+		return r;
+	r = group_require(gio, group_name, err);
+	if (r < 0)
+		return r;
+	r = group_images_get(gio, group_name, &gi, err);
+	if (r < 0)
+		return r;
+	a = json_object_new_array();
+	for (size_t i = 0; a && i < gi.n; i++) {
+		struct json_object *o = json_object_new_object();
+		char pool[SNAP_POOL_BUF] = "?";
+		rados_ioctx_t io;
+
+		if (rados_ioctx_create2(cluster_rados(c), gi.v[i].pool, &io) >= 0) {
+			snap_pool_name(io, pool);
+			rados_ioctx_destroy(io);
+		}
+		if (!o || json_object_array_add(a, o) < 0) {
+			json_object_put(o);
+			r = -ENOMEM;
+			break;
+		}
+		if (json_add_string(o, "pool", pool) < 0 ||
+		    json_add_string(o, "image", gi.v[i].name) < 0) {
+			r = -ENOMEM;
+			break;
+		}
+	}
+	group_images_release(&gi);
+	if (!a || r < 0)
+		return err_set(err, -ENOMEM, "out of memory");
+	*ret_array = TAKE_PTR(a);
+	return 0;
+}
+
+int snap_group_image_remove(struct cluster *c, const char *group_name, rados_ioctx_t io,
+                            const char *image, struct cairn_err *err)
+{
+	char pool[SNAP_POOL_BUF];
+	rados_ioctx_t gio;
+	int r;
+
+	r = group_ioctx(c, group_name, &gio, err);
+	if (r < 0)
+		return r;
+	r = rbd_group_image_remove(gio, group_name, io, image);
+	if (r == -ENOENT)
+		return 0;
+	if (r < 0) {
+		snap_pool_name(io, pool);
+		return err_set(err, r, "cannot take rbd image '%s/%s' out of group '%s': %s", pool,
+		               image, group_name, strerror(-r));
+	}
+	log_debug("removed %s from group %s", image, group_name);
+	return 0;
+}
+
+int snap_group_destroy(struct cluster *c, const char *group_name, struct cairn_err *err)
+{
+	char pool[SNAP_POOL_BUF];
+	rados_ioctx_t gio;
+	int r;
+
+	r = group_ioctx(c, group_name, &gio, err);
+	if (r < 0)
+		return r;
+	r = rbd_group_remove(gio, group_name);
+	if (r < 0 && r != -ENOENT) {
+		snap_pool_name(gio, pool);
+		return err_set(err, r, "cannot remove group '%s/%s': %s", pool, group_name,
+		               strerror(-r));
+	}
+	log_debug("removed group %s", group_name);
+	return 0;
+}

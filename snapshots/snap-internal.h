@@ -1,0 +1,23 @@
+/* SPDX-License-Identifier: MIT */
+/* Shared between the files of snapshots/: image handles and names in messages. */
+#ifndef CAIRN_SNAP_INTERNAL_H
+#define CAIRN_SNAP_INTERNAL_H
+
+#include <rbd/librbd.h>
+
+#include "snapshots/snapshots.h"
+
+DEFINE_TRIVIAL_CLEANUP_FUNC(rbd_image_t, rbd_close)
+
+/* "pool" of an io context, for messages; "?" when it cannot be had. */
+#define SNAP_POOL_BUF 128
+void snap_pool_name(rados_ioctx_t io, char buf[SNAP_POOL_BUF]);
+
+/* Open an image, read-only or not, with a message naming pool/image on failure. */
+int snap_image_open(rados_ioctx_t io, const char *image, bool read_only, rbd_image_t *ret,
+                    struct cairn_err *err);
+
+/* librbd wants a progress function even when nobody listens. */
+int snap_progress_none(uint64_t offset, uint64_t total, void *ptr);
+
+#endif
