@@ -46,6 +46,22 @@ static int sweep_one(const char *id, const char *record, void *userdata)
 	return 0;
 }
 
+/* Answers stored for idempotency keys are kept a day. */
+#define IDEMPOTENCY_RETENTION (24 * 3600)
+
+static int sweep_idem_one(const char *id, const char *record, void *userdata)
+{
+	struct sweep *sw = userdata;
+	_cleanup_(json_putp) struct json_object *o = json_tokener_parse(record);
+	struct cairn_err err = {0};
+	time_t created = (time_t)json_get_int(o, "created", 0);
+
+	if (created && created < sw->cutoff &&
+	    dir_remove(sw->cluster, DIR_IDEMPOTENCY, id, id, &err) == 0)
+		sw->removed++;
+	return 0;
+}
+
 static void background_work(struct svc_job *job)
 {
 	struct svc *svc = job->svc;
@@ -58,6 +74,11 @@ static void background_work(struct svc_job *job)
 	if (sw.removed)
 		log_info("removed %u finished operation record(s) older than %u s", sw.removed,
 			 svc->conf->service.operation_retention);
+	if (job->result < 0)
+		return;
+	sw.removed = 0;
+	sw.cutoff = time(NULL) - IDEMPOTENCY_RETENTION;
+	job->result = dir_list(svc->cluster, DIR_IDEMPOTENCY, sweep_idem_one, &sw, &job->err);
 	if (job->result < 0)
 		return;
 	for (size_t i = 0; svc_background_passes[i].name; i++) {

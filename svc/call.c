@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "svc/http-util.h"
 #include "svc/svc-internal.h"
@@ -48,6 +49,8 @@ static void call_log_and_count(struct svc_call *call, int status, const char *ms
 
 static void call_free(struct svc_call *call)
 {
+	free(call->idem_record);
+	free(call->idem_body);
 	if (call->data_free)
 		call->data_free(call->data);
 	json_object_put(call->body);
@@ -63,6 +66,8 @@ void call_reply_text(struct svc_call *call, int status, const char *content_type
 	call_free(call);
 }
 
+static void call_idem_store(struct svc_call *call, int status, const char *body, size_t len);
+
 void call_reply_json(struct svc_call *call, int status, struct json_object *reply)
 {
 	const char *text;
@@ -73,6 +78,12 @@ void call_reply_json(struct svc_call *call, int status, struct json_object *repl
 		return;
 	}
 	text = json_object_to_json_string_length(reply, JSON_C_TO_STRING_PLAIN, &len);
+	if (call->idem_key[0] && !call->idem_body && status >= 200 && status < 300) {
+		/* store the answer before giving it, so a replay can never run the work again */
+		call_idem_store(call, status, text, len);
+		json_object_put(reply);
+		return;
+	}
 	call_log_and_count(call, status, NULL);
 	if (status == 202 && json_get_string(reply, "id")) {
 		char loc[128];
@@ -256,8 +267,8 @@ static void call_after_cb(uv_work_t *w, int status)
 	if (status == UV_ECANCELED && !call->err.code)
 		err_set(&call->err, -ECANCELED, "request canceled");
 	svc_note_result(svc, call->err.code);
-	if (!call->err.code && call->after_fn)
-		call->after_fn(call);
+	if (!call->err.code && call->after_fn && call->after_fn(call))
+		return;
 	if (call->err.code) {
 		call_reply_err(call, &call->err);
 		return;
@@ -327,6 +338,150 @@ int svc_job_submit(struct svc *svc, svc_job_fn work, svc_job_fn done, bool slow,
 		free(job);
 	}
 	return r;
+}
+
+/* ---- idempotency keys ------------------------------------------------------------------- */
+
+static void call_send_raw_json(struct svc_call *call, int status, const char *body, size_t len,
+			       bool replay)
+{
+	char hdr[160] = "";
+
+	call_log_and_count(call, status, replay ? "replayed for its idempotency key" : NULL);
+	if (replay)
+		snprintf(hdr, sizeof(hdr), "Idempotent-Replayed: true\r\n");
+	http_reply(call->req, status, "application/json", hdr[0] ? hdr : NULL, body, len);
+	call_free(call);
+}
+
+static char *idem_record_format(const struct svc_call *call, int status, const char *body)
+{
+	_cleanup_(json_putp) struct json_object *o = json_object_new_object();
+	struct json_object *b = json_tokener_parse(body);
+	char *text;
+
+	if (!o || !b) {
+		json_object_put(b);
+		return NULL;
+	}
+	json_add_int(o, "status", status);
+	json_add_string(o, "method", http_method_to_string(call->route->method));
+	json_add_string(o, "route", call->route->pattern);
+	json_add_string(o, "path", http_request_path(call->req));
+	json_add_int(o, "created", (int64_t)time(NULL));
+	json_add(o, "body", b);
+	text = strdup(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
+	return text;
+}
+
+static void idem_store_work(uv_work_t *w)
+{
+	struct svc_call *call = container_of(w, struct svc_call, work);
+	_cleanup_(freep) char *rec = idem_record_format(call, call->idem_status, call->idem_body);
+	struct cairn_err err = {0};
+
+	if (!rec) {
+		err_set(&call->err, -ENOMEM, "out of memory");
+		return;
+	}
+	if (dir_insert(call->svc->cluster, DIR_IDEMPOTENCY, call->idem_key, call->idem_key, rec,
+		       &err) < 0 && err.code != -EEXIST)
+		/* the work is done; only a replay would not see it: say so in the log */
+		log_warn("cannot store the answer of idempotency key '%s': %s", call->idem_key,
+			 err.msg);
+}
+
+static void idem_store_after(uv_work_t *w, int status)
+{
+	struct svc_call *call = container_of(w, struct svc_call, work);
+
+	pool_done(call->svc, false);
+	call_send_raw_json(call, call->idem_status, call->idem_body, strlen(call->idem_body),
+			   false);
+}
+
+static void call_idem_store(struct svc_call *call, int status, const char *body, size_t len)
+{
+	call->idem_status = status;
+	call->idem_body = strndup(body, len);
+	if (!call->idem_body ||
+	    pool_queue(call->svc, &call->work, idem_store_work, idem_store_after, false) < 0) {
+		/* cannot store: answer anyway, the work is done */
+		log_warn("cannot store the answer of idempotency key '%s'", call->idem_key);
+		if (call->idem_body)
+			call_send_raw_json(call, status, call->idem_body, len, false);
+		else
+			call_send_raw_json(call, status, body, len, false);
+	}
+}
+
+static void idem_lookup_work(uv_work_t *w)
+{
+	struct svc_call *call = container_of(w, struct svc_call, work);
+	int r;
+
+	r = dir_get(call->svc->cluster, DIR_IDEMPOTENCY, call->idem_key, &call->idem_record,
+		    &call->err);
+	if (r == -ENOENT)
+		err_clear(&call->err);
+}
+
+static void idem_lookup_after(uv_work_t *w, int status)
+{
+	struct svc_call *call = container_of(w, struct svc_call, work);
+	_cleanup_(json_putp) struct json_object *o = NULL;
+	struct json_object *body;
+	const char *route, *path, *text;
+	size_t len;
+
+	pool_done(call->svc, false);
+	svc_note_result(call->svc, call->err.code);
+	if (call->err.code) {
+		call_reply_err(call, &call->err);
+		return;
+	}
+	if (!call->idem_record) {
+		call->route->handler(call);
+		return;
+	}
+	o = json_tokener_parse(call->idem_record);
+	route = json_get_string(o, "route");
+	path = json_get_string(o, "path");
+	if (!o || !json_object_object_get_ex(o, "body", &body) || !route || !path) {
+		call_reply_error(call, -EILSEQ, "the stored answer of idempotency key '%s' is corrupt",
+				 call->idem_key);
+		return;
+	}
+	if (strcmp(route, call->route->pattern) != 0 ||
+	    strcmp(path, http_request_path(call->req)) != 0) {
+		call_reply_error(call, -EPROTO,
+				 "idempotency key '%s' was used for another request (%s)",
+				 call->idem_key, path);
+		return;
+	}
+	text = json_object_to_json_string_length(body, JSON_C_TO_STRING_PLAIN, &len);
+	call->idem_body = strndup(text, len); /* marks the answer as stored already */
+	call_send_raw_json(call, (int)json_get_int(o, "status", 200), text, len, true);
+}
+
+void call_dispatch(struct svc_call *call)
+{
+	const char *key = http_request_header(call->req, "Idempotency-Key");
+	struct cairn_err err = {0};
+	int r;
+
+	if (!key || !(call->route->flags & ROUTE_MUTATING)) {
+		call->route->handler(call);
+		return;
+	}
+	if (name_validate(key, "Idempotency-Key", &err) < 0) {
+		call_reply_err(call, &err);
+		return;
+	}
+	str_copy(call->idem_key, sizeof(call->idem_key), key);
+	r = pool_queue(call->svc, &call->work, idem_lookup_work, idem_lookup_after, false);
+	if (r < 0)
+		call_reply_error(call, r == -EAGAIN ? -EAGAIN : r, "cairnd is busy, try again");
 }
 
 void svc_jobs_cancel_pending(struct svc *svc)

@@ -318,6 +318,8 @@ struct json_object *op_start(struct svc *svc, const char *kind, const char *reso
 	op->progress.cancel_requested = op_cancel_requested;
 	op->next = svc->ops;
 	svc->ops = op;
+	if (ret_id) /* before the job starts: the work may read it */
+		memcpy(ret_id, op->id, UUID_STR_LEN);
 
 	/* the job's data is the op itself, which outlives the job */
 	r = svc_job_submit(svc, op_job_work, op_job_done, true, op, NULL);
@@ -327,8 +329,6 @@ struct json_object *op_start(struct svc *svc, const char *kind, const char *reso
 			r == -EAGAIN ? "cairnd is busy" : strerror(-r));
 		op_free_data(op);
 	}
-	if (ret_id)
-		memcpy(ret_id, op->id, UUID_STR_LEN);
 	op_publish(op);
 	return op_to_json(op);
 }
@@ -479,7 +479,7 @@ static bool op_matches(const struct op *op, const struct ops_list *l)
 }
 
 /* Overlay this host's live operations (fresher than their records) on the list. */
-static void ops_list_after(struct svc_call *call)
+static bool ops_list_after(struct svc_call *call)
 {
 	struct ops_list *l = call->data;
 	struct json_object *out = json_object_new_object();
@@ -504,6 +504,7 @@ static void ops_list_after(struct svc_call *call)
 	}
 	json_add(out, "operations", TAKE_PTR(l->array));
 	call->reply = out;
+	return false;
 }
 
 void route_ops_list(struct svc_call *call)
@@ -676,4 +677,13 @@ void svc_ops_count_by_state(struct svc *svc, unsigned counts[OP_STATUS_MAX])
 {
 	for (struct op *op = svc->ops; op; op = op->next)
 		counts[op->status]++;
+}
+
+struct json_object *op_find_active(struct svc *svc, const char *kind, const char *name)
+{
+	for (struct op *op = svc->ops; op; op = op->next)
+		if (!op_status_final(op->status) && strcmp(op->kind, kind) == 0 &&
+		    strcmp(op->resource_name, name) == 0)
+			return op_to_json(op);
+	return NULL;
 }

@@ -66,12 +66,13 @@ static void health_work(struct svc_call *call)
 	call->reply = health_json(call->svc, reachable, reachable ? NULL : err.msg, missing);
 }
 
-static void health_after(struct svc_call *call)
+static bool health_after(struct svc_call *call)
 {
 	int r = (int)(intptr_t)call->data;
 
 	call->data = NULL;
 	svc_note_result(call->svc, r); /* the loop thread owns reachability */
+	return false;
 }
 
 static void route_health(struct svc_call *call)

@@ -157,7 +157,7 @@ static void on_request(struct http_request *req, void *userdata)
 				 PROBE_INTERVAL_MS / 1000);
 		return;
 	}
-	call->route->handler(call);
+	call_dispatch(call);
 }
 
 /* ---- signals and stop ------------------------------------------------------------------- */

@@ -43,6 +43,7 @@ struct route {
 
 /* Each module's table, merged at start (svc/routes.c). */
 extern const struct route routes_core[];
+extern const struct route routes_volumes[];
 
 struct route_table {
 	const struct route **entries; /* sorted by pattern, then method */
@@ -78,14 +79,24 @@ struct svc_call {
 	/* filled by work on a worker thread, answered on the loop thread */
 	uv_work_t work;
 	call_work_fn work_fn;
-	call_work_fn after_fn; /* optional, loop thread, after a successful work_fn */
+	/* optional, loop thread, after a successful work_fn; true when it answered the call */
+	bool (*after_fn)(struct svc_call *call);
 	bool slow;
 	int status;                /* HTTP status of a success */
 	struct json_object *reply; /* success body */
 	struct cairn_err err;      /* failure */
 	void *data;                /* the handler's own state */
 	void (*data_free)(void *data);
+
+	/* Idempotency-Key of a mutating request: the first answer is stored and replayed */
+	char idem_key[NAME_MAX_LEN + 1];
+	char *idem_record; /* the stored answer found by the lookup */
+	int idem_status;   /* the answer being stored */
+	char *idem_body;
 };
+
+/* Start handling a matched call: the idempotency lookup if any, then the handler. */
+void call_dispatch(struct svc_call *call);
 
 /* Answer a call (each frees the call). reply's reference is taken. */
 void call_reply_json(struct svc_call *call, int status, struct json_object *reply);
@@ -156,6 +167,9 @@ typedef int (*op_work_fn)(struct svc *svc, void *data, struct cairn_progress *pr
 struct json_object *op_start(struct svc *svc, const char *kind, const char *resource_kind,
 			     const char *resource_name, op_work_fn work, void *data,
 			     void (*data_free)(void *), char ret_id[UUID_STR_LEN]);
+
+/* An operation of kind on resource name that has not ended, as JSON (new reference). */
+struct json_object *op_find_active(struct svc *svc, const char *kind, const char *name);
 
 /* ---- events ----------------------------------------------------------------------------- */
 

@@ -13,7 +13,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -961,8 +963,233 @@ static void test_reconcile(void **state)
 	conf_release(&conf);
 }
 
-int main(void)
+/* ---- crashes at every step ------------------------------------------------------------------- */
+/*
+ * The test binary runs itself as the "daemon" that crashes: argv "--crash PREFIX DIR ACTION
+ * NAME ARG SIZE_MIB MAX_DEPTH", with CAIRN_FAILPOINT naming the step where it kills itself.
+ * The parent then reconciles as the restarted daemon would, and checks the cluster.
+ */
+static int crash_child(int argc, char **argv)
 {
+	struct cairn_config conf;
+	struct cairn_err err = {0};
+	struct cluster *c = NULL;
+	struct json_object *out = NULL;
+	const char *action, *n, *arg;
+	int r = -EINVAL;
+
+	if (argc != 9)
+		return 2;
+	action = argv[4];
+	n = argv[5];
+	arg = argv[6];
+	itest_config(&conf, argv[2]);
+	free(conf.import.directory);
+	conf.import.directory = strdup(argv[3]);
+	conf.volumes.max_clone_depth = (uint32_t)atoi(argv[8]);
+	if (cluster_connect(&conf, &c, &err) < 0)
+		return 2;
+	if (strcmp(action, "clone-volume") == 0)
+		r = vol_create(c,
+		               &(struct vol_create_params){.name = n,
+		                                           .volume = arg,
+		                                           .size = (uint64_t)atoi(argv[7]) * MiB},
+		               &out, &err);
+	else if (strcmp(action, "delete") == 0)
+		r = vol_delete(c, n, true, NULL, &err);
+	else if (strcmp(action, "import") == 0)
+		r = img_import(c, &(struct img_import_params){.name = n, .file = arg}, NULL, &out,
+		               &err);
+	/* reaching here means the fail point was never passed */
+	fprintf(stderr, "crash child: %s '%s' returned %d (%s) without crashing\n", action, n, r,
+	        err.msg);
+	json_object_put(out);
+	cluster_free(c);
+	conf_release(&conf);
+	return 3;
+}
+
+static void crash_run(struct fixture *fx, const char *failpoint, const char *action, const char *n,
+                      const char *arg, int size_mib, int max_depth)
+{
+	char size[16], depth[16];
+	int status;
+	pid_t pid;
+
+	snprintf(size, sizeof(size), "%d", size_mib);
+	snprintf(depth, sizeof(depth), "%d", max_depth);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		char *args[] = {"itest-volumes", "--crash", fx->prefix,  fx->import_dir,
+		                (char *)action,  (char *)n, (char *)arg, size,
+		                depth,           NULL};
+		setenv("CAIRN_FAILPOINT", failpoint, 1);
+		execv("/proc/self/exe", args);
+		_exit(127);
+	}
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	if (!WIFSIGNALED(status) || WTERMSIG(status) != SIGKILL)
+		fprintf(stderr, "fail point '%s' not reached (status %d)\n", failpoint, status);
+	assert_true(WIFSIGNALED(status));
+	assert_int_equal(WTERMSIG(status), SIGKILL);
+}
+
+static int count_intent(const char *op_id, struct json_object *intent, void *userdata)
+{
+	(*(int *)userdata)++;
+	return 0;
+}
+
+static void recover(struct fixture *fx)
+{
+	struct vol_reconcile_opts opts = {.startup = true};
+	struct cairn_err err = {0};
+	int n = 0;
+
+	if (vol_reconcile(fx->c, &opts, NULL, &err) < 0)
+		fprintf(stderr, "reconcile: %s\n", err.msg);
+	assert_int_equal(err.code, 0);
+	/* nothing left unsettled */
+	assert_int_equal(intent_list(fx->c, "volume.", count_intent, &n, &err), 0);
+	assert_int_equal(intent_list(fx->c, "image.", count_intent, &n, &err), 0);
+	assert_int_equal(n, 0);
+}
+
+static bool volume_exists(struct fixture *fx, const char *n)
+{
+	struct cairn_err err = {0};
+	struct json_object *v = NULL;
+	int r = vol_show(fx->c, n, &v, &err);
+
+	if (r == 0)
+		assert_string_equal(json_get_string(v, "status"), "available");
+	json_object_put(v);
+	assert_true(r == 0 || r == -ENOENT);
+	return r == 0;
+}
+
+/* How many hidden clone snapshots the image has. */
+static int hidden_snaps(const char *spec)
+{
+	int status, n = 0;
+	char *snaps = rbd_cmd(&status, "snap", "ls", "--all", spec);
+
+	assert_int_equal(status, 0);
+	for (const char *p = snaps; (p = strstr(p, "cairn-clone-")); p++)
+		n++;
+	free(snaps);
+	return n;
+}
+
+static void test_crash_at_every_step(void **state)
+{
+	struct fixture *fx = *state;
+	struct cairn_err err = {0};
+	struct json_object *p;
+	char pn[NAME_MAX_LEN + 1], n[NAME_MAX_LEN + 1], spec[256];
+	int before;
+
+	/* a volume to clone, itself a clone of the image (so depth 1 makes clones flatten) */
+	name(pn, "crashsrc");
+	p = create(fx, &(struct vol_create_params){.name = pn, .image = fx->image});
+	snprintf(spec, sizeof(spec), "%s/%s", fx->conf.pools.volumes,
+	         json_get_string(p, "rbd_image"));
+
+	static const struct {
+		const char *failpoint;
+		int size_mib, max_depth;
+		bool survives;
+	} creates[] = {
+	        {"volume.create.intent", 0, 8, false},
+	        {"volume.create.reserved", 0, 8, false},
+	        {"volume.create.snapshotted", 0, 8, false},
+	        {"volume.create.cloned", 0, 8, false},
+	        {"volume.create.marked", 0, 8, false},
+	        {"volume.create.resized", 8, 8, false},
+	        {"volume.create.flattened", 0, 1, false},
+	        {"volume.create.configured", 0, 8, false},
+	        {"volume.create.recorded", 0, 8, true},
+	};
+	for (size_t i = 0; i < ARRAY_SIZE(creates); i++) {
+		int hidden = hidden_snaps(spec);
+
+		before = rbd_count(fx->conf.pools.volumes);
+		name(n, "crashed");
+		crash_run(fx, creates[i].failpoint, "clone-volume", n, pn, creates[i].size_mib,
+		          creates[i].max_depth);
+		recover(fx);
+		if (creates[i].survives) {
+			/* it had finished: rolled forward */
+			assert_true(volume_exists(fx, n));
+			assert_int_equal(rbd_count(fx->conf.pools.volumes), before + 1);
+			continue;
+		}
+		/* rolled back: no record, no image, no hidden snapshot on the source */
+		assert_false(volume_exists(fx, n));
+		assert_int_equal(rbd_count(fx->conf.pools.volumes), before);
+		assert_int_equal(hidden_snaps(spec), hidden);
+		/* and the name works again */
+		json_object_put(create(fx, &(struct vol_create_params){.name = n, .volume = pn}));
+	}
+
+	/* deletes: finished by the reconciler once the volume was marked deleting */
+	static const struct {
+		const char *failpoint;
+		bool survives;
+	} deletes[] = {
+	        {"volume.delete.intent", true},      {"volume.delete.marked", false},
+	        {"volume.delete.snapshots", false},  {"volume.delete.removed", false},
+	        {"volume.delete.unrecorded", false},
+	};
+	for (size_t i = 0; i < ARRAY_SIZE(deletes); i++) {
+		struct json_object *v;
+		char rbd_image[128];
+
+		name(n, "doomed");
+		v = create_blank(fx, n, MiB);
+		str_copy(rbd_image, sizeof(rbd_image), json_get_string(v, "rbd_image"));
+		json_object_put(v);
+		snap_create(fx, rbd_image, "user-snap");
+		crash_run(fx, deletes[i].failpoint, "delete", n, "-", 0, 8);
+		recover(fx);
+		assert_true(volume_exists(fx, n) == deletes[i].survives);
+		assert_true(rbd_exists(fx->conf.pools.volumes, rbd_image) == deletes[i].survives);
+	}
+	assert_true(vol_purge(fx->c, &err) >= 0);
+	assert_int_equal(trash_count(fx->conf.pools.volumes), 0);
+
+	/* imports */
+	static const struct {
+		const char *failpoint;
+		bool survives;
+	} imports[] = {
+	        {"image.import.reserved", false},  {"image.import.created", false},
+	        {"image.import.converted", false}, {"image.import.snapshotted", false},
+	        {"image.import.recorded", true},
+	};
+	for (size_t i = 0; i < ARRAY_SIZE(imports); i++) {
+		struct json_object *img = NULL;
+
+		before = rbd_count(fx->conf.pools.images);
+		name(n, "crashimg");
+		crash_run(fx, imports[i].failpoint, "import", n, "base.raw", 0, 8);
+		recover(fx);
+		err_clear(&err);
+		int r = img_show(fx->c, n, &img, &err);
+		assert_int_equal(r, imports[i].survives ? 0 : -ENOENT);
+		if (img)
+			assert_string_equal(json_get_string(img, "status"), "available");
+		json_object_put(img);
+		assert_int_equal(rbd_count(fx->conf.pools.images), before + imports[i].survives);
+	}
+	json_object_put(p);
+}
+
+int main(int argc, char **argv)
+{
+	if (argc > 1 && strcmp(argv[1], "--crash") == 0)
+		return crash_child(argc, argv);
 	const struct CMUnitTest tests[] = {
 	        cmocka_unit_test(test_create_blank),
 	        cmocka_unit_test(test_size_rules),
@@ -979,7 +1206,11 @@ int main(void)
 	        cmocka_unit_test(test_rename),
 	        cmocka_unit_test(test_revert),
 	        cmocka_unit_test(test_manage_unmanage),
+	        cmocka_unit_test(test_crash_at_every_step),
 	        cmocka_unit_test(test_reconcile),
 	};
+	/* CAIRN_TEST_FILTER=test_rename runs one test (cmocka's glob) */
+	if (getenv("CAIRN_TEST_FILTER"))
+		cmocka_set_test_filter(getenv("CAIRN_TEST_FILTER"));
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
