@@ -13,6 +13,7 @@
 #include <time.h>
 
 #include "svc/svc-internal.h"
+#include "volumes/volumes.h"
 
 struct sweep {
 	struct cluster *cluster;
@@ -83,7 +84,7 @@ static void background_work(struct svc_job *job)
 		return;
 	for (size_t i = 0; svc_background_passes[i].name; i++) {
 		struct cairn_err err = {0};
-		int r = svc_background_passes[i].run(svc->cluster, &err);
+		int r = svc_background_passes[i].run(svc, &err);
 		if (r < 0) {
 			log_warn("%s: %s", svc_background_passes[i].name, err.msg);
 			job->result = r;
@@ -94,6 +95,7 @@ static void background_work(struct svc_job *job)
 static void background_done(struct svc_job *job)
 {
 	job->svc->reconcile_running = false;
+	job->svc->reconciled_once = true;
 	if (job->result < 0 && job->err.code)
 		log_warn("background pass: %s", job->err.msg);
 }
@@ -115,6 +117,35 @@ void svc_background_start(struct svc *svc)
 	uv_timer_start(&svc->reconcile_timer, background_timer_cb, 0, every ? every : 60000);
 }
 
+static int pass_reconcile(struct svc *svc, struct cairn_err *err)
+{
+	struct vol_reconcile_opts opts = {
+		.startup = !svc->reconciled_once,
+		.host = svc->hostname,
+	};
+	struct vol_reconcile_stats st = {0};
+	int r = vol_reconcile(svc->cluster, &opts, &st, err);
+
+	if (r >= 0 && (st.intents_rolled_back || st.intents_rolled_forward || st.orphans_removed ||
+		       st.records_missing))
+		log_info("reconcile: %u interrupted operation(s) rolled back, %u finished, %u "
+			 "orphan image(s) removed, %u record(s) whose image vanished",
+			 st.intents_rolled_back, st.intents_rolled_forward, st.orphans_removed,
+			 st.records_missing);
+	return r;
+}
+
+static int pass_purge(struct svc *svc, struct cairn_err *err)
+{
+	int r = vol_purge(svc->cluster, err);
+
+	if (r > 0)
+		log_info("purge: removed %d image(s) from the trash or hidden parents", r);
+	return r;
+}
+
 const struct svc_background_pass svc_background_passes[] = {
+	{"reconcile", pass_reconcile},
+	{"purge", pass_purge},
 	{NULL, NULL},
 };

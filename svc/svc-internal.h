@@ -224,6 +224,7 @@ struct svc {
 	/* background: reconcile and purge */
 	uv_timer_t reconcile_timer;
 	bool reconcile_running;
+	bool reconciled_once; /* the first pass after start settles this host's intents */
 
 	/* signals */
 	uv_signal_t sigterm, sigint, sighup;
@@ -247,7 +248,7 @@ char *svc_metrics_render(struct svc *svc);
 /* The domain's background passes (reconcile, purge), run in order by svc/background.c. */
 struct svc_background_pass {
 	const char *name;
-	int (*run)(struct cluster *c, struct cairn_err *err);
+	int (*run)(struct svc *svc, struct cairn_err *err);
 };
 extern const struct svc_background_pass svc_background_passes[];
 void svc_background_start(struct svc *svc);

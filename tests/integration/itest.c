@@ -133,3 +133,18 @@ int itest_run(char **ret_out, const char *const argv[])
 		free(out);
 	return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 }
+
+void itest_cluster_free(struct cluster *c, struct cairn_config *conf, const char *prefix)
+{
+	cluster_free(c);
+	if (prefix) {
+		/* each pool holds placement groups: a run must not leave them behind */
+		for (int role = 0; role < POOL_ROLE_MAX; role++) {
+			const char *pool = conf_pool_name(conf, (enum pool_role)role);
+			const char *argv[] = {"ceph", "-c", itest_ceph_conf(), "osd", "pool", "rm", pool,
+					      pool, "--yes-i-really-really-mean-it", NULL};
+			itest_run(NULL, argv);
+		}
+	}
+	conf_release(conf);
+}

@@ -20,6 +20,9 @@ void itest_config(struct cairn_config *conf, const char *prefix);
 /* itest_config + cluster_connect + pools_ensure; any failure fails the test. */
 struct cluster *itest_cluster(struct cairn_config *conf, const char *prefix);
 
+/* Disconnect, delete the pools of prefix (when not NULL) and release conf. */
+void itest_cluster_free(struct cluster *c, struct cairn_config *conf, const char *prefix);
+
 /* A name unique to this run: "<base>-<8 random hex>". */
 void itest_unique_name(char *buf, size_t len, const char *base);
 

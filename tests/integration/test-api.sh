@@ -65,7 +65,7 @@ esac
 
 printf 'GET /v1/health HTTP/1.1\r\nHost: cairn\r\n\r\nGET /v1/pools HTTP/1.1\r\nHost: cairn\r\nConnection: close\r\n\r\n' >"$T/pipe"
 reply=$(raw_http "$T/pipe")
-n=$(printf '%s' "$reply" | grep -c '^HTTP/1.1 200')
+n=$(printf '%s' "$reply" | grep -o 'HTTP/1.1 200' | wc -l)
 first=$(printf '%s' "$reply" | grep -o '"status":"ok"\|"pools":' | head -1)
 [ "$n" = 2 ] && [ "$first" = '"status":"ok"' ] && ok "two pipelined requests are answered in order" ||
 	not_ok "two pipelined requests are answered in order" "got $n answers, first $first"

@@ -38,7 +38,10 @@ static void test_pools_ensure_creates_and_initialises(void **state)
 
 	/* an image made in the pool is counted */
 	assert_int_equal(cluster_ioctx(c, POOL_ROLE_VOLUMES, &io, &err), 0);
-	assert_int_equal(rbd_create4(io, "counted", 1 << 20, NULL), 0);
+	rbd_image_options_t opts;
+	rbd_image_options_create(&opts);
+	assert_int_equal(rbd_create4(io, "counted", 1 << 20, opts), 0);
+	rbd_image_options_destroy(opts);
 	assert_int_equal(pools_list(c, info, &err), 0);
 	for (int role = 0; role < POOL_ROLE_MAX; role++) {
 		assert_true(info[role].exists);
@@ -57,8 +60,7 @@ static void test_pools_ensure_creates_and_initialises(void **state)
 	assert_int_equal(rbd_close(img), 0);
 	assert_int_equal(rbd_remove(io, "counted"), 0);
 
-	cluster_free(c);
-	conf_release(&conf);
+	itest_cluster_free(c, &conf, prefix);
 }
 
 static void test_pools_check_reports_missing(void **state)

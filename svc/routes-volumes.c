@@ -1,0 +1,794 @@
+/* SPDX-License-Identifier: MIT */
+/* Routes of images, volumes and snapshots: validate on the loop, run the domain on workers. */
+#define LOG_MODULE "svc"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "snapshots/snapshots.h"
+#include "svc/svc-internal.h"
+#include "volumes/volumes.h"
+
+/* What a route hands its work: the parsed body fields (strings borrowed from call->body). */
+struct vol_args {
+	const char *name, *file, *format, *image, *snapshot, *volume, *pool, *rbd_image;
+	uint64_t size;
+	bool force, deferred;
+	struct json_object *labels, *qos, *volumes;
+	char op_id[UUID_STR_LEN];
+};
+
+static struct vol_args *call_args(struct svc_call *call)
+{
+	struct vol_args *a = calloc(1, sizeof(*a));
+
+	if (!a) {
+		call_reply_error(call, -ENOMEM, "out of memory");
+		return NULL;
+	}
+	call->data = a;
+	call->data_free = free;
+	return a;
+}
+
+static bool query_flag(struct svc_call *call, const char *name)
+{
+	const char *v = http_request_query_param(call->req, name);
+
+	return v && (!*v || strcmp(v, "1") == 0 || strcmp(v, "true") == 0);
+}
+
+/* The record and pool of the volume named name. */
+static int volume_open(struct cluster *c, const char *name, struct vol_record *rec,
+		       rados_ioctx_t *io, struct cairn_err *err)
+{
+	_cleanup_(freep) char *text = NULL;
+	char id[VOL_RBD_NAME_MAX];
+	int r;
+
+	r = dir_lookup(c, DIR_VOLUMES, name, id, sizeof(id), err);
+	if (r == -ENOENT) {
+		err_clear(err);
+		return err_set(err, -ENOENT, "volume '%s' not found", name);
+	}
+	if (r < 0)
+		return r;
+	r = dir_get(c, DIR_VOLUMES, id, &text, err);
+	if (r == -ENOENT) {
+		err_clear(err);
+		return err_set(err, -ENOENT, "volume '%s' not found", name);
+	}
+	if (r < 0)
+		return r;
+	r = vol_record_parse(text, false, rec, err);
+	if (r < 0)
+		return r;
+	r = cluster_ioctx_by_name(c, rec->pool, io, err);
+	if (r < 0)
+		vol_record_release(rec);
+	return r;
+}
+
+static bool after_event(struct svc_call *call, const char *kind, const char *action)
+{
+	events_resource(call->svc, kind, action,
+			json_get_string(call->reply, "name") ?: call->params[0]);
+	return false;
+}
+
+/* An operation keeps its own copy of the body: the call is answered before the work ends. */
+struct op_args {
+	struct vol_args a;
+	struct json_object *body;
+	char name[NAME_MAX_LEN + 1]; /* a name from the path: the call's copy dies with it */
+};
+
+/* ---- images ----------------------------------------------------------------------------- */
+
+static void images_list_work(struct svc_call *call)
+{
+	struct json_object *arr = NULL;
+
+	if (img_list(call->svc->cluster, query_flag(call, "hidden"), &arr, &call->err) < 0)
+		return;
+	call->reply = json_object_new_object();
+	json_add(call->reply, "images", arr);
+}
+
+static void route_images_list(struct svc_call *call)
+{
+	call_submit(call, images_list_work, false);
+}
+
+static int image_import_work(struct svc *svc, void *data, struct cairn_progress *progress,
+			     struct json_object **ret_result, struct cairn_err *err)
+{
+	struct op_args *d = data;
+	struct img_import_params p = {
+		.name = d->a.name,
+		.file = d->a.file,
+		.format = d->a.format,
+		.op_id = d->a.op_id,
+	};
+
+	return img_import(svc->cluster, &p, progress, ret_result, err);
+}
+
+static void op_args_free(void *data)
+{
+	struct op_args *d = data;
+
+	json_object_put(d->body);
+	free(d);
+}
+
+static struct op_args *op_args_take(struct svc_call *call, const struct vol_args *a)
+{
+	struct op_args *d = calloc(1, sizeof(*d));
+
+	if (!d)
+		return NULL;
+	d->a = *a; /* its strings point into call->body, which the copy now holds */
+	d->body = json_object_get(call->body);
+	if (a->name && a->name == call->params[0]) {
+		str_copy(d->name, sizeof(d->name), a->name);
+		d->a.name = d->name;
+	}
+	return d;
+}
+
+static void start_op(struct svc_call *call, const char *kind, const char *rkind,
+		     const char *rname, op_work_fn work, struct vol_args *a)
+{
+	struct op_args *d = op_args_take(call, a);
+	struct json_object *op;
+
+	if (!d) {
+		call_reply_error(call, -ENOMEM, "out of memory");
+		return;
+	}
+	op = op_start(call->svc, kind, rkind, rname, work, d, op_args_free, d->a.op_id);
+	call_reply_json(call, 202, op);
+}
+
+static void route_images_import(struct svc_call *call)
+{
+	struct vol_args *a = call_args(call);
+	const struct jfield fields[] = {
+		{"name", JF_NAME, offsetof(struct vol_args, name), JF_REQUIRED, NULL},
+		{"file", JF_STRING, offsetof(struct vol_args, file), JF_REQUIRED, NULL},
+		{"format", JF_STRING, offsetof(struct vol_args, format), JF_NULLABLE, NULL},
+		{NULL, 0, 0, 0, NULL},
+	};
+
+	if (!a || call_parse_body(call, fields, a, NULL) < 0)
+		return;
+	if (a->format && strcmp(a->format, "qcow2") != 0 && strcmp(a->format, "raw") != 0 &&
+	    strcmp(a->format, "vmdk") != 0) {
+		call_reply_error(call, -EINVAL, "field 'format' must be qcow2, raw or vmdk, not '%.32s'",
+				 a->format);
+		return;
+	}
+	start_op(call, "image.import", "image", a->name, image_import_work, a);
+}
+
+static void image_show_work(struct svc_call *call)
+{
+	img_show(call->svc->cluster, call->params[0], &call->reply, &call->err);
+}
+
+static void route_image_show(struct svc_call *call)
+{
+	if (call_param_name(call, 0, "image") < 0)
+		return;
+	call_submit(call, image_show_work, false);
+}
+
+static void image_delete_work(struct svc_call *call)
+{
+	struct vol_args *a = call->data;
+
+	if (img_delete(call->svc->cluster, call->params[0], a->deferred, &call->err) < 0)
+		return;
+	call->reply = json_object_new_object();
+	json_add_string(call->reply, "name", call->params[0]);
+	json_add_bool(call->reply, "deleted", true);
+}
+
+static bool image_delete_after(struct svc_call *call)
+{
+	return after_event(call, "image", "deleted");
+}
+
+static void route_image_delete(struct svc_call *call)
+{
+	struct vol_args *a;
+
+	if (call_param_name(call, 0, "image") < 0 || !(a = call_args(call)))
+		return;
+	a->deferred = query_flag(call, "deferred");
+	call->after_fn = image_delete_after;
+	call_submit(call, image_delete_work, true);
+}
+
+/* ---- volumes ---------------------------------------------------------------------------- */
+
+static void volumes_list_work(struct svc_call *call)
+{
+	struct vol_filter f = {
+		.pool = http_request_query_param(call->req, "pool"),
+		.label = http_request_query_param(call->req, "label"),
+		.parent = http_request_query_param(call->req, "parent"),
+		.include_hidden = query_flag(call, "hidden"),
+	};
+	struct json_object *arr = NULL;
+
+	if (vol_list(call->svc->cluster, &f, &arr, &call->err) < 0)
+		return;
+	call->reply = json_object_new_object();
+	json_add(call->reply, "volumes", arr);
+}
+
+static void route_volumes_list(struct svc_call *call)
+{
+	call_submit(call, volumes_list_work, false);
+}
+
+static void volume_create_work(struct svc_call *call)
+{
+	struct vol_args *a = call->data;
+	struct vol_create_params p = {
+		.name = a->name,
+		.size = a->size,
+		.image = a->image,
+		.snapshot = a->snapshot,
+		.volume = a->volume,
+		.pool = a->pool,
+		.labels = a->labels,
+		.qos = a->qos,
+	};
+
+	if (vol_create(call->svc->cluster, &p, &call->reply, &call->err) >= 0)
+		call->status = 201;
+}
+
+static bool volume_created(struct svc_call *call)
+{
+	return after_event(call, "volume", "created");
+}
+
+static void route_volumes_create(struct svc_call *call)
+{
+	struct vol_args *a = call_args(call);
+	const struct jfield fields[] = {
+		{"name", JF_NAME, offsetof(struct vol_args, name), JF_REQUIRED, NULL},
+		{"size", JF_SIZE, offsetof(struct vol_args, size), 0, NULL},
+		{"image", JF_NAME, offsetof(struct vol_args, image), JF_NULLABLE, NULL},
+		{"snapshot", JF_STRING, offsetof(struct vol_args, snapshot), JF_NULLABLE, NULL},
+		{"volume", JF_NAME, offsetof(struct vol_args, volume), JF_NULLABLE, NULL},
+		{"pool", JF_NAME, offsetof(struct vol_args, pool), JF_NULLABLE, NULL},
+		{"labels", JF_LABELS, offsetof(struct vol_args, labels), JF_NULLABLE, NULL},
+		{"qos", JF_OBJECT, offsetof(struct vol_args, qos), JF_NULLABLE, NULL},
+		{NULL, 0, 0, 0, NULL},
+	};
+	uint64_t present = 0;
+	int sources;
+
+	if (!a || call_parse_body(call, fields, a, &present) < 0)
+		return;
+	sources = !!a->image + !!a->snapshot + !!a->volume;
+	if (sources > 1) {
+		call_reply_error(call, -EINVAL,
+				 "give at most one of 'image', 'snapshot' and 'volume'");
+		return;
+	}
+	if (sources == 0 && !(present & (1 << 1))) {
+		call_reply_error(call, -EINVAL,
+				 "field 'size' is required for a blank volume (or give 'image', "
+				 "'snapshot' or 'volume' to clone)");
+		return;
+	}
+	if (present & (1 << 1)) {
+		struct cairn_err err = {0};
+		if (size_validate(a->size, 0, "field 'size'", &err) < 0) {
+			call_reply_err(call, &err);
+			return;
+		}
+	}
+	if (a->snapshot) {
+		const char *at = strchr(a->snapshot, '@');
+		char vol[NAME_MAX_LEN + 1];
+		struct cairn_err err = {0};
+
+		if (!at || (size_t)(at - a->snapshot) > NAME_MAX_LEN) {
+			call_reply_error(call, -EINVAL,
+					 "field 'snapshot' must be VOLUME@SNAPSHOT, not '%.80s'",
+					 a->snapshot);
+			return;
+		}
+		memcpy(vol, a->snapshot, (size_t)(at - a->snapshot));
+		vol[at - a->snapshot] = '\0';
+		if (name_validate(vol, "snapshot's volume", &err) < 0 ||
+		    name_validate(at + 1, "snapshot", &err) < 0) {
+			call_reply_err(call, &err);
+			return;
+		}
+	}
+	call->after_fn = volume_created;
+	call_submit(call, volume_create_work, false);
+}
+
+static void volume_show_work(struct svc_call *call)
+{
+	vol_show(call->svc->cluster, call->params[0], &call->reply, &call->err);
+}
+
+static void route_volume_show(struct svc_call *call)
+{
+	if (call_param_name(call, 0, "volume") < 0)
+		return;
+	call_submit(call, volume_show_work, false);
+}
+
+static int volume_delete_work(struct svc *svc, void *data, struct cairn_progress *progress,
+			      struct json_object **ret_result, struct cairn_err *err)
+{
+	struct op_args *d = data;
+
+	return vol_delete(svc->cluster, d->a.name, d->a.force, progress, err);
+}
+
+static bool volume_delete_checked(struct svc_call *call)
+{
+	struct vol_args *a = call->data;
+	struct json_object *op;
+
+	/* a repeated delete of a volume being deleted answers with the same operation */
+	op = op_find_active(call->svc, "volume.delete", a->name);
+	if (op)
+		call_reply_json(call, 202, op);
+	else
+		start_op(call, "volume.delete", "volume", a->name, volume_delete_work, a);
+	return true;
+}
+
+static void volume_exists_work(struct svc_call *call)
+{
+	struct vol_record rec = {0};
+	rados_ioctx_t io;
+
+	if (volume_open(call->svc->cluster, call->params[0], &rec, &io, &call->err) >= 0)
+		vol_record_release(&rec);
+}
+
+static void route_volume_delete(struct svc_call *call)
+{
+	struct vol_args *a;
+	struct json_object *op;
+
+	if (call_param_name(call, 0, "volume") < 0 || !(a = call_args(call)))
+		return;
+	a->name = call->params[0];
+	a->force = query_flag(call, "force");
+	op = op_find_active(call->svc, "volume.delete", a->name);
+	if (op) {
+		call_reply_json(call, 202, op);
+		return;
+	}
+	/* a missing volume is a 404 now, not a failed operation later */
+	call->after_fn = volume_delete_checked;
+	call_submit(call, volume_exists_work, false);
+}
+
+static void volume_extend_work(struct svc_call *call)
+{
+	struct vol_args *a = call->data;
+
+	vol_extend(call->svc->cluster, call->params[0], a->size, &call->reply, &call->err);
+}
+
+static bool volume_changed(struct svc_call *call)
+{
+	return after_event(call, "volume", "changed");
+}
+
+static void route_volume_extend(struct svc_call *call)
+{
+	struct vol_args *a;
+	const struct jfield fields[] = {
+		{"size", JF_SIZE, offsetof(struct vol_args, size), JF_REQUIRED, NULL},
+		{NULL, 0, 0, 0, NULL},
+	};
+	struct cairn_err err = {0};
+
+	if (call_param_name(call, 0, "volume") < 0 || !(a = call_args(call)) ||
+	    call_parse_body(call, fields, a, NULL) < 0)
+		return;
+	if (size_validate(a->size, 0, "field 'size'", &err) < 0) {
+		call_reply_err(call, &err);
+		return;
+	}
+	call->after_fn = volume_changed;
+	call_submit(call, volume_extend_work, false);
+}
+
+static int volume_flatten_work(struct svc *svc, void *data, struct cairn_progress *progress,
+			       struct json_object **ret_result, struct cairn_err *err)
+{
+	struct op_args *d = data;
+	int r = vol_flatten(svc->cluster, d->a.name, progress, err);
+
+	if (r < 0)
+		return r;
+	return vol_show(svc->cluster, d->a.name, ret_result, err);
+}
+
+static void route_volume_flatten(struct svc_call *call)
+{
+	static const struct jfield no_fields[] = {{NULL, 0, 0, 0, NULL}};
+	struct vol_args *a;
+
+	if (call_param_name(call, 0, "volume") < 0 || !(a = call_args(call)) ||
+	    call_parse_body(call, no_fields, NULL, NULL) < 0)
+		return;
+	a->name = call->params[0];
+	start_op(call, "volume.flatten", "volume", a->name, volume_flatten_work, a);
+}
+
+static void volume_revert_work(struct svc_call *call)
+{
+	struct vol_args *a = call->data;
+
+	if (vol_revert(call->svc->cluster, call->params[0], a->snapshot, &call->err) < 0)
+		return;
+	vol_show(call->svc->cluster, call->params[0], &call->reply, &call->err);
+}
+
+static void route_volume_revert(struct svc_call *call)
+{
+	struct vol_args *a;
+	const struct jfield fields[] = {
+		{"snapshot", JF_NAME, offsetof(struct vol_args, snapshot), JF_REQUIRED, NULL},
+		{NULL, 0, 0, 0, NULL},
+	};
+
+	if (call_param_name(call, 0, "volume") < 0 || !(a = call_args(call)) ||
+	    call_parse_body(call, fields, a, NULL) < 0)
+		return;
+	call->after_fn = volume_changed;
+	call_submit(call, volume_revert_work, true);
+}
+
+static void volume_rename_work(struct svc_call *call)
+{
+	struct vol_args *a = call->data;
+
+	vol_rename(call->svc->cluster, call->params[0], a->name, &call->reply, &call->err);
+}
+
+static void route_volume_rename(struct svc_call *call)
+{
+	struct vol_args *a;
+	const struct jfield fields[] = {
+		{"name", JF_NAME, offsetof(struct vol_args, name), JF_REQUIRED, NULL},
+		{NULL, 0, 0, 0, NULL},
+	};
+
+	if (call_param_name(call, 0, "volume") < 0 || !(a = call_args(call)) ||
+	    call_parse_body(call, fields, a, NULL) < 0)
+		return;
+	call->after_fn = volume_changed;
+	call_submit(call, volume_rename_work, false);
+}
+
+static void volume_update_work(struct svc_call *call)
+{
+	struct vol_args *a = call->data;
+
+	vol_update(call->svc->cluster, call->params[0], a->labels, a->qos, &call->reply,
+		   &call->err);
+}
+
+static void route_volume_update(struct svc_call *call)
+{
+	struct vol_args *a;
+	const struct jfield fields[] = {
+		{"labels", JF_LABELS, offsetof(struct vol_args, labels), 0, NULL},
+		{"qos", JF_OBJECT, offsetof(struct vol_args, qos), 0, NULL},
+		{NULL, 0, 0, 0, NULL},
+	};
+
+	if (call_param_name(call, 0, "volume") < 0 || !(a = call_args(call)) ||
+	    call_parse_body(call, fields, a, NULL) < 0)
+		return;
+	call->after_fn = volume_changed;
+	call_submit(call, volume_update_work, false);
+}
+
+static void volume_manage_work(struct svc_call *call)
+{
+	struct vol_args *a = call->data;
+
+	if (vol_manage(call->svc->cluster, a->name, a->pool, a->rbd_image, &call->reply,
+		       &call->err) >= 0)
+		call->status = 201;
+}
+
+static void route_volumes_manage(struct svc_call *call)
+{
+	struct vol_args *a = call_args(call);
+	const struct jfield fields[] = {
+		{"name", JF_NAME, offsetof(struct vol_args, name), JF_REQUIRED, NULL},
+		{"pool", JF_NAME, offsetof(struct vol_args, pool), JF_REQUIRED, NULL},
+		{"rbd_image", JF_STRING, offsetof(struct vol_args, rbd_image), JF_REQUIRED, NULL},
+		{NULL, 0, 0, 0, NULL},
+	};
+
+	if (!a || call_parse_body(call, fields, a, NULL) < 0)
+		return;
+	call->after_fn = volume_created;
+	call_submit(call, volume_manage_work, false);
+}
+
+static void volume_unmanage_work(struct svc_call *call)
+{
+	if (vol_unmanage(call->svc->cluster, call->params[0], &call->err) < 0)
+		return;
+	call->reply = json_object_new_object();
+	json_add_string(call->reply, "name", call->params[0]);
+	json_add_bool(call->reply, "managed", false);
+}
+
+static void route_volume_unmanage(struct svc_call *call)
+{
+	static const struct jfield no_fields[] = {{NULL, 0, 0, 0, NULL}};
+
+	if (call_param_name(call, 0, "volume") < 0 ||
+	    call_parse_body(call, no_fields, NULL, NULL) < 0)
+		return;
+	call_submit(call, volume_unmanage_work, false);
+}
+
+/* ---- snapshots -------------------------------------------------------------------------- */
+
+static void snapshots_list_work(struct svc_call *call)
+{
+	struct vol_record rec = {0};
+	struct json_object *arr = NULL;
+	rados_ioctx_t io;
+
+	if (volume_open(call->svc->cluster, call->params[0], &rec, &io, &call->err) < 0)
+		return;
+	if (snap_list(io, rec.rbd_image, query_flag(call, "hidden"), &arr, &call->err) >= 0) {
+		call->reply = json_object_new_object();
+		json_add_string(call->reply, "volume", call->params[0]);
+		json_add(call->reply, "snapshots", arr);
+	}
+	vol_record_release(&rec);
+}
+
+static void route_snapshots_list(struct svc_call *call)
+{
+	if (call_param_name(call, 0, "volume") < 0)
+		return;
+	call_submit(call, snapshots_list_work, false);
+}
+
+static void snapshot_create_work(struct svc_call *call)
+{
+	struct vol_args *a = call->data;
+	struct vol_record rec = {0};
+	struct json_object *arr = NULL;
+	rados_ioctx_t io;
+
+	if (volume_open(call->svc->cluster, call->params[0], &rec, &io, &call->err) < 0)
+		return;
+	if (snap_create(io, rec.rbd_image, a->name, &call->err) >= 0 &&
+	    snap_list(io, rec.rbd_image, false, &arr, &call->err) >= 0) {
+		for (size_t i = 0; i < json_object_array_length(arr); i++) {
+			struct json_object *s = json_object_array_get_idx(arr, i);
+			const char *n = json_get_string(s, "name");
+			if (n && strcmp(n, a->name) == 0) {
+				call->reply = json_object_get(s);
+				json_add_string(call->reply, "volume", call->params[0]);
+			}
+		}
+		json_object_put(arr);
+		if (!call->reply)
+			err_set(&call->err, -ENOENT, "snapshot '%s' vanished right after it was made",
+				a->name);
+		call->status = 201;
+	}
+	vol_record_release(&rec);
+}
+
+static bool snapshot_created(struct svc_call *call)
+{
+	return after_event(call, "snapshot", "created");
+}
+
+static void route_snapshot_create(struct svc_call *call)
+{
+	struct vol_args *a;
+	const struct jfield fields[] = {
+		{"name", JF_NAME, offsetof(struct vol_args, name), JF_REQUIRED, NULL},
+		{NULL, 0, 0, 0, NULL},
+	};
+
+	if (call_param_name(call, 0, "volume") < 0 || !(a = call_args(call)) ||
+	    call_parse_body(call, fields, a, NULL) < 0)
+		return;
+	if (str_has_prefix(a->name, SNAP_HIDDEN_PREFIX)) {
+		call_reply_error(call, -EINVAL,
+				 "snapshot names starting with '%s' are cairn's own", SNAP_HIDDEN_PREFIX);
+		return;
+	}
+	call->after_fn = snapshot_created;
+	call_submit(call, snapshot_create_work, false);
+}
+
+static void snapshot_delete_work(struct svc_call *call)
+{
+	struct vol_record rec = {0};
+	rados_ioctx_t io;
+
+	if (volume_open(call->svc->cluster, call->params[0], &rec, &io, &call->err) < 0)
+		return;
+	if (snap_remove(io, rec.rbd_image, call->params[1], &call->err) == -ENOTEMPTY &&
+	    strstr(call->err.msg, "(trash)")) {
+		/* clones deleted a moment ago wait in the trash for the purger: if their delay
+		 * is over, purge now rather than make the caller wait for the next pass */
+		struct cairn_err perr = {0};
+		if (vol_purge(call->svc->cluster, &perr) > 0) {
+			err_clear(&call->err);
+			snap_remove(io, rec.rbd_image, call->params[1], &call->err);
+		}
+	}
+	if (!call->err.code) {
+		call->reply = json_object_new_object();
+		json_add_string(call->reply, "volume", call->params[0]);
+		json_add_string(call->reply, "name", call->params[1]);
+		json_add_bool(call->reply, "deleted", true);
+	}
+	vol_record_release(&rec);
+}
+
+static bool snapshot_deleted(struct svc_call *call)
+{
+	return after_event(call, "snapshot", "deleted");
+}
+
+static void route_snapshot_delete(struct svc_call *call)
+{
+	if (call_param_name(call, 0, "volume") < 0 || call_param_name(call, 1, "snapshot") < 0)
+		return;
+	if (str_has_prefix(call->params[1], SNAP_HIDDEN_PREFIX)) {
+		call_reply_error(call, -EACCES,
+				 "snapshot '%s' is cairn's own and goes with what it serves",
+				 call->params[1]);
+		return;
+	}
+	call->after_fn = snapshot_deleted;
+	call_submit(call, snapshot_delete_work, false);
+}
+
+/* A group snapshot: one consistent point in time across several volumes. */
+static void snapshot_group_work(struct svc_call *call)
+{
+	struct vol_args *a = call->data;
+	size_t n = json_object_array_length(a->volumes);
+	_cleanup_(freep) const char **pools = calloc(n, sizeof(char *));
+	_cleanup_(freep) const char **images = calloc(n, sizeof(char *));
+	_cleanup_(freep) struct vol_record *recs = calloc(n, sizeof(*recs));
+	char group[NAME_MAX_LEN + 1];
+	size_t opened = 0;
+
+	if (!pools || !images || !recs) {
+		err_set(&call->err, -ENOMEM, "out of memory");
+		return;
+	}
+	for (; opened < n; opened++) {
+		const char *v = json_object_get_string(json_object_array_get_idx(a->volumes, opened));
+		rados_ioctx_t io;
+
+		if (volume_open(call->svc->cluster, v, &recs[opened], &io, &call->err) < 0)
+			goto out;
+		pools[opened] = recs[opened].pool;
+		images[opened] = recs[opened].rbd_image;
+	}
+	/* the group is named after the snapshot's first volume: the VM's disks stay together */
+	snprintf(group, sizeof(group), "cairn-%.56s", recs[0].id);
+	if (snap_group_create(call->svc->cluster, group, a->name, pools, images, n, &call->err) <
+	    0)
+		goto out;
+	call->reply = json_object_new_object();
+	json_add_string(call->reply, "name", a->name);
+	json_add_string(call->reply, "group", group);
+	json_add(call->reply, "volumes", json_object_get(a->volumes));
+	call->status = 201;
+out:
+	for (size_t i = 0; i < opened; i++)
+		vol_record_release(&recs[i]);
+}
+
+static int check_volume_list(struct json_object *v, void *field, const char *name,
+			     struct cairn_err *err)
+{
+	size_t n;
+
+	if (!json_object_is_type(v, json_type_array))
+		return err_set(err, -EINVAL, "field '%s' must be an array of volume names", name);
+	n = json_object_array_length(v);
+	if (n == 0 || n > 64)
+		return err_set(err, -EINVAL, "field '%s' must name 1 to 64 volumes", name);
+	for (size_t i = 0; i < n; i++) {
+		struct json_object *e = json_object_array_get_idx(v, i);
+		if (!json_object_is_type(e, json_type_string) ||
+		    name_validate(json_object_get_string(e), "volume", err) < 0)
+			return err_set(err, -EINVAL, "field '%s': entry %zu is not a volume name",
+				       name, i + 1);
+		for (size_t j = 0; j < i; j++)
+			if (strcmp(json_object_get_string(e),
+				   json_object_get_string(json_object_array_get_idx(v, j))) == 0)
+				return err_set(err, -EINVAL, "field '%s': volume '%s' is named twice",
+					       name, json_object_get_string(e));
+	}
+	*(struct json_object **)field = v;
+	return 0;
+}
+
+static void route_snapshot_group(struct svc_call *call)
+{
+	struct vol_args *a = call_args(call);
+	const struct jfield fields[] = {
+		{"name", JF_NAME, offsetof(struct vol_args, name), JF_REQUIRED, NULL},
+		{"volumes", JF_CUSTOM, offsetof(struct vol_args, volumes), JF_REQUIRED,
+		 check_volume_list},
+		{NULL, 0, 0, 0, NULL},
+	};
+
+	if (!a || call_parse_body(call, fields, a, NULL) < 0)
+		return;
+	call->after_fn = snapshot_created;
+	call_submit(call, snapshot_group_work, false);
+}
+
+const struct route routes_volumes[] = {
+	{HTTP_METHOD_GET, "/v1/images", route_images_list, ROUTE_CLUSTER, "list images"},
+	{HTTP_METHOD_POST, "/v1/images", route_images_import, ROUTE_MUTATING | ROUTE_CLUSTER,
+	 "import a disk file as an image (operation)"},
+	{HTTP_METHOD_GET, "/v1/images/{name}", route_image_show, ROUTE_CLUSTER, "show an image"},
+	{HTTP_METHOD_DELETE, "/v1/images/{name}", route_image_delete,
+	 ROUTE_MUTATING | ROUTE_CLUSTER, "delete an image (?deferred)"},
+	{HTTP_METHOD_GET, "/v1/volumes", route_volumes_list, ROUTE_CLUSTER,
+	 "list volumes (?pool, ?label, ?parent)"},
+	{HTTP_METHOD_POST, "/v1/volumes", route_volumes_create, ROUTE_MUTATING | ROUTE_CLUSTER,
+	 "create a volume, blank or a clone"},
+	{HTTP_METHOD_POST, "/v1/volumes/manage", route_volumes_manage,
+	 ROUTE_MUTATING | ROUTE_CLUSTER, "adopt an existing RBD image as a volume"},
+	{HTTP_METHOD_GET, "/v1/volumes/{name}", route_volume_show, ROUTE_CLUSTER, "show a volume"},
+	{HTTP_METHOD_PATCH, "/v1/volumes/{name}", route_volume_update,
+	 ROUTE_MUTATING | ROUTE_CLUSTER, "replace labels and QoS limits"},
+	{HTTP_METHOD_DELETE, "/v1/volumes/{name}", route_volume_delete,
+	 ROUTE_MUTATING | ROUTE_CLUSTER, "delete a volume (operation; ?force)"},
+	{HTTP_METHOD_POST, "/v1/volumes/{name}/extend", route_volume_extend,
+	 ROUTE_MUTATING | ROUTE_CLUSTER, "grow a volume"},
+	{HTTP_METHOD_POST, "/v1/volumes/{name}/flatten", route_volume_flatten,
+	 ROUTE_MUTATING | ROUTE_CLUSTER, "copy the parent's data in (operation)"},
+	{HTTP_METHOD_POST, "/v1/volumes/{name}/rename", route_volume_rename,
+	 ROUTE_MUTATING | ROUTE_CLUSTER, "rename a volume"},
+	{HTTP_METHOD_POST, "/v1/volumes/{name}/revert", route_volume_revert,
+	 ROUTE_MUTATING | ROUTE_CLUSTER, "roll a volume back to a snapshot"},
+	{HTTP_METHOD_GET, "/v1/volumes/{name}/snapshots", route_snapshots_list, ROUTE_CLUSTER,
+	 "list a volume's snapshots"},
+	{HTTP_METHOD_POST, "/v1/volumes/{name}/snapshots", route_snapshot_create,
+	 ROUTE_MUTATING | ROUTE_CLUSTER, "snapshot a volume"},
+	{HTTP_METHOD_DELETE, "/v1/volumes/{name}/snapshots/{snap}", route_snapshot_delete,
+	 ROUTE_MUTATING | ROUTE_CLUSTER, "delete a snapshot"},
+	{HTTP_METHOD_POST, "/v1/volumes/{name}/unmanage", route_volume_unmanage,
+	 ROUTE_MUTATING | ROUTE_CLUSTER, "release a volume's RBD image from cairn"},
+	{HTTP_METHOD_POST, "/v1/snapshots/group", route_snapshot_group,
+	 ROUTE_MUTATING | ROUTE_CLUSTER, "one consistent snapshot across volumes"},
+	{0, NULL, NULL, 0, NULL},
+};

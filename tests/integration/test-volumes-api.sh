@@ -1,0 +1,143 @@
+#!/usr/bin/env bash
+# Images, volumes and snapshots through the real daemon, with the CLI and curl, and the
+# truth checked in Ceph with the rbd CLI: a long import followed with progress, clones,
+# snapshots, delete, idempotency, events, and bad input that creates nothing.
+. "$(dirname "$0")/lib.sh"
+
+daemon_config "reconcile_interval = 2s"
+daemon_start
+C="$CAIRN_TEST_CEPH_CONF"
+rbdc() { rbd -c "$C" "$@"; }
+
+# a 256 MiB qcow2 with 64 MiB of known data, the rest holes
+qemu-img create -q -f qcow2 "$T/import/golden.qcow2" 256M
+qemu-io -f qcow2 -c 'write -P 0xab 0 32M' -c 'write -P 0xcd 128M 32M' "$T/import/golden.qcow2" >/dev/null
+
+# ---- a long operation, followed to its end with progress ----
+curl -sN --max-time 60 --unix-socket "$SOCK" http://cairn/v1/events >"$T/events" 2>/dev/null &
+ev_pid=$!
+sleep 0.3
+if "$CAIRN" image import golden golden.qcow2 >"$T/import.out" 2>"$T/import.err"; then
+	ok "cairn image import finishes"
+else
+	not_ok "cairn image import finishes" "$(cat "$T/import.err")"
+fi
+grep -q '^progress 100%' "$T/import.err" && ok "the CLI showed progress up to 100%" ||
+	not_ok "the CLI showed progress up to 100%" "$(cat "$T/import.err")"
+kill $ev_pid 2>/dev/null
+wait $ev_pid 2>/dev/null
+if jq -e 'select(.type == "operation" and .operation.kind == "image.import" and .operation.status == "succeeded")' "$T/events" >/dev/null 2>&1; then
+	ok "the event stream told the import's end"
+else
+	not_ok "the event stream told the import's end" "$(head -c 600 "$T/events")"
+fi
+api GET /v1/images/golden
+jq_check "the image is available, 256 MiB, from qcow2" '.status == "available" and .size == 268435456 and .format == "qcow2"'
+img=$(printf '%s' "$BODY_OUT" | jq -r .rbd_image)
+rbdc snap ls "$PREFIX-images/$img" | grep -q cairn-base && ok "rbd shows the image's base snapshot" ||
+	not_ok "rbd shows the image's base snapshot"
+# the bytes in Ceph are the bytes of the file
+qemu-img convert -O raw "$T/import/golden.qcow2" "$T/golden.raw"
+rbdc export --no-progress "$PREFIX-images/$img" "$T/export.raw" 2>/dev/null
+cmp -s "$T/golden.raw" "$T/export.raw" && ok "the imported image holds exactly the file's data" ||
+	not_ok "the imported image holds exactly the file's data"
+
+# the same through the API: 202, Location, wait
+api POST /v1/images '{"name":"golden2","file":"golden.qcow2"}'
+[ "$STATUS" = 202 ] && ok "POST /v1/images answers 202" || not_ok "POST /v1/images answers 202" "$STATUS $BODY_OUT"
+op=$(printf '%s' "$BODY_OUT" | jq -r .id)
+api GET "/v1/operations/$op/wait?timeout=60"
+jq_check "waiting on the operation returns it succeeded at 100%" '.status == "succeeded" and .progress == 100 and .result.name == "golden2"'
+api GET "/v1/operations?kind=image.import"
+jq_check "operations list has both imports" '[.operations[] | select(.kind == "image.import")] | length >= 2'
+
+# ---- volumes as clones ----
+t0=$(date +%s%N)
+if "$CAIRN" volume create web1 --image golden --size 1G >/dev/null 2>"$T/err"; then ok "cairn volume create --image"; else not_ok "cairn volume create --image" "$(cat "$T/err")"; fi
+echo "# clone through cairnd took $((($(date +%s%N) - t0) / 1000000)) ms (CLI included)"
+api GET /v1/volumes/web1
+jq_check "the volume is a 1 GiB clone of the image" '.size == 1073741824 and .parent.kind == "image" and .parent.name == "golden"'
+vimg=$(printf '%s' "$BODY_OUT" | jq -r .rbd_image)
+rbdc info "$PREFIX-volumes/$vimg" | grep -q "parent: $PREFIX-images/$img@cairn-base" && ok "rbd info shows the clone's parent" ||
+	not_ok "rbd info shows the clone's parent" "$(rbdc info "$PREFIX-volumes/$vimg")"
+rbdc info "$PREFIX-volumes/$vimg" | grep -q "size 1 GiB" && ok "rbd info shows the grown size" || not_ok "rbd info shows the grown size"
+
+expect_status "a snapshot of the volume" 201 POST /v1/volumes/web1/snapshots '{"name":"s1"}'
+expect_status "a clone of the snapshot" 201 POST /v1/volumes '{"name":"web2","snapshot":"web1@s1"}'
+expect_status "a clone of a volume" 201 POST /v1/volumes '{"name":"web3","volume":"web1","labels":{"env":"test"}}'
+expect_status "a blank volume" 201 POST /v1/volumes '{"name":"blank","size":"64M"}'
+api GET "/v1/volumes?label=env=test"
+jq_check "the label filter finds exactly web3" '[.volumes[].name] == ["web3"]'
+expect_status "extend grows" 200 POST /v1/volumes/blank/extend '{"size":"128M"}'
+expect_status "shrink is refused" 400 POST /v1/volumes/blank/extend '{"size":"64M"}'
+expect_status "rename" 200 POST /v1/volumes/blank/rename '{"name":"blank2"}'
+expect_status "the old name is gone" 404 GET /v1/volumes/blank
+expect_status "snapshot with clones cannot be deleted" 409 DELETE /v1/volumes/web1/snapshots/s1
+jq_check "the 409 names the clone" '.error.message | test("web2|volume-")'
+
+# ---- bad input creates nothing ----
+before=$(rbdc ls "$PREFIX-volumes" | sort)
+expect_status "bad name" 400 POST /v1/volumes '{"name":"a/b","size":"1G"}'
+expect_status "unaligned size" 400 POST /v1/volumes '{"name":"odd","size":1000}'
+expect_status "zero size" 400 POST /v1/volumes '{"name":"zero","size":0}'
+expect_status "negative size" 400 POST /v1/volumes '{"name":"neg","size":-512}'
+expect_status "two sources" 400 POST /v1/volumes '{"name":"two","image":"golden","volume":"web1"}'
+expect_status "unknown image" 404 POST /v1/volumes '{"name":"ghost","image":"nope"}'
+expect_status "smaller than the parent" 400 POST /v1/volumes '{"name":"small","image":"golden","size":"128M"}'
+expect_status "name taken" 409 POST /v1/volumes '{"name":"web1","size":"1G"}'
+expect_status "import from outside the import directory" 403 POST /v1/images '{"name":"evil","file":"/etc/passwd"}'
+after=$(rbdc ls "$PREFIX-volumes" | sort)
+[ "$before" = "$after" ] && ok "no RBD image was created by the bad requests" || not_ok "no RBD image was created by the bad requests" "before: $before" "after: $after"
+api GET /v1/volumes
+jq_check "no record was created by the bad requests" '[.volumes[].name] | sort == ["blank2","web1","web2","web3"]'
+
+# ---- idempotency ----
+STATUS=$(curl -s -o "$T/i1" -w '%{http_code}' --unix-socket "$SOCK" -H 'Idempotency-Key: k-123' \
+	-H 'Content-Type: application/json' -d '{"name":"idem","size":"16M"}' http://cairn/v1/volumes)
+STATUS2=$(curl -s -o "$T/i2" -w '%{http_code}' --unix-socket "$SOCK" -H 'Idempotency-Key: k-123' \
+	-H 'Content-Type: application/json' -d '{"name":"idem","size":"16M"}' http://cairn/v1/volumes)
+[ "$STATUS" = 201 ] && [ "$STATUS2" = 201 ] && cmp -s "$T/i1" "$T/i2" &&
+	ok "a replayed create returns the first answer" ||
+	not_ok "a replayed create returns the first answer" "$STATUS $(cat "$T/i1")" "$STATUS2 $(cat "$T/i2")"
+n=$(rbdc ls "$PREFIX-volumes" | wc -l)
+api GET /v1/volumes
+jq_check "exactly one volume 'idem'" '[.volumes[] | select(.name == "idem")] | length == 1'
+
+# ---- delete: to the trash, purged; hidden while clones exist ----
+api DELETE /v1/volumes/web2
+[ "$STATUS" = 202 ] && ok "delete answers 202" || not_ok "delete answers 202" "$STATUS $BODY_OUT"
+op=$(printf '%s' "$BODY_OUT" | jq -r .id)
+api GET "/v1/operations/$op/wait?timeout=60"
+jq_check "the delete succeeded" '.status == "succeeded"'
+expect_status "the deleted volume is gone" 404 GET /v1/volumes/web2
+expect_status "deleting it again is 404" 404 DELETE /v1/volumes/web2
+"$CAIRN" snapshot delete web1 s1 >/dev/null 2>&1 && ok "its parent snapshot can go now" || not_ok "its parent snapshot can go now"
+expect_status "an image with clones cannot be deleted" 409 DELETE /v1/images/golden
+jq_check "the 409 lists the dependent volumes" '.error.message | test("web1")'
+expect_status "a deferred delete hides it" 200 DELETE "/v1/images/golden?deferred"
+expect_status "the hidden image's name is free" 404 GET /v1/images/golden
+rbdc ls "$PREFIX-images" | grep -q "$img" && ok "the hidden image is still in Ceph for its clones" ||
+	not_ok "the hidden image is still in Ceph for its clones"
+for v in web3 web1 blank2 idem; do
+	"$CAIRN" volume delete "$v" --force >/dev/null 2>"$T/err" || not_ok "cairn volume delete $v" "$(cat "$T/err")"
+done
+ok "cairn volume delete of the rest"
+api GET /v1/volumes
+jq_check "no volume is left" '.volumes | length == 0'
+
+# the purger empties the trash and removes the hidden image once its last clone went
+gone=0
+for _ in $(seq 1 60); do
+	if [ -z "$(rbdc ls "$PREFIX-volumes")" ] && [ -z "$(rbdc trash ls "$PREFIX-volumes")" ] &&
+		! rbdc ls "$PREFIX-images" | grep -q "$img"; then
+		gone=1
+		break
+	fi
+	sleep 1
+done
+[ $gone = 1 ] && ok "Ceph holds no image of theirs after the purge (rbd ls, rbd trash ls)" ||
+	not_ok "Ceph holds no image of theirs after the purge" "volumes: $(rbdc ls "$PREFIX-volumes" | tr '\n' ' ')" \
+		"trash: $(rbdc trash ls "$PREFIX-volumes" | tr '\n' ' ')" "images: $(rbdc ls "$PREFIX-images" | tr '\n' ' ')"
+
+daemon_stop && ok "cairnd stops cleanly" || not_ok "cairnd stops cleanly"
+tap_done
