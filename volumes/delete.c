@@ -250,7 +250,11 @@ static int delete_finish(struct cluster *c, struct vol_record *r, char **text, b
 		}
 		log_debug("%s %s/%s moved to the trash", what, r->pool, r->rbd_image);
 	} else {
+		struct intent_keeper keeper;
+
+		intent_keeper_start(&keeper, c, op, "removing");
 		ret = vol_rbd_remove(c, r->pool, r->rbd_image, progress, err);
+		intent_keeper_stop(&keeper);
 		if (ret < 0)
 			goto fail;
 	}

@@ -125,7 +125,13 @@ int img_import(struct cluster *c, const struct img_import_params *p,
 		ret = err_set(err, -ENOMEM, "out of memory");
 		goto undo;
 	}
-	ret = qemu_img_convert(conf, fd, info.format, target, r.size, progress, err);
+	{
+		struct intent_keeper keeper;
+
+		intent_keeper_start(&keeper, c, op, "converting");
+		ret = qemu_img_convert(conf, fd, info.format, target, r.size, progress, err);
+		intent_keeper_stop(&keeper);
+	}
 	if (ret < 0)
 		goto undo;
 	failpoint("image.import.converted");

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <rbd/features.h>
 
@@ -213,6 +214,67 @@ int vol_rbd_is_marked(rbd_image_t img)
 	if (r < 0)
 		return r;
 	return 1;
+}
+
+#define INTENT_TOUCH_SECONDS 60
+
+static void *keeper_main(void *arg)
+{
+	struct intent_keeper *k = arg;
+
+	pthread_mutex_lock(&k->lock);
+	while (!k->stop) {
+		struct timespec until;
+
+		clock_gettime(CLOCK_MONOTONIC, &until);
+		until.tv_sec += INTENT_TOUCH_SECONDS;
+		while (!k->stop && pthread_cond_timedwait(&k->cond, &k->lock, &until) == 0)
+			;
+		if (k->stop)
+			break;
+		pthread_mutex_unlock(&k->lock);
+		{
+			struct cairn_err lerr = {0};
+			if (intent_step(k->c, k->op, k->step, &lerr) < 0)
+				log_debug("cannot touch intent %s: %s", k->op, lerr.msg);
+		}
+		pthread_mutex_lock(&k->lock);
+	}
+	pthread_mutex_unlock(&k->lock);
+	return NULL;
+}
+
+void intent_keeper_start(struct intent_keeper *k, struct cluster *c, const char *op,
+                         const char *step)
+{
+	pthread_condattr_t attr;
+
+	memset(k, 0, sizeof(*k));
+	k->c = c;
+	str_copy(k->op, sizeof(k->op), op);
+	str_copy(k->step, sizeof(k->step), step);
+	pthread_mutex_init(&k->lock, NULL);
+	pthread_condattr_init(&attr);
+	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+	pthread_cond_init(&k->cond, &attr);
+	pthread_condattr_destroy(&attr);
+	k->running = pthread_create(&k->thread, NULL, keeper_main, k) == 0;
+	if (!k->running)
+		log_debug("no keeper for intent %s: the step goes on without", op);
+}
+
+void intent_keeper_stop(struct intent_keeper *k)
+{
+	if (k->running) {
+		pthread_mutex_lock(&k->lock);
+		k->stop = true;
+		pthread_cond_signal(&k->cond);
+		pthread_mutex_unlock(&k->lock);
+		pthread_join(k->thread, NULL);
+		k->running = false;
+	}
+	pthread_cond_destroy(&k->cond);
+	pthread_mutex_destroy(&k->lock);
 }
 
 int vol_rbd_progress_cb(uint64_t done, uint64_t total, void *p)

@@ -206,14 +206,18 @@ static int settle_delete(struct cluster *c, const struct intent *it, bool is_ima
 	_cleanup_(vol_record_releasep) struct vol_record r = {0};
 	_cleanup_(freep) char *text = NULL;
 	const char *id = json_get_string(it->targets, "id");
+	const char *name = json_get_string(it->targets, "name");
 	struct cairn_err lerr = {0};
+	bool started = true; /* the record is gone: the delete got that far */
 	int ret;
 
 	if (id) {
 		ret = vol_record_load_id(c, is_image, id, &r, &text, &lerr);
 		if (ret < 0 && ret != -ENOENT)
 			return err_set(err, ret, "%s", lerr.msg);
-		if (ret >= 0 && r.status == VOL_STATUS_DELETING) {
+		if (ret >= 0)
+			started = r.status == VOL_STATUS_DELETING;
+		if (started && ret >= 0) {
 			ret = vol_delete_record(c, &r, &text, true, true, NULL, err);
 			if (ret < 0)
 				return ret;
@@ -222,9 +226,12 @@ static int settle_delete(struct cluster *c, const struct intent *it, bool is_ima
 	ret = intent_end(c, it->op, err);
 	if (ret < 0)
 		return ret;
-	log_info("finished the interrupted %s '%s' (%s)", it->kind,
-	         json_get_string(it->targets, "name") ?: "?", it->op);
-	return 1;
+	if (started)
+		log_info("finished the interrupted %s '%s' (%s)", it->kind, name ?: "?", it->op);
+	else
+		log_info("dropped the intent of %s '%s': it had changed nothing (%s)", it->kind,
+		         name ?: "?", it->op);
+	return started;
 }
 
 /* ---- records and images ------------------------------------------------------------------- */
@@ -342,7 +349,7 @@ int vol_reconcile(struct cluster *c, const struct vol_reconcile_opts *opts,
 		if (strcmp(it->kind, "volume.create") == 0 || strcmp(it->kind, "image.import") == 0)
 			r > 0 ? stats.intents_rolled_back++ : stats.intents_rolled_forward++;
 		else
-			stats.intents_rolled_forward++;
+			r > 0 ? stats.intents_rolled_forward++ : stats.intents_rolled_back++;
 	}
 	scan_release(&scan);
 

@@ -4,6 +4,7 @@
 #define CAIRN_VOL_INTERNAL_H
 
 #include <stdbool.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -151,6 +152,24 @@ int vol_rbd_depth(struct cluster *c, rbd_image_t img, unsigned *ret, struct cair
 /* Names of every image in a pool (rbd_list2). */
 int vol_rbd_list(rados_ioctx_t io, char ***ret, size_t *ret_n, struct cairn_err *err);
 void vol_strv_free(char **v, size_t n);
+
+/*
+ * While a long step runs under an intent (qemu-img convert, a flatten, the removal of a big
+ * image), a thread touches the intent every minute, so that no reconciler takes the
+ * operation for abandoned. Starting cannot fail the step: without a thread it just goes on.
+ */
+struct intent_keeper {
+	pthread_t thread;
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	bool stop, running;
+	struct cluster *c;
+	char op[VOL_OP_ID_MAX];
+	char step[32];
+};
+void intent_keeper_start(struct intent_keeper *k, struct cluster *c, const char *op,
+                         const char *step);
+void intent_keeper_stop(struct intent_keeper *k);
 
 /* A librbd progress callback that reports to a cairn_progress and stops when cancelled. */
 int vol_rbd_progress_cb(uint64_t done, uint64_t total, void *p);

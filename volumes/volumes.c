@@ -222,7 +222,11 @@ static int create_configure(struct cluster *c, struct vol_record *r, uint64_t pa
 		failpoint("volume.create.resized");
 	}
 	if (flatten) {
+		struct intent_keeper keeper;
+
+		intent_keeper_start(&keeper, c, r->op, "flattening");
 		ret = rbd_flatten_with_progress(img, vol_rbd_progress_cb, NULL);
+		intent_keeper_stop(&keeper);
 		if (ret < 0)
 			return err_set(err, ret, "cannot flatten volume '%s': %s", r->name,
 			               strerror(-ret));
