@@ -1,0 +1,247 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * backup: full and incremental backups of volumes, into the backups pool or into files in
+ * the standard `rbd export-diff` (v2) stream format, verify, restore, retention.
+ *
+ * Plain blocking C over librados/librbd for worker threads: the cluster first, the
+ * request's error last, >= 0 or a negative errno with err set; ret_* untouched on failure.
+ * Long calls take a struct cairn_progress (bytes done/total) and stop with -ECANCELED
+ * once it says so.
+ *
+ * Records. A backup is a DIR_BACKUPS directory record whose name and id are both the
+ * backup's UUID:
+ *   {"id", "volume", "volume_id", "kind": "full"|"incremental", "target": "pool"|"file",
+ *    "parent": id|null, "status": "creating"|"available"|"failed"|"deleting",
+ *    "size" (volume size at that point), "bytes" (data bytes copied), "snapshot" (source
+ *    snapshot on the volume, "cairn-backup-<id>"), "label", "created", "updated",
+ *    "checksums": {"file": sha256 hex|null, "volume": sha256 hex of the logical content},
+ *    "path" (file target), "why_full" (an incremental was asked but a full was made),
+ *    "op" (the operation that made it), "error" (why it failed)}
+ * The API object is the same plus "incremental": true|false.
+ *
+ * Source point. Each backup takes the snapshot "cairn-backup-<id>" of the volume's RBD
+ * image and reads from it. Only the snapshot of the latest good backup stays (the base of
+ * the next incremental): older cairn-backup-* snapshots go once a newer backup is good.
+ *
+ * Changed extents come from rbd_diff_iterate2 (fast-diff when the image has it and its
+ * object map is valid); a full backup of a clone includes the parent's data. Zero or
+ * discarded extents are never copied as data. Data moves with rbd_aio_* and a window of
+ * [backup] in_flight requests of [backup] chunk bytes.
+ *
+ * Targets.
+ * - pool: one RBD image per volume in the backups pool, "backup-<volume id>", with one
+ *   snapshot per backup, "backup-<backup id>" (Cinder's Ceph backup driver does the same).
+ *   A full backup makes the image if there is none (or starts it over); an incremental
+ *   writes the changed extents (zeroes for discarded ones) and snapshots.
+ * - file: [backup] directory holds "<volume id>.<backup id>.diff", an `rbd export-diff`
+ *   v2 stream (a full one has no from-snap; an incremental's from-snap is its parent's
+ *   "cairn-backup-<parent id>" snapshot), so `rbd import-diff` replays a chain without
+ *   cairn, and "<volume id>.manifest.json": the chain in order, each with file name, size,
+ *   sha256 of the file, sha256 of the volume's content at that point. Files are written
+ *   to a temporary name, fsync'd, and renamed: a crash never leaves a half file under the
+ *   final name.
+ *
+ * Chains. The first backup of a volume is full; later ones are incremental when asked and
+ * a usable base exists: the latest good backup of the volume whose source snapshot still
+ * exists on the volume (and, pool target, whose snapshot exists on the backup image). A
+ * backup asked as incremental that had to be full says why in "why_full". A chain is a
+ * full backup and the incrementals that follow it, each with its "parent".
+ *
+ * Concurrency. A backup (and a restore over the original) of a volume holds the RADOS lock
+ * "lock.backup.<volume id>" (state namespace) with a 60 s lease renewed as data moves:
+ * from any host, a second one gets -EBUSY naming the host that runs the first.
+ *
+ * Crash safety. A backup writes an intent ("backup.create") and its record (status
+ * "creating") before the snapshot, and ends the intent after the record says "available".
+ * backup_reconcile() settles what a crash or a failure left: the record marked "failed"
+ * with its partial data removed (a new backup image or the backup's snapshot on it, the
+ * temporary file, the source snapshot). failpoint("backup.<step>") marks each step:
+ * backup.begin, backup.snapshot, backup.chunk (every data batch), backup.data,
+ * backup.checksum, backup.record; restore.created, restore.chunk.
+ */
+#ifndef CAIRN_BACKUP_H
+#define CAIRN_BACKUP_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "common/common.h"
+#include "conf/conf.h"
+#include "pools/pools.h"
+
+struct json_object;
+
+/* ---- names ------------------------------------------------------------------------------- */
+
+#define BACKUP_SNAP_PREFIX       "cairn-backup-" /* source snapshot: + backup id */
+#define BACKUP_IMAGE_PREFIX      "backup-"       /* backup image: + volume id */
+#define BACKUP_IMAGE_SNAP_PREFIX "backup-"       /* snapshot on it: + backup id */
+#define BACKUP_LOCK_PREFIX       "lock.backup."  /* RADOS lock object: + volume id */
+#define BACKUP_LOCK_NAME         "cairn.backup"
+#define BACKUP_LOCK_LEASE        60 /* seconds */
+
+/* ---- records ----------------------------------------------------------------------------- */
+
+enum backup_kind {
+	BACKUP_KIND_FULL,
+	BACKUP_KIND_INCREMENTAL,
+	BACKUP_KIND_MAX,
+};
+/* "full", "incremental"; NULL / -EINVAL */
+const char *backup_kind_to_string(enum backup_kind k);
+int backup_kind_from_string(const char *s);
+
+enum backup_status {
+	BACKUP_STATUS_CREATING,
+	BACKUP_STATUS_AVAILABLE,
+	BACKUP_STATUS_FAILED,
+	BACKUP_STATUS_DELETING,
+	BACKUP_STATUS_MAX,
+};
+/* "creating", "available", "failed", "deleting"; NULL / -EINVAL */
+const char *backup_status_to_string(enum backup_status s);
+int backup_status_from_string(const char *s);
+
+#define BACKUP_SHA256_HEX 65 /* 64 hex digits and a NUL */
+#define BACKUP_TIME_MAX   32
+#define BACKUP_PATH_MAX   4096
+#define BACKUP_LABEL_MAX  256
+
+struct backup_record {
+	char id[UUID_STR_LEN];
+	char volume[NAME_MAX_LEN + 1]; /* the volume's name when the backup was made */
+	char volume_id[UUID_STR_LEN];
+	enum backup_kind kind;
+	enum backup_target target;
+	char parent[UUID_STR_LEN]; /* "" for a full backup */
+	enum backup_status status;
+	uint64_t size;      /* bytes of the volume at that point */
+	uint64_t bytes;     /* data bytes copied */
+	char snapshot[128]; /* "cairn-backup-<id>" */
+	char label[BACKUP_LABEL_MAX];
+	char created[BACKUP_TIME_MAX];
+	char updated[BACKUP_TIME_MAX];
+	char checksum_file[BACKUP_SHA256_HEX];   /* "" when none (pool target, not yet) */
+	char checksum_volume[BACKUP_SHA256_HEX]; /* "" until known */
+	char path[BACKUP_PATH_MAX];              /* file target: the final file name, absolute */
+	char why_full[256]; /* "" unless an incremental was asked and a full made */
+	char op[65];
+	char error[256]; /* why the status is "failed" */
+};
+
+/* Parse a stored record (JSON text): -EBADMSG naming the field when it is not one. */
+int backup_record_parse(const char *text, struct backup_record *ret, struct cairn_err *err);
+/* The stored form (malloc'd JSON text) or NULL on out-of-memory. */
+char *backup_record_format(const struct backup_record *r);
+/* The API object (the record plus "incremental"); NULL on out-of-memory. */
+struct json_object *backup_record_to_json(const struct backup_record *r);
+
+/* ---- create ------------------------------------------------------------------------------ */
+
+struct backup_create_params {
+	const char *volume;        /* name of the volume */
+	bool incremental;          /* incremental when a usable base exists */
+	bool has_target;           /* false: [backup] target */
+	enum backup_target target; /* when has_target */
+	const char *label;         /* NULL: none; at most BACKUP_LABEL_MAX - 1 bytes */
+	const char *op_id;         /* the operation's id (intent key); NULL: a new one */
+};
+
+/*
+ * Back up a volume (see above). progress gets (bytes of data copied, bytes to copy).
+ * -ENOENT when the volume is unknown, -EBUSY when a backup of it is running (anywhere),
+ * -ECANCELED when cancelled; any failure leaves the record "failed" (kept so the operator
+ * sees why) and no partial data. ret_backup: the API object.
+ */
+int backup_create(struct cluster *c, const struct backup_create_params *p,
+                  struct cairn_progress *progress, struct json_object **ret_backup,
+                  struct cairn_err *err);
+
+/* ---- list, show, delete ------------------------------------------------------------------ */
+
+/* The backups (of one volume name, or all when volume is NULL), oldest first. */
+int backup_list(struct cluster *c, const char *volume, struct json_object **ret_array,
+                struct cairn_err *err);
+/* One backup by id; -ENOENT when unknown. */
+int backup_show(struct cluster *c, const char *id, struct json_object **ret_backup,
+                struct cairn_err *err);
+
+/*
+ * Delete a backup: its data (snapshot on the backup image, and the image with its last
+ * snapshot; or its file and its manifest entry), the source snapshot when nothing needs
+ * it any more, and the record. A backup that later incrementals depend on is refused with
+ * -ENOTEMPTY naming them (delete them first, newest first). A "failed" backup is always
+ * deletable. -ENOENT when unknown; -EBUSY while a backup of the volume is running.
+ */
+int backup_delete(struct cluster *c, const char *id, struct cairn_err *err);
+
+/*
+ * Retention: keep [backup] keep_last backups of the volume (0: keep all). Whole chains
+ * only, oldest first, and only chains older than the newest full backup: a chain that is
+ * still growing is never cut, so a volume may keep more than keep_last until its next
+ * full backup. "failed" backups of the volume are removed as well. Returns the number
+ * of backups deleted.
+ */
+int backup_prune(struct cluster *c, const char *volume, struct cairn_err *err);
+
+/* ---- restore ----------------------------------------------------------------------------- */
+
+struct backup_restore_params {
+	const char *volume; /* a new volume of this name; NULL and !original:
+	                     * "<volume>-restore-<first 8 of the backup id>" */
+	bool original;      /* over the original volume (by id); -EBUSY while it is in use */
+	const char *op_id;  /* NULL: a new one */
+};
+
+/*
+ * Restore a backup: the full backup of its chain, then each incremental up to it, into a
+ * new blank volume of the backup's size (vol_create) or over the original volume (resized
+ * to the backup's size if it is smaller; refused with -EBUSY while it has watchers: a VM,
+ * rbd-nbd...). Afterwards the volume's SHA-256 is compared with the recorded one: a
+ * mismatch is -EILSEQ. A corrupt file is -EILSEQ and a missing link -ENOENT, each naming
+ * the backup; nothing is restored silently. A failed restore to a new volume removes the
+ * volume. ret_volume: the volume API object.
+ */
+int backup_restore(struct cluster *c, const char *id, const struct backup_restore_params *p,
+                   struct cairn_progress *progress, struct json_object **ret_volume,
+                   struct cairn_err *err);
+
+/* ---- verify ------------------------------------------------------------------------------ */
+
+/*
+ * Re-read a backup and its chain: file target, each file's SHA-256 against the manifest
+ * and the record, and the stream parsed end to end (tags, lengths, bounds); pool target,
+ * the SHA-256 of the backup snapshot against the recorded volume checksum. Failure names
+ * the backup and what is wrong: -EILSEQ corrupt, -ENOENT a missing link. ret_report:
+ *   {"id", "ok": true, "chain": [{"id", "kind", "target", "file_sha256"?, "volume_sha256",
+ *    "bytes"}...]}
+ */
+int backup_verify(struct cluster *c, const char *id, struct cairn_progress *progress,
+                  struct json_object **ret_report, struct cairn_err *err);
+
+/* ---- reconciliation ---------------------------------------------------------------------- */
+
+struct backup_reconcile_opts {
+	/* The daemon just started on this host: backups this host was running died with the
+	 * previous process, whatever their locks say. */
+	bool startup;
+	const char *host; /* this host's name; NULL: gethostname() */
+};
+
+struct backup_reconcile_stats {
+	unsigned failed;  /* interrupted backups marked "failed", partial data removed */
+	unsigned deleted; /* interrupted deletes finished */
+	unsigned restores_rolled_back;
+};
+
+/*
+ * Settle interrupted backups: a "creating" record (or a "backup.*" intent) whose volume
+ * lock nobody holds — the lease ran out, or its holder on this host is dead, or startup —
+ * is marked "failed" and its partial data removed; a "deleting" record is deleted; a
+ * restore into a new volume that died is removed. Never touches a running backup. opts
+ * and ret_stats may be NULL.
+ */
+int backup_reconcile(struct cluster *c, const struct backup_reconcile_opts *opts,
+                     struct backup_reconcile_stats *ret_stats, struct cairn_err *err);
+
+#endif
