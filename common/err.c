@@ -66,6 +66,7 @@ static const struct {
 	{ENOTCONN, 503, "cluster_unavailable"},
 	{ECONNREFUSED, 503, "cluster_unavailable"},
 	{ESHUTDOWN, 503, "shutting_down"},
+	{ENXIO, 502, "libvirt_unavailable"},
 	{ENOSPC, 507, "insufficient_storage"},
 	{EDQUOT, 507, "insufficient_storage"},
 	{ENOSYS, 501, "not_supported"},

@@ -42,7 +42,7 @@ static int virt_errno(int code, int fallback)
 	case VIR_ERR_DEVICE_MISSING:
 		return -ENOENT;
 	case VIR_ERR_OPERATION_TIMEOUT:
-		return -ETIMEDOUT;
+		return -ETIME; /* not ETIMEDOUT: the service reads that as "ceph is down" */
 	case VIR_ERR_AUTH_FAILED:
 	case VIR_ERR_AUTH_CANCELLED:
 	case VIR_ERR_ACCESS_DENIED:

@@ -34,6 +34,15 @@
 int virt_glue_init(void);
 void virt_glue_cleanup(void);
 
+/*
+ * libvirt's default event loop on a thread of its own, for connections that need one (the
+ * embedded driver, qemu:///embed, refuses to open without it; keepalives use it too).
+ * Start once after virt_glue_init(); stop joins the thread.
+ */
+struct virt_event_loop;
+int virt_event_loop_start(struct virt_event_loop **ret);
+struct virt_event_loop *virt_event_loop_stop(struct virt_event_loop *l);
+
 /* ---- disks ------------------------------------------------------------------------------ */
 
 /* A monitor: an IPv4 or IPv6 literal (no brackets) or a DNS name, and a port 1..65535. */

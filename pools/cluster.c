@@ -260,3 +260,70 @@ int cluster_mon_dump(struct cluster *c, char **ret_json, struct cairn_err *err)
 	return cluster_mon_command(c, "{\"prefix\": \"mon dump\", \"format\": \"json\"}", ret_json,
 				   err);
 }
+
+/* Find "key = ..." in section [entity] of a keyring file (ceph's INI-like format). */
+static int keyring_find(const char *path, const char *entity, char ret_key[CEPHX_KEY_B64_MAX])
+{
+	_cleanup_(fclosep) FILE *f = fopen(path, "re");
+	char line[512], section[160] = "";
+	int r = -ENOENT;
+
+	if (!f)
+		return -errno;
+	while (fgets(line, sizeof(line), f)) {
+		char *p = line, *end;
+
+		while (*p == ' ' || *p == '\t')
+			p++;
+		end = p + strlen(p);
+		while (end > p && (end[-1] == '\n' || end[-1] == '\r' || end[-1] == ' ' ||
+				   end[-1] == '\t'))
+			*--end = '\0';
+		if (*p == '[') {
+			char *close = strchr(p, ']');
+			if (close) {
+				*close = '\0';
+				str_copy(section, sizeof(section), p + 1);
+			}
+			continue;
+		}
+		if (strcmp(section, entity) != 0 || strncmp(p, "key", 3) != 0)
+			continue;
+		p += 3;
+		while (*p == ' ' || *p == '\t')
+			p++;
+		if (*p != '=')
+			continue;
+		p++;
+		while (*p == ' ' || *p == '\t')
+			p++;
+		r = str_copy(ret_key, CEPHX_KEY_B64_MAX, p) < 0 ? -E2BIG : 0;
+		break;
+	}
+	secure_erase(line, sizeof(line));
+	return r;
+}
+
+int cluster_secret_key(struct cluster *c, char ret_key[CEPHX_KEY_B64_MAX], struct cairn_err *err)
+{
+	_cleanup_(freep) char *entity = str_printf("client.%s", c->conf->ceph.user);
+	char paths[4096], *save = NULL, *path;
+	int r;
+
+	if (!entity)
+		return err_set(err, -ENOMEM, "out of memory");
+	if (c->conf->ceph.keyring[0]) {
+		r = str_copy(paths, sizeof(paths), c->conf->ceph.keyring);
+	} else {
+		/* librados expands $cluster and $name in what ceph.conf says */
+		r = rados_conf_get(c->rados, "keyring", paths, sizeof(paths));
+	}
+	if (r < 0)
+		return err_set(err, r, "cannot tell where the keyring of '%s' is", entity);
+	for (path = strtok_r(paths, ",; ", &save); path; path = strtok_r(NULL, ",; ", &save)) {
+		r = keyring_find(path, entity, ret_key);
+		if (r == 0)
+			return 0;
+	}
+	return err_set(err, -ENOENT, "no keyring holds a key for '%s'", entity);
+}

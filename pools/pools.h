@@ -46,6 +46,14 @@ int cluster_ioctx_by_name(struct cluster *c, const char *pool, rados_ioctx_t *re
 /* The io context of the "cairn" namespace in the volumes pool, for state objects (cached). */
 int cluster_state_ioctx(struct cluster *c, rados_ioctx_t *ret, struct cairn_err *err);
 
+/*
+ * The base64 cephx key of the configured user, read from its keyring file (for libvirt's
+ * secret, the only place it goes). ret_key must hold 128 bytes; the caller erases it with
+ * secure_erase() after use. -ENOENT when no keyring names the user.
+ */
+#define CEPHX_KEY_B64_MAX 128
+int cluster_secret_key(struct cluster *c, char ret_key[CEPHX_KEY_B64_MAX], struct cairn_err *err);
+
 /* Quick reachability probe (a mon round trip bounded by the timeouts). */
 int cluster_ping(struct cluster *c, struct cairn_err *err);
 

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "config.h"
+#include "libvirt-glue/libvirt-glue.h"
 #include "svc/svc.h"
 
 static void usage(FILE *f)
@@ -40,6 +41,7 @@ int main(int argc, char **argv)
 		{"version", no_argument, NULL, 'V'},
 		{NULL, 0, NULL, 0},
 	};
+	struct virt_event_loop *events = NULL;
 	struct cairn_config conf;
 	struct cairn_err err = {0};
 	const char *path = NULL;
@@ -97,7 +99,22 @@ int main(int argc, char **argv)
 		return 0;
 	}
 	log_setup(conf.service.log_level, true);
+	r = virt_glue_init();
+	if (r < 0) {
+		fprintf(stderr, "cairnd: cannot initialise libvirt and libxml2: %s\n", strerror(-r));
+		conf_release(&conf);
+		return 1;
+	}
+	r = virt_event_loop_start(&events);
+	if (r < 0) {
+		fprintf(stderr, "cairnd: cannot start libvirt's event loop: %s\n", strerror(-r));
+		virt_glue_cleanup();
+		conf_release(&conf);
+		return 1;
+	}
 	r = svc_run(&conf, path);
+	virt_event_loop_stop(events);
+	virt_glue_cleanup();
 	conf_release(&conf);
 	return r < 0 ? 1 : 0;
 }

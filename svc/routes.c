@@ -33,7 +33,7 @@ static int route_cmp(const void *a, const void *b)
 
 int route_table_build(struct route_table *t)
 {
-	const struct route *tables[] = {routes_core, routes_volumes};
+	const struct route *tables[] = {routes_core, routes_volumes, routes_virt};
 	size_t n = 0, k = 0;
 
 	for (size_t i = 0; i < ARRAY_SIZE(tables); i++)

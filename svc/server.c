@@ -328,7 +328,9 @@ static void svc_release(struct svc *svc)
 	route_table_release(&svc->routes);
 	free(svc->route_metrics);
 	svc->cluster = cluster_free(svc->cluster);
+	virt_conns_close(svc);
 	pthread_mutex_destroy(&svc->ops_lock);
+	pthread_mutex_destroy(&svc->virt_lock);
 }
 
 int svc_run(const struct cairn_config *conf, const char *config_path)
@@ -347,6 +349,7 @@ int svc_run(const struct cairn_config *conf, const char *config_path)
 	if (gethostname(svc->hostname, sizeof(svc->hostname) - 1) < 0)
 		str_copy(svc->hostname, sizeof(svc->hostname), "localhost");
 	pthread_mutex_init(&svc->ops_lock, NULL);
+	pthread_mutex_init(&svc->virt_lock, NULL);
 
 	/* libuv sizes its pool from the environment at the first uv_queue_work */
 	snprintf(threads, sizeof(threads), "%u", conf->service.workers);

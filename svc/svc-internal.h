@@ -44,6 +44,7 @@ struct route {
 /* Each module's table, merged at start (svc/routes.c). */
 extern const struct route routes_core[];
 extern const struct route routes_volumes[];
+extern const struct route routes_virt[];
 
 struct route_table {
 	const struct route **entries; /* sorted by pattern, then method */
@@ -232,6 +233,10 @@ struct svc {
 	uv_timer_t shutdown_timer;
 	uint64_t stop_started_ns;
 
+	/* libvirt connections, one per URI, opened on workers (svc/routes-virt.c) */
+	pthread_mutex_t virt_lock;
+	struct virt_conn *virt_conns;
+
 	/* metrics */
 	struct route_metrics *route_metrics; /* one per route */
 	uint64_t cluster_errors;
@@ -252,6 +257,8 @@ struct svc_background_pass {
 };
 extern const struct svc_background_pass svc_background_passes[];
 void svc_background_start(struct svc *svc);
+
+void virt_conns_close(struct svc *svc);
 
 void ops_init(struct svc *svc);
 void ops_release(struct svc *svc);
