@@ -13,26 +13,26 @@
 
 #define _cleanup_(f) __attribute__((cleanup(f)))
 
-#define TAKE_PTR(p)                                                                                \
-	({                                                                                         \
-		__typeof__(p) _tp_ = (p);                                                          \
-		(p) = NULL;                                                                        \
-		_tp_;                                                                              \
+#define TAKE_PTR(p)                       \
+	({                                \
+		__typeof__(p) _tp_ = (p); \
+		(p) = NULL;               \
+		_tp_;                     \
 	})
 
-#define TAKE_FD(fd)                                                                                \
-	({                                                                                         \
-		int _tf_ = (fd);                                                                   \
-		(fd) = -1;                                                                         \
-		_tf_;                                                                              \
+#define TAKE_FD(fd)              \
+	({                       \
+		int _tf_ = (fd); \
+		(fd) = -1;       \
+		_tf_;            \
 	})
 
 /* Define fn##p(type *p) that calls fn(*p) when *p is not NULL. */
-#define DEFINE_TRIVIAL_CLEANUP_FUNC(type, fn)                                                      \
-	static inline void fn##p(type *p)                                                          \
-	{                                                                                          \
-		if (*p)                                                                            \
-			fn(*p);                                                                    \
+#define DEFINE_TRIVIAL_CLEANUP_FUNC(type, fn) \
+	static inline void fn##p(type *p)     \
+	{                                     \
+		if (*p)                       \
+			fn(*p);               \
 	}
 
 static inline void freep(void *p)

@@ -15,10 +15,10 @@
 
 #define CAIRN_VERSION_STRING "0.1.0"
 
-#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+#define ARRAY_SIZE(a)                   (sizeof(a) / sizeof((a)[0]))
 #define container_of(ptr, type, member) ((type *)((char *)(ptr)-offsetof(type, member)))
-#define _printf_(a, b) __attribute__((format(printf, a, b)))
-#define _unused_ __attribute__((unused))
+#define _printf_(a, b)                  __attribute__((format(printf, a, b)))
+#define _unused_                        __attribute__((unused))
 
 /* ---- errors ----------------------------------------------------------------------------- */
 
@@ -90,9 +90,9 @@ void log_emit(enum log_level level, const char *module, const char *fmt, ...) _p
 #ifndef LOG_MODULE
 #define LOG_MODULE "cairn"
 #endif
-#define log_err(...) log_emit(LOG_LEVEL_ERR, LOG_MODULE, __VA_ARGS__)
-#define log_warn(...) log_emit(LOG_LEVEL_WARN, LOG_MODULE, __VA_ARGS__)
-#define log_info(...) log_emit(LOG_LEVEL_INFO, LOG_MODULE, __VA_ARGS__)
+#define log_err(...)   log_emit(LOG_LEVEL_ERR, LOG_MODULE, __VA_ARGS__)
+#define log_warn(...)  log_emit(LOG_LEVEL_WARN, LOG_MODULE, __VA_ARGS__)
+#define log_info(...)  log_emit(LOG_LEVEL_INFO, LOG_MODULE, __VA_ARGS__)
 #define log_debug(...) log_emit(LOG_LEVEL_DEBUG, LOG_MODULE, __VA_ARGS__)
 
 /* ---- progress and cancellation of long work ---------------------------------------------- */

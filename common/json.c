@@ -5,8 +5,7 @@
 
 #include "common/json.h"
 
-int json_parse_object(const char *text, size_t len, struct json_object **ret,
-		      struct cairn_err *err)
+int json_parse_object(const char *text, size_t len, struct json_object **ret, struct cairn_err *err)
 {
 	struct json_tokener *tok;
 	struct json_object *obj;
@@ -34,14 +33,14 @@ int json_parse_object(const char *text, size_t len, struct json_object **ret,
 	if (jerr != json_tokener_success || !obj) {
 		json_object_put(obj);
 		return err_set(err, -EINVAL, "request body is not valid JSON: %s",
-			       json_tokener_error_desc(jerr));
+		               json_tokener_error_desc(jerr));
 	}
 	for (; used < len; used++)
 		if (!strchr(" \t\r\n", text[used])) {
 			json_object_put(obj);
 			return err_set(err, -EINVAL,
-				       "request body has data after the JSON object at byte %zu",
-				       used);
+			               "request body has data after the JSON object at byte %zu",
+			               used);
 		}
 	if (!json_object_is_type(obj, json_type_object)) {
 		json_object_put(obj);
@@ -52,15 +51,15 @@ int json_parse_object(const char *text, size_t len, struct json_object **ret,
 }
 
 static const char *const jf_type_names[JF_TYPE_MAX] = {
-	[JF_STRING] = "a string",
-	[JF_NAME] = "a name",
-	[JF_BOOL] = "true or false",
-	[JF_UINT64] = "a non-negative integer",
-	[JF_UINT32] = "a non-negative integer",
-	[JF_SIZE] = "a size in bytes or a string like \"10G\"",
-	[JF_OBJECT] = "an object",
-	[JF_LABELS] = "an object of strings",
-	[JF_CUSTOM] = "a valid value",
+        [JF_STRING] = "a string",
+        [JF_NAME] = "a name",
+        [JF_BOOL] = "true or false",
+        [JF_UINT64] = "a non-negative integer",
+        [JF_UINT32] = "a non-negative integer",
+        [JF_SIZE] = "a size in bytes or a string like \"10G\"",
+        [JF_OBJECT] = "an object",
+        [JF_LABELS] = "an object of strings",
+        [JF_CUSTOM] = "a valid value",
 };
 
 static int jf_wrong_type(const struct jfield *f, struct cairn_err *err)
@@ -69,7 +68,7 @@ static int jf_wrong_type(const struct jfield *f, struct cairn_err *err)
 }
 
 static int jf_uint(const struct jfield *f, struct json_object *v, uint64_t max, uint64_t *ret,
-		   struct cairn_err *err)
+                   struct cairn_err *err)
 {
 	int64_t n;
 
@@ -88,13 +87,13 @@ static int jf_uint(const struct jfield *f, struct json_object *v, uint64_t max, 
 		return err_set(err, -EINVAL, "field '%s' must not be negative", f->name);
 	if ((uint64_t)n > max)
 		return err_set(err, -ERANGE, "field '%s' is too large (at most %" PRIu64 ")",
-			       f->name, max);
+		               f->name, max);
 	*ret = (uint64_t)n;
 	return 0;
 }
 
 static int jf_string(const struct jfield *f, struct json_object *v, const char **ret,
-		     struct cairn_err *err)
+                     struct cairn_err *err)
 {
 	const char *s;
 
@@ -115,34 +114,35 @@ static int jf_labels(const struct jfield *f, struct json_object *v, struct cairn
 
 	if (!json_object_is_type(v, json_type_object))
 		return jf_wrong_type(f, err);
-	json_object_object_foreach(v, key, val)
-	{
+	json_object_object_foreach (v, key, val) {
 		const char *s;
 		char what[96];
 
 		if (++n > 64)
-			return err_set(err, -EINVAL, "field '%s' has more than 64 entries", f->name);
+			return err_set(err, -EINVAL, "field '%s' has more than 64 entries",
+			               f->name);
 		snprintf(what, sizeof(what), "%s key", f->name);
 		if (name_validate(key, what, err) < 0)
 			return err->code;
 		if (!json_object_is_type(val, json_type_string))
-			return err_set(err, -EINVAL, "field '%s.%s' must be a string", f->name, key);
+			return err_set(err, -EINVAL, "field '%s.%s' must be a string", f->name,
+			               key);
 		s = json_object_get_string(val);
 		if ((size_t)json_object_get_string_len(val) != strlen(s) || strlen(s) > 255)
 			return err_set(err, -EINVAL,
-				       "field '%s.%s' must be at most 255 characters without NUL",
-				       f->name, key);
+			               "field '%s.%s' must be at most 255 characters without NUL",
+			               f->name, key);
 		for (const char *p = s; *p; p++)
 			if ((unsigned char)*p < 0x20 || *p == 0x7f)
 				return err_set(err, -EINVAL,
-					       "field '%s.%s' contains a control character",
-					       f->name, key);
+				               "field '%s.%s' contains a control character",
+				               f->name, key);
 	}
 	return 0;
 }
 
 static int jf_fill(const struct jfield *f, struct json_object *v, void *target,
-		   struct cairn_err *err)
+                   struct cairn_err *err)
 {
 	void *field = (char *)target + f->offset;
 	uint64_t u;
@@ -184,9 +184,9 @@ static int jf_fill(const struct jfield *f, struct json_object *v, void *target,
 				return err_set(err, -ERANGE, "field '%s' is too large", f->name);
 			if (r < 0)
 				return err_set(err, -EINVAL,
-					       "field '%s': '%s' is not a size (bytes, or a number"
-					       " with K, M, G, T, P)",
-					       f->name, json_object_get_string(v));
+				               "field '%s': '%s' is not a size (bytes, or a number"
+				               " with K, M, G, T, P)",
+				               f->name, json_object_get_string(v));
 			*(uint64_t *)field = u;
 			return 0;
 		}
@@ -211,7 +211,7 @@ static int jf_fill(const struct jfield *f, struct json_object *v, void *target,
 }
 
 int json_dispatch(struct json_object *obj, const struct jfield *table, void *target,
-		  uint64_t *ret_present, struct cairn_err *err)
+                  uint64_t *ret_present, struct cairn_err *err)
 {
 	uint64_t present = 0;
 	size_t n = 0;
@@ -222,8 +222,7 @@ int json_dispatch(struct json_object *obj, const struct jfield *table, void *tar
 	if (n > JSON_MAX_FIELDS)
 		return err_set(err, -EINVAL, "dispatch table too large");
 
-	json_object_object_foreach(obj, key, val)
-	{
+	json_object_object_foreach (obj, key, val) {
 		size_t i;
 
 		for (i = 0; i < n; i++)

@@ -13,15 +13,15 @@
 #include "common/common.h"
 
 enum jfield_type {
-	JF_STRING,  /* const char *, any non-empty string without NUL */
-	JF_NAME,    /* const char *, checked with name_validate */
-	JF_BOOL,    /* bool */
-	JF_UINT64,  /* uint64_t, a non-negative JSON integer */
-	JF_UINT32,  /* uint32_t */
-	JF_SIZE,    /* uint64_t bytes: a JSON integer or a string like "10G" */
-	JF_OBJECT,  /* struct json_object * (borrowed), any JSON object */
-	JF_LABELS,  /* struct json_object * (borrowed), object of name -> string (<= 64) */
-	JF_CUSTOM,  /* parse() fills the field */
+	JF_STRING, /* const char *, any non-empty string without NUL */
+	JF_NAME,   /* const char *, checked with name_validate */
+	JF_BOOL,   /* bool */
+	JF_UINT64, /* uint64_t, a non-negative JSON integer */
+	JF_UINT32, /* uint32_t */
+	JF_SIZE,   /* uint64_t bytes: a JSON integer or a string like "10G" */
+	JF_OBJECT, /* struct json_object * (borrowed), any JSON object */
+	JF_LABELS, /* struct json_object * (borrowed), object of name -> string (<= 64) */
+	JF_CUSTOM, /* parse() fills the field */
 	JF_TYPE_MAX,
 };
 
@@ -38,12 +38,12 @@ struct jfield {
 	int (*parse)(struct json_object *v, void *field, const char *name, struct cairn_err *err);
 };
 
-#define JSON_MAX_DEPTH 16
+#define JSON_MAX_DEPTH  16
 #define JSON_MAX_FIELDS 64
 
 /* Parse a request body: a JSON object, nothing after it, nesting at most JSON_MAX_DEPTH. */
 int json_parse_object(const char *text, size_t len, struct json_object **ret,
-		      struct cairn_err *err);
+                      struct cairn_err *err);
 
 /*
  * Fill target from obj with table (terminated by an entry with name NULL). Bit i of
@@ -51,7 +51,7 @@ int json_parse_object(const char *text, size_t len, struct json_object **ret,
  * partly filled; nothing else changed.
  */
 int json_dispatch(struct json_object *obj, const struct jfield *table, void *target,
-		  uint64_t *ret_present, struct cairn_err *err);
+                  uint64_t *ret_present, struct cairn_err *err);
 
 /* Borrowed string member or NULL when absent or not a string. */
 const char *json_get_string(struct json_object *obj, const char *key);

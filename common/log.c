@@ -14,10 +14,10 @@ static enum log_level log_max = LOG_LEVEL_INFO;
 static bool log_timestamps = true;
 
 static const char *const log_level_names[LOG_LEVEL_MAX] = {
-	[LOG_LEVEL_ERR] = "error",
-	[LOG_LEVEL_WARN] = "warning",
-	[LOG_LEVEL_INFO] = "info",
-	[LOG_LEVEL_DEBUG] = "debug",
+        [LOG_LEVEL_ERR] = "error",
+        [LOG_LEVEL_WARN] = "warning",
+        [LOG_LEVEL_INFO] = "info",
+        [LOG_LEVEL_DEBUG] = "debug",
 };
 
 const char *log_level_to_string(enum log_level level)
@@ -58,7 +58,7 @@ void log_emit(enum log_level level, const char *module, const char *fmt, ...)
 		n += (size_t)snprintf(line + n, sizeof(line) - n, ".%03ldZ ", ts.tv_nsec / 1000000);
 	}
 	n += (size_t)snprintf(line + n, sizeof(line) - n, "%s %s: ", log_level_names[level],
-			      module);
+	                      module);
 	if (n < sizeof(line)) {
 		va_start(ap, fmt);
 		vsnprintf(line + n, sizeof(line) - n, fmt, ap);

@@ -26,17 +26,18 @@ int name_validate(const char *name, const char *what, struct cairn_err *err)
 	if (len == 0)
 		return err_set(err, -EINVAL, "%s name is empty", what);
 	if (len > NAME_MAX_LEN)
-		return err_set(err, -EINVAL, "%s name is %zu characters long, at most %d are allowed",
-			       what, len, NAME_MAX_LEN);
+		return err_set(err, -EINVAL,
+		               "%s name is %zu characters long, at most %d are allowed", what, len,
+		               NAME_MAX_LEN);
 	if (!name_char_first(name[0]))
 		return err_set(err, -EINVAL,
-			       "%s name must start with a letter or a digit (A-Z, a-z, 0-9)", what);
+		               "%s name must start with a letter or a digit (A-Z, a-z, 0-9)", what);
 	for (size_t i = 1; i < len; i++)
 		if (!name_char(name[i]))
 			return err_set(err, -EINVAL,
-				       "%s name has a character that is not allowed at position %zu"
-				       " (allowed: A-Z a-z 0-9 . _ -)",
-				       what, i + 1);
+			               "%s name has a character that is not allowed at position %zu"
+			               " (allowed: A-Z a-z 0-9 . _ -)",
+			               what, i + 1);
 	return 0;
 }
 

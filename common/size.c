@@ -9,7 +9,7 @@ static const struct {
 	char suffix;
 	unsigned shift;
 } size_units[] = {
-	{'K', 10}, {'M', 20}, {'G', 30}, {'T', 40}, {'P', 50}, {'E', 60},
+        {'K', 10}, {'M', 20}, {'G', 30}, {'T', 40}, {'P', 50}, {'E', 60},
 };
 
 static int size_unit_shift(char c)
@@ -34,7 +34,8 @@ int size_parse(const char *s, uint64_t *ret_bytes)
 		return -EINVAL; /* no sign, no space, no "0x" */
 	for (; *p >= '0' && *p <= '9'; p++) {
 		uint64_t digit = (uint64_t)(*p - '0');
-		if (whole > UINT64_MAX / 10 || (whole == UINT64_MAX / 10 && digit > UINT64_MAX % 10))
+		if (whole > UINT64_MAX / 10 ||
+		    (whole == UINT64_MAX / 10 && digit > UINT64_MAX % 10))
 			return -ERANGE;
 		whole = whole * 10 + digit;
 	}
@@ -56,7 +57,7 @@ int size_parse(const char *s, uint64_t *ret_bytes)
 		else if (shift < 0)
 			return -EINVAL;
 		else if (p[1] != '\0' && strcmp(p + 1, "iB") != 0 && strcmp(p + 1, "B") != 0 &&
-			 strcmp(p + 1, "ib") != 0 && strcmp(p + 1, "b") != 0)
+		         strcmp(p + 1, "ib") != 0 && strcmp(p + 1, "b") != 0)
 			return -EINVAL;
 	}
 	if (shift > 0 && whole > (UINT64_MAX >> shift))
@@ -83,11 +84,11 @@ int size_validate(uint64_t bytes, uint64_t max, const char *what, struct cairn_e
 	if (bytes == 0)
 		return err_set(err, -EINVAL, "%s must be positive", what);
 	if (bytes % 512)
-		return err_set(err, -EINVAL, "%s must be a multiple of 512 bytes, %llu is not", what,
-			       (unsigned long long)bytes);
+		return err_set(err, -EINVAL, "%s must be a multiple of 512 bytes, %llu is not",
+		               what, (unsigned long long)bytes);
 	if (max && bytes > max)
 		return err_set(err, -ERANGE, "%s is larger than the limit of %s", what,
-			       size_format(max, b));
+		               size_format(max, b));
 	return 0;
 }
 
@@ -113,7 +114,8 @@ char *size_format(uint64_t bytes, char buf[SIZE_STR_MAX])
 			w = 1;
 		}
 		if (tenth)
-			snprintf(buf, SIZE_STR_MAX, "%u.%u %s", (unsigned)w, (unsigned)tenth, names[i]);
+			snprintf(buf, SIZE_STR_MAX, "%u.%u %s", (unsigned)w, (unsigned)tenth,
+			         names[i]);
 		else
 			snprintf(buf, SIZE_STR_MAX, "%u %s", (unsigned)w, names[i]); /* w <= 1024 */
 	}

@@ -9,7 +9,7 @@
 
 #include "pools/pools.h"
 
-#define STATE_NAMESPACE "cairn"
+#define STATE_NAMESPACE   "cairn"
 #define IOCTX_BY_NAME_MAX 16
 
 struct ioctx_entry {
@@ -62,24 +62,24 @@ int cluster_connect(const struct cairn_config *conf, struct cluster **ret, struc
 	r = rados_conf_read_file(c->rados, conf->ceph.conf);
 	if (r < 0) {
 		err_set(err, r, "cannot read ceph configuration '%s': %s", conf->ceph.conf,
-			strerror(-r));
+		        strerror(-r));
 		goto fail;
 	}
 	if (conf->ceph.keyring[0]) {
 		r = rados_conf_set(c->rados, "keyring", conf->ceph.keyring);
 		if (r < 0) {
 			err_set(err, r, "cannot use keyring '%s': %s", conf->ceph.keyring,
-				strerror(-r));
+			        strerror(-r));
 			goto fail;
 		}
 	}
 	/* A dead cluster must give -ETIMEDOUT promptly, never a hung worker. */
 	if (cluster_conf_set_uint(c->rados, "rados_mon_op_timeout", conf->ceph.mon_op_timeout,
-				  err) < 0 ||
+	                          err) < 0 ||
 	    cluster_conf_set_uint(c->rados, "rados_osd_op_timeout", conf->ceph.osd_op_timeout,
-				  err) < 0 ||
-	    cluster_conf_set_uint(c->rados, "client_mount_timeout",
-				  conf->ceph.client_mount_timeout, err) < 0) {
+	                          err) < 0 ||
+	    cluster_conf_set_uint(c->rados, "client_mount_timeout", conf->ceph.client_mount_timeout,
+	                          err) < 0) {
 		r = err->code;
 		goto fail;
 	}
@@ -90,7 +90,7 @@ int cluster_connect(const struct cairn_config *conf, struct cluster **ret, struc
 	r = rados_connect(c->rados);
 	if (r < 0) {
 		err_set(err, r, "cannot connect to the ceph cluster with '%s' as '%s': %s",
-			conf->ceph.conf, client, strerror(-r));
+		        conf->ceph.conf, client, strerror(-r));
 		goto fail;
 	}
 	log_debug("connected to the cluster as %s", client);
@@ -127,7 +127,7 @@ const struct cairn_config *cluster_config(struct cluster *c)
 }
 
 int cluster_ioctx_by_name(struct cluster *c, const char *pool, rados_ioctx_t *ret,
-			  struct cairn_err *err)
+                          struct cairn_err *err)
 {
 	rados_ioctx_t io;
 	int r;
@@ -169,8 +169,7 @@ int cluster_ioctx_by_name(struct cluster *c, const char *pool, rados_ioctx_t *re
 	return 0;
 }
 
-int cluster_ioctx(struct cluster *c, enum pool_role role, rados_ioctx_t *ret,
-		  struct cairn_err *err)
+int cluster_ioctx(struct cluster *c, enum pool_role role, rados_ioctx_t *ret, struct cairn_err *err)
 {
 	const char *name = conf_pool_name(c->conf, role);
 
@@ -196,7 +195,7 @@ int cluster_state_ioctx(struct cluster *c, rados_ioctx_t *ret, struct cairn_err 
 	r = rados_ioctx_create(c->rados, pool, &io);
 	if (r < 0)
 		return err_set(err, r, "cannot open pool '%s' for cairn's state: %s", pool,
-			       strerror(-r));
+		               strerror(-r));
 	rados_ioctx_set_namespace(io, STATE_NAMESPACE);
 
 	pthread_mutex_lock(&c->lock);
@@ -213,7 +212,7 @@ int cluster_state_ioctx(struct cluster *c, rados_ioctx_t *ret, struct cairn_err 
 }
 
 int cluster_mon_command(struct cluster *c, const char *cmd_json, char **ret_out,
-			struct cairn_err *err)
+                        struct cairn_err *err)
 {
 	const char *cmd[] = {cmd_json};
 	char *outbuf = NULL, *outs = NULL;
@@ -223,7 +222,7 @@ int cluster_mon_command(struct cluster *c, const char *cmd_json, char **ret_out,
 	r = rados_mon_command(c->rados, cmd, 1, "", 0, &outbuf, &outbuf_len, &outs, &outs_len);
 	if (r < 0) {
 		err_set(err, r, "ceph monitor command failed: %.*s%s%s", (int)outs_len,
-			outs ? outs : "", outs_len ? ": " : "", strerror(-r));
+		        outs ? outs : "", outs_len ? ": " : "", strerror(-r));
 		rados_buffer_free(outbuf);
 		rados_buffer_free(outs);
 		return r;
@@ -258,7 +257,7 @@ int cluster_fsid(struct cluster *c, char ret[37])
 int cluster_mon_dump(struct cluster *c, char **ret_json, struct cairn_err *err)
 {
 	return cluster_mon_command(c, "{\"prefix\": \"mon dump\", \"format\": \"json\"}", ret_json,
-				   err);
+	                           err);
 }
 
 /* Find "key = ..." in section [entity] of a keyring file (ceph's INI-like format). */
@@ -276,8 +275,8 @@ static int keyring_find(const char *path, const char *entity, char ret_key[CEPHX
 		while (*p == ' ' || *p == '\t')
 			p++;
 		end = p + strlen(p);
-		while (end > p && (end[-1] == '\n' || end[-1] == '\r' || end[-1] == ' ' ||
-				   end[-1] == '\t'))
+		while (end > p &&
+		       (end[-1] == '\n' || end[-1] == '\r' || end[-1] == ' ' || end[-1] == '\t'))
 			*--end = '\0';
 		if (*p == '[') {
 			char *close = strchr(p, ']');

@@ -18,8 +18,8 @@ static int pool_create(struct cluster *c, const char *name, struct cairn_err *er
 	int r;
 
 	cmd = str_printf("{\"prefix\": \"osd pool create\", \"pool\": \"%s\", \"pg_num\": %u, "
-			 "\"format\": \"json\"}",
-			 name, cluster_config(c)->pools.pg_num);
+	                 "\"format\": \"json\"}",
+	                 name, cluster_config(c)->pools.pg_num);
 	if (!cmd)
 		return err_set(err, -ENOMEM, "out of memory");
 	r = cluster_mon_command(c, cmd, NULL, err);
@@ -73,12 +73,12 @@ static int pool_ensure_one(struct cluster *c, enum pool_role role, struct cairn_
 	r = rados_application_enable(io, "rbd", 0);
 	if (r < 0 && r != -EEXIST)
 		return err_set(err, r, "cannot enable the rbd application on pool '%s': %s", name,
-			       r == -EPERM ? "the pool is used by another application"
-					   : strerror(-r));
+		               r == -EPERM ? "the pool is used by another application"
+		                           : strerror(-r));
 	r = rbd_pool_init(io, false);
 	if (r < 0)
 		return err_set(err, r, "cannot initialise pool '%s' for rbd: %s", name,
-			       strerror(-r));
+		               strerror(-r));
 	return 0;
 }
 
@@ -99,7 +99,7 @@ int pools_check(struct cluster *c, struct cairn_err *err)
 		int r = rados_pool_lookup(cluster_rados(c), name);
 		if (r == -ENOENT)
 			return err_set(err, r, "pool '%s' (%s) does not exist", name,
-				       pool_role_to_string((enum pool_role)role));
+			               pool_role_to_string((enum pool_role)role));
 		if (r < 0)
 			return err_set(err, r, "cannot look up pool '%s': %s", name, strerror(-r));
 	}
@@ -146,8 +146,8 @@ static int pool_quota(struct cluster *c, const char *name, uint64_t *ret, struct
 	int r;
 
 	cmd = str_printf("{\"prefix\": \"osd pool get-quota\", \"pool\": \"%s\", "
-			 "\"format\": \"json\"}",
-			 name);
+	                 "\"format\": \"json\"}",
+	                 name);
 	if (!cmd)
 		return err_set(err, -ENOMEM, "out of memory");
 	r = cluster_mon_command(c, cmd, &out, err);
@@ -191,7 +191,7 @@ int pools_list(struct cluster *c, struct pool_info ret[POOL_ROLE_MAX], struct ca
 	for (int role = 0; role < POOL_ROLE_MAX; role++) {
 		info[role].role = (enum pool_role)role;
 		str_copy(info[role].name, sizeof(info[role].name),
-			 conf_pool_name(cluster_config(c), (enum pool_role)role));
+		         conf_pool_name(cluster_config(c), (enum pool_role)role));
 	}
 	r = pools_df(c, info, err);
 	if (r < 0)
@@ -204,7 +204,7 @@ int pools_list(struct cluster *c, struct pool_info ret[POOL_ROLE_MAX], struct ca
 			continue;
 		if (r < 0)
 			return err_set(err, r, "cannot look up pool '%s': %s", info[role].name,
-				       strerror(-r));
+			               strerror(-r));
 		info[role].exists = true;
 		r = cluster_ioctx_by_name(c, info[role].name, &io, err);
 		if (r < 0)

@@ -39,10 +39,11 @@ const struct cairn_config *cluster_config(struct cluster *c);
  * The io context of the pool with this role (cached; safe from any thread; not to be
  * destroyed by the caller). Default namespace.
  */
-int cluster_ioctx(struct cluster *c, enum pool_role role, rados_ioctx_t *ret, struct cairn_err *err);
+int cluster_ioctx(struct cluster *c, enum pool_role role, rados_ioctx_t *ret,
+                  struct cairn_err *err);
 /* Same, for any pool by name (cached too). */
 int cluster_ioctx_by_name(struct cluster *c, const char *pool, rados_ioctx_t *ret,
-			  struct cairn_err *err);
+                          struct cairn_err *err);
 /* The io context of the "cairn" namespace in the volumes pool, for state objects (cached). */
 int cluster_state_ioctx(struct cluster *c, rados_ioctx_t *ret, struct cairn_err *err);
 
@@ -63,7 +64,7 @@ int cluster_mon_dump(struct cluster *c, char **ret_json, struct cairn_err *err);
 
 /* A mon command with JSON output; *ret_out owned by the caller. */
 int cluster_mon_command(struct cluster *c, const char *cmd_json, char **ret_out,
-			struct cairn_err *err);
+                        struct cairn_err *err);
 
 /* ---- pools ------------------------------------------------------------------------------ */
 
@@ -85,7 +86,7 @@ struct pool_info {
 	uint64_t available_bytes; /* max_avail */
 	uint64_t quota_bytes;     /* 0: none */
 	uint64_t objects;
-	uint64_t images;          /* RBD images in the pool */
+	uint64_t images; /* RBD images in the pool */
 };
 
 /* One entry per role, in role order. */
@@ -113,27 +114,27 @@ const char *dir_kind_to_string(enum dir_kind k);
 
 /* Insert name -> id and id -> record; -EEXIST when the name (or id) is taken. */
 int dir_insert(struct cluster *c, enum dir_kind k, const char *name, const char *id,
-	       const char *record, struct cairn_err *err);
+               const char *record, struct cairn_err *err);
 /* Replace the record of id; when expect is not NULL only if the stored record equals it
  * (-ECANCELED otherwise: somebody else changed it). -ENOENT when id is unknown. */
 int dir_update(struct cluster *c, enum dir_kind k, const char *id, const char *expect,
-	       const char *record, struct cairn_err *err);
+               const char *record, struct cairn_err *err);
 /* Rename: new name must be free, old name must still map to id; one atomic step. */
 int dir_rename(struct cluster *c, enum dir_kind k, const char *id, const char *old_name,
-	       const char *new_name, const char *record, struct cairn_err *err);
+               const char *new_name, const char *record, struct cairn_err *err);
 /* Remove name and id (name may be NULL for kinds without names). Missing is not an error. */
 int dir_remove(struct cluster *c, enum dir_kind k, const char *name, const char *id,
-	       struct cairn_err *err);
+               struct cairn_err *err);
 /* id of a name: -ENOENT when unknown. ret_id of UUID_STR_LEN-ish size (<= 128). */
 int dir_lookup(struct cluster *c, enum dir_kind k, const char *name, char *ret_id, size_t len,
-	       struct cairn_err *err);
+               struct cairn_err *err);
 /* The record of id (malloc'd string): -ENOENT when unknown. */
 int dir_get(struct cluster *c, enum dir_kind k, const char *id, char **ret_record,
-	    struct cairn_err *err);
+            struct cairn_err *err);
 /* Every record of the kind, in id order, paged internally (10,000 entries stay fast). */
 typedef int (*dir_each_cb)(const char *id, const char *record, void *userdata);
 int dir_list(struct cluster *c, enum dir_kind k, dir_each_cb cb, void *userdata,
-	     struct cairn_err *err);
+             struct cairn_err *err);
 
 /* ---- intents of multi-step operations -------------------------------------------------- */
 /*
@@ -145,15 +146,15 @@ int dir_list(struct cluster *c, enum dir_kind k, dir_each_cb cb, void *userdata,
  * that kind reads the intent and rolls the operation forward or back.
  */
 int intent_begin(struct cluster *c, const char *op_id, const char *kind,
-		 struct json_object *targets, struct cairn_err *err);
+                 struct json_object *targets, struct cairn_err *err);
 int intent_step(struct cluster *c, const char *op_id, const char *step, struct cairn_err *err);
 /* Add or replace one target (e.g. an image name known only after a step). */
 int intent_set_target(struct cluster *c, const char *op_id, const char *key, const char *value,
-		      struct cairn_err *err);
+                      struct cairn_err *err);
 int intent_end(struct cluster *c, const char *op_id, struct cairn_err *err);
 /* Every intent whose kind starts with kind_prefix ("volume.") : cb gets the parsed record. */
 typedef int (*intent_each_cb)(const char *op_id, struct json_object *intent, void *userdata);
 int intent_list(struct cluster *c, const char *kind_prefix, intent_each_cb cb, void *userdata,
-		struct cairn_err *err);
+                struct cairn_err *err);
 
 #endif

@@ -67,14 +67,14 @@ static void background_work(struct svc_job *job)
 {
 	struct svc *svc = job->svc;
 	struct sweep sw = {
-		.cluster = svc->cluster,
-		.cutoff = time(NULL) - (time_t)svc->conf->service.operation_retention,
+	        .cluster = svc->cluster,
+	        .cutoff = time(NULL) - (time_t)svc->conf->service.operation_retention,
 	};
 
 	job->result = dir_list(svc->cluster, DIR_OPERATIONS, sweep_one, &sw, &job->err);
 	if (sw.removed)
 		log_info("removed %u finished operation record(s) older than %u s", sw.removed,
-			 svc->conf->service.operation_retention);
+		         svc->conf->service.operation_retention);
 	if (job->result < 0)
 		return;
 	sw.removed = 0;
@@ -120,18 +120,18 @@ void svc_background_start(struct svc *svc)
 static int pass_reconcile(struct svc *svc, struct cairn_err *err)
 {
 	struct vol_reconcile_opts opts = {
-		.startup = !svc->reconciled_once,
-		.host = svc->hostname,
+	        .startup = !svc->reconciled_once,
+	        .host = svc->hostname,
 	};
 	struct vol_reconcile_stats st = {0};
 	int r = vol_reconcile(svc->cluster, &opts, &st, err);
 
 	if (r >= 0 && (st.intents_rolled_back || st.intents_rolled_forward || st.orphans_removed ||
-		       st.records_missing))
+	               st.records_missing))
 		log_info("reconcile: %u interrupted operation(s) rolled back, %u finished, %u "
-			 "orphan image(s) removed, %u record(s) whose image vanished",
-			 st.intents_rolled_back, st.intents_rolled_forward, st.orphans_removed,
-			 st.records_missing);
+		         "orphan image(s) removed, %u record(s) whose image vanished",
+		         st.intents_rolled_back, st.intents_rolled_forward, st.orphans_removed,
+		         st.records_missing);
 	return r;
 }
 
@@ -145,7 +145,7 @@ static int pass_purge(struct svc *svc, struct cairn_err *err)
 }
 
 const struct svc_background_pass svc_background_passes[] = {
-	{"reconcile", pass_reconcile},
-	{"purge", pass_purge},
-	{NULL, NULL},
+        {"reconcile", pass_reconcile},
+        {"purge", pass_purge},
+        {NULL, NULL},
 };

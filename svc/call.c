@@ -35,15 +35,15 @@ static void call_log_and_count(struct svc_call *call, int status, const char *ms
 
 		http_request_peer(call->req, &pid, &uid, &gid);
 		log_info("request %llu uid=%u gid=%u pid=%d %s %s -> %d %.3fms%s%s",
-			 (unsigned long long)http_request_id(call->req), (unsigned)uid,
-			 (unsigned)gid, (int)pid, http_method_to_string(call->route->method),
-			 call->route->pattern, status, (double)dur / 1e6, msg ? ": " : "",
-			 msg ? msg : "");
+		         (unsigned long long)http_request_id(call->req), (unsigned)uid,
+		         (unsigned)gid, (int)pid, http_method_to_string(call->route->method),
+		         call->route->pattern, status, (double)dur / 1e6, msg ? ": " : "",
+		         msg ? msg : "");
 	} else {
 		log_debug("request %llu %s %s -> %d %.3fms",
-			  (unsigned long long)http_request_id(call->req),
-			  http_method_to_string(http_request_method(call->req)),
-			  http_request_path(call->req), status, (double)dur / 1e6);
+		          (unsigned long long)http_request_id(call->req),
+		          http_method_to_string(http_request_method(call->req)),
+		          http_request_path(call->req), status, (double)dur / 1e6);
 	}
 }
 
@@ -58,8 +58,8 @@ static void call_free(struct svc_call *call)
 	free(call);
 }
 
-void call_reply_text(struct svc_call *call, int status, const char *content_type,
-		     const char *body, size_t len)
+void call_reply_text(struct svc_call *call, int status, const char *content_type, const char *body,
+                     size_t len)
 {
 	call_log_and_count(call, status, NULL);
 	http_reply(call->req, status, content_type, NULL, body, len);
@@ -88,7 +88,7 @@ void call_reply_json(struct svc_call *call, int status, struct json_object *repl
 	if (status == 202 && json_get_string(reply, "id")) {
 		char loc[128];
 		snprintf(loc, sizeof(loc), "Location: /v1/operations/%s\r\n",
-			 json_get_string(reply, "id"));
+		         json_get_string(reply, "id"));
 		http_reply(call->req, status, "application/json", loc, text, len);
 	} else {
 		http_reply(call->req, status, "application/json", NULL, text, len);
@@ -98,7 +98,7 @@ void call_reply_json(struct svc_call *call, int status, struct json_object *repl
 }
 
 static void call_reply_error_status(struct svc_call *call, int status, const char *reason,
-				    const char *msg, const char *extra_headers)
+                                    const char *msg, const char *extra_headers)
 {
 	_cleanup_(json_putp) struct json_object *o = json_object_new_object();
 	struct json_object *e = json_object_new_object();
@@ -123,7 +123,7 @@ void call_reply_err(struct svc_call *call, const struct cairn_err *err)
 	int code = err->code ? err->code : -EIO;
 
 	call_reply_error_status(call, err_http_status(code), err_reason(code),
-				err->msg[0] ? err->msg : strerror(-code), NULL);
+	                        err->msg[0] ? err->msg : strerror(-code), NULL);
 }
 
 void call_reply_error(struct svc_call *call, int code, const char *fmt, ...)
@@ -144,12 +144,12 @@ void call_reply_method_not_allowed(struct svc_call *call, const char *allow)
 
 	snprintf(hdr, sizeof(hdr), "Allow: %s\r\n", allow);
 	snprintf(msg, sizeof(msg), "method %s is not allowed here (allowed: %s)",
-		 http_method_to_string(http_request_method(call->req)), allow);
+	         http_method_to_string(http_request_method(call->req)), allow);
 	call_reply_error_status(call, 405, "method_not_allowed", msg, hdr);
 }
 
 int call_parse_body(struct svc_call *call, const struct jfield *table, void *target,
-		    uint64_t *ret_present)
+                    uint64_t *ret_present)
 {
 	struct cairn_err err = {0};
 	const char *body;
@@ -192,7 +192,7 @@ int call_param_name(struct svc_call *call, int i, const char *what)
 /* ---- the thread pool -------------------------------------------------------------------- */
 
 static int pool_queue(struct svc *svc, uv_work_t *work, uv_work_cb work_cb,
-		      uv_after_work_cb after_cb, bool slow)
+                      uv_after_work_cb after_cb, bool slow)
 {
 	unsigned slow_max = conf_slow_workers(svc->conf);
 	int r;
@@ -285,7 +285,7 @@ void call_submit(struct svc_call *call, call_work_fn work, bool slow)
 	r = pool_queue(call->svc, &call->work, call_work_cb, call_after_cb, slow);
 	if (r == -EAGAIN) {
 		call_reply_error(call, -EAGAIN, "cairnd is busy: %u requests are queued, try again",
-				 call->svc->jobs_queued);
+		                 call->svc->jobs_queued);
 	} else if (r < 0) {
 		call_reply_error(call, r, "cannot queue the request: %s", uv_strerror(r));
 	}
@@ -314,7 +314,7 @@ static void job_after_cb(uv_work_t *w, int status)
 }
 
 int svc_job_submit(struct svc *svc, svc_job_fn work, svc_job_fn done, bool slow, void *data,
-		   void (*data_free)(void *))
+                   void (*data_free)(void *))
 {
 	struct svc_job *job = calloc(1, sizeof(*job));
 	int r;
@@ -343,7 +343,7 @@ int svc_job_submit(struct svc *svc, svc_job_fn work, svc_job_fn done, bool slow,
 /* ---- idempotency keys ------------------------------------------------------------------- */
 
 static void call_send_raw_json(struct svc_call *call, int status, const char *body, size_t len,
-			       bool replay)
+                               bool replay)
 {
 	char hdr[160] = "";
 
@@ -385,10 +385,11 @@ static void idem_store_work(uv_work_t *w)
 		return;
 	}
 	if (dir_insert(call->svc->cluster, DIR_IDEMPOTENCY, call->idem_key, call->idem_key, rec,
-		       &err) < 0 && err.code != -EEXIST)
+	               &err) < 0 &&
+	    err.code != -EEXIST)
 		/* the work is done; only a replay would not see it: say so in the log */
 		log_warn("cannot store the answer of idempotency key '%s': %s", call->idem_key,
-			 err.msg);
+		         err.msg);
 }
 
 static void idem_store_after(uv_work_t *w, int status)
@@ -397,7 +398,7 @@ static void idem_store_after(uv_work_t *w, int status)
 
 	pool_done(call->svc, false);
 	call_send_raw_json(call, call->idem_status, call->idem_body, strlen(call->idem_body),
-			   false);
+	                   false);
 }
 
 static void call_idem_store(struct svc_call *call, int status, const char *body, size_t len)
@@ -421,7 +422,7 @@ static void idem_lookup_work(uv_work_t *w)
 	int r;
 
 	r = dir_get(call->svc->cluster, DIR_IDEMPOTENCY, call->idem_key, &call->idem_record,
-		    &call->err);
+	            &call->err);
 	if (r == -ENOENT)
 		err_clear(&call->err);
 }
@@ -448,15 +449,16 @@ static void idem_lookup_after(uv_work_t *w, int status)
 	route = json_get_string(o, "route");
 	path = json_get_string(o, "path");
 	if (!o || !json_object_object_get_ex(o, "body", &body) || !route || !path) {
-		call_reply_error(call, -EILSEQ, "the stored answer of idempotency key '%s' is corrupt",
-				 call->idem_key);
+		call_reply_error(call, -EILSEQ,
+		                 "the stored answer of idempotency key '%s' is corrupt",
+		                 call->idem_key);
 		return;
 	}
 	if (strcmp(route, call->route->pattern) != 0 ||
 	    strcmp(path, http_request_path(call->req)) != 0) {
 		call_reply_error(call, -EPROTO,
-				 "idempotency key '%s' was used for another request (%s)",
-				 call->idem_key, path);
+		                 "idempotency key '%s' was used for another request (%s)",
+		                 call->idem_key, path);
 		return;
 	}
 	text = json_object_to_json_string_length(body, JSON_C_TO_STRING_PLAIN, &len);

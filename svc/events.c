@@ -35,7 +35,7 @@ static void on_subscriber_gone(struct http_request *req, void *userdata)
 	struct svc_subscriber *sub = userdata;
 
 	log_debug("event subscriber of request %llu went away",
-		  (unsigned long long)http_request_id(req));
+	          (unsigned long long)http_request_id(req));
 	subscriber_remove(sub->call->svc, sub);
 }
 

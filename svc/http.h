@@ -39,10 +39,10 @@ enum http_method {
 const char *http_method_to_string(enum http_method m);
 
 struct http_limits {
-	size_t max_header;      /* bytes of request line + headers; over it: 431 and close */
-	size_t max_body;        /* bytes; over it: 413 and close */
-	unsigned max_connections; /* over it: accepted, answered 503, closed */
-	unsigned idle_timeout_ms; /* keep-alive idle or stalled mid-request: closed */
+	size_t max_header;         /* bytes of request line + headers; over it: 431 and close */
+	size_t max_body;           /* bytes; over it: 413 and close */
+	unsigned max_connections;  /* over it: accepted, answered 503, closed */
+	unsigned idle_timeout_ms;  /* keep-alive idle or stalled mid-request: closed */
 	size_t max_stream_backlog; /* bytes queued to a stream client before it is dropped */
 };
 
@@ -50,7 +50,7 @@ struct http_limits {
 typedef void (*http_request_cb)(struct http_request *req, void *userdata);
 
 int http_server_new(uv_loop_t *loop, const struct http_limits *limits, http_request_cb cb,
-		    void *userdata, struct http_server **ret);
+                    void *userdata, struct http_server **ret);
 
 /*
  * Listen on a Unix socket path (a stale socket file is replaced; a live one — something
@@ -58,7 +58,7 @@ int http_server_new(uv_loop_t *loop, const struct http_limits *limits, http_requ
  * group. readonly marks requests from it (http_request_readonly()).
  */
 int http_server_listen(struct http_server *s, const char *path, unsigned mode, gid_t gid,
-		       bool readonly);
+                       bool readonly);
 /* Listen on an fd already bound and listening (systemd socket activation). */
 int http_server_listen_fd(struct http_server *s, int fd, bool readonly);
 
@@ -92,7 +92,7 @@ bool http_request_connected(const struct http_request *req);
  * extra_headers: NULL or "Name: value\r\n..." lines. Frees the request.
  */
 void http_reply(struct http_request *req, int status, const char *content_type,
-		const char *extra_headers, const char *body, size_t len);
+                const char *extra_headers, const char *body, size_t len);
 
 /* Chunked streaming answer: begin once, write any number of chunks, end once (frees req). */
 void http_stream_begin(struct http_request *req, int status, const char *content_type);
@@ -103,8 +103,9 @@ void http_stream_end(struct http_request *req);
  * For a long-lived stream: cb runs once on the loop thread when the client goes away or is
  * dropped; the handler must then call http_stream_end (possibly from cb).
  */
-void http_request_on_disconnect(struct http_request *req, void (*cb)(struct http_request *req, void *userdata),
-				void *userdata);
+void http_request_on_disconnect(struct http_request *req,
+                                void (*cb)(struct http_request *req, void *userdata),
+                                void *userdata);
 
 const char *http_status_text(int status);
 

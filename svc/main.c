@@ -15,31 +15,28 @@
 static void usage(FILE *f)
 {
 	fprintf(f,
-		"Usage: cairnd [OPTIONS]\n"
-		"\n"
-		"The cairn daemon: storage orchestration for KVM disks in Ceph RBD. It serves the\n"
-		"REST API on a Unix socket until SIGTERM or SIGINT; SIGHUP reloads the log level.\n"
-		"\n"
-		"Options:\n"
-		"  -c, --config PATH   configuration file (default %s)\n"
-		"      --print-config  print the effective configuration and exit\n"
-		"      --check-config  check the configuration and exit\n"
-		"  -h, --help          show this help\n"
-		"  -V, --version       show the version\n"
-		"\n"
-		"See cairnd(8) and cairn.conf(5).\n",
-		CONF_DEFAULT_PATH);
+	        "Usage: cairnd [OPTIONS]\n"
+	        "\n"
+	        "The cairn daemon: storage orchestration for KVM disks in Ceph RBD. It serves the\n"
+	        "REST API on a Unix socket until SIGTERM or SIGINT; SIGHUP reloads the log level.\n"
+	        "\n"
+	        "Options:\n"
+	        "  -c, --config PATH   configuration file (default %s)\n"
+	        "      --print-config  print the effective configuration and exit\n"
+	        "      --check-config  check the configuration and exit\n"
+	        "  -h, --help          show this help\n"
+	        "  -V, --version       show the version\n"
+	        "\n"
+	        "See cairnd(8) and cairn.conf(5).\n",
+	        CONF_DEFAULT_PATH);
 }
 
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{"config", required_argument, NULL, 'c'},
-		{"print-config", no_argument, NULL, 'p'},
-		{"check-config", no_argument, NULL, 'k'},
-		{"help", no_argument, NULL, 'h'},
-		{"version", no_argument, NULL, 'V'},
-		{NULL, 0, NULL, 0},
+	        {"config", required_argument, NULL, 'c'}, {"print-config", no_argument, NULL, 'p'},
+	        {"check-config", no_argument, NULL, 'k'}, {"help", no_argument, NULL, 'h'},
+	        {"version", no_argument, NULL, 'V'},      {NULL, 0, NULL, 0},
 	};
 	struct virt_event_loop *events = NULL;
 	struct cairn_config conf;
@@ -101,7 +98,8 @@ int main(int argc, char **argv)
 	log_setup(conf.service.log_level, true);
 	r = virt_glue_init();
 	if (r < 0) {
-		fprintf(stderr, "cairnd: cannot initialise libvirt and libxml2: %s\n", strerror(-r));
+		fprintf(stderr, "cairnd: cannot initialise libvirt and libxml2: %s\n",
+		        strerror(-r));
 		conf_release(&conf);
 		return 1;
 	}

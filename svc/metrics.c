@@ -8,11 +8,11 @@
 
 /* upper bounds of the latency buckets, in seconds */
 static const double metric_bounds[METRIC_BUCKETS] = {
-	0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1, 5, 30,
+        0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1, 5, 30,
 };
 
 void svc_metrics_observe(struct svc *svc, const struct route *route, int status,
-			 uint64_t duration_ns)
+                         uint64_t duration_ns)
 {
 	struct route_metrics *m = &svc->route_metrics[route_index(&svc->routes, route)];
 	double s = (double)duration_ns / 1e9;
@@ -77,19 +77,19 @@ char *svc_metrics_render(struct svc *svc)
 	b.s[0] = '\0';
 
 	mbuf_printf(&b, "# HELP cairn_http_requests_total API requests answered, by route and "
-			"status class.\n# TYPE cairn_http_requests_total counter\n");
+	                "status class.\n# TYPE cairn_http_requests_total counter\n");
 	for (size_t i = 0; i < svc->routes.n; i++) {
 		const struct route *r = svc->routes.entries[i];
 		for (int c = 0; c < METRIC_STATUS_CLASSES; c++)
 			if (svc->route_metrics[i].by_status[c])
 				mbuf_printf(&b,
-					    "cairn_http_requests_total{method=\"%s\",route=\"%s\","
-					    "code=\"%dxx\"} %llu\n",
-					    http_method_to_string(r->method), r->pattern, c + 1,
-					    (unsigned long long)svc->route_metrics[i].by_status[c]);
+				            "cairn_http_requests_total{method=\"%s\",route=\"%s\","
+				            "code=\"%dxx\"} %llu\n",
+				            http_method_to_string(r->method), r->pattern, c + 1,
+				            (unsigned long long)svc->route_metrics[i].by_status[c]);
 	}
 	mbuf_printf(&b, "# HELP cairn_http_request_duration_seconds Time to answer, by route.\n"
-			"# TYPE cairn_http_request_duration_seconds histogram\n");
+	                "# TYPE cairn_http_request_duration_seconds histogram\n");
 	for (size_t i = 0; i < svc->routes.n; i++) {
 		const struct route *r = svc->routes.entries[i];
 		const struct route_metrics *m = &svc->route_metrics[i];
@@ -100,46 +100,46 @@ char *svc_metrics_render(struct svc *svc)
 		for (int k = 0; k < METRIC_BUCKETS; k++) {
 			cum += m->latency_buckets[k];
 			mbuf_printf(&b,
-				    "cairn_http_request_duration_seconds_bucket{method=\"%s\","
-				    "route=\"%s\",le=\"%g\"} %llu\n",
-				    http_method_to_string(r->method), r->pattern, metric_bounds[k],
-				    (unsigned long long)cum);
+			            "cairn_http_request_duration_seconds_bucket{method=\"%s\","
+			            "route=\"%s\",le=\"%g\"} %llu\n",
+			            http_method_to_string(r->method), r->pattern, metric_bounds[k],
+			            (unsigned long long)cum);
 		}
-		mbuf_printf(&b,
-			    "cairn_http_request_duration_seconds_bucket{method=\"%s\",route=\"%s\","
-			    "le=\"+Inf\"} %llu\n"
-			    "cairn_http_request_duration_seconds_sum{method=\"%s\",route=\"%s\"} %.6f\n"
-			    "cairn_http_request_duration_seconds_count{method=\"%s\",route=\"%s\"} "
-			    "%llu\n",
-			    http_method_to_string(r->method), r->pattern,
-			    (unsigned long long)m->count, http_method_to_string(r->method), r->pattern,
-			    m->latency_sum, http_method_to_string(r->method), r->pattern,
-			    (unsigned long long)m->count);
+		mbuf_printf(
+		        &b,
+		        "cairn_http_request_duration_seconds_bucket{method=\"%s\",route=\"%s\","
+		        "le=\"+Inf\"} %llu\n"
+		        "cairn_http_request_duration_seconds_sum{method=\"%s\",route=\"%s\"} %.6f\n"
+		        "cairn_http_request_duration_seconds_count{method=\"%s\",route=\"%s\"} "
+		        "%llu\n",
+		        http_method_to_string(r->method), r->pattern, (unsigned long long)m->count,
+		        http_method_to_string(r->method), r->pattern, m->latency_sum,
+		        http_method_to_string(r->method), r->pattern, (unsigned long long)m->count);
 	}
 	svc_ops_count_by_state(svc, by_state);
 	mbuf_printf(&b, "# HELP cairn_operations Operations known to this daemon, by state.\n"
-			"# TYPE cairn_operations gauge\n");
+	                "# TYPE cairn_operations gauge\n");
 	for (int s = 0; s < OP_STATUS_MAX; s++)
 		mbuf_printf(&b, "cairn_operations{status=\"%s\"} %u\n",
-			    op_status_to_string((enum op_status)s), by_state[s]);
+		            op_status_to_string((enum op_status)s), by_state[s]);
 	mbuf_printf(&b,
-		    "# HELP cairn_worker_queue_depth Jobs queued or running on the thread pool.\n"
-		    "# TYPE cairn_worker_queue_depth gauge\ncairn_worker_queue_depth %u\n"
-		    "# HELP cairn_slow_jobs_waiting Slow jobs waiting for a slot.\n"
-		    "# TYPE cairn_slow_jobs_waiting gauge\ncairn_slow_jobs_waiting %u\n"
-		    "# HELP cairn_cluster_errors_total Calls that failed because Ceph was "
-		    "unreachable.\n# TYPE cairn_cluster_errors_total counter\n"
-		    "cairn_cluster_errors_total %llu\n"
-		    "# HELP cairn_requests_rejected_total Requests answered 503 because the queue "
-		    "was full.\n# TYPE cairn_requests_rejected_total counter\n"
-		    "cairn_requests_rejected_total %llu\n"
-		    "# HELP cairn_cluster_up Whether the Ceph cluster answers.\n"
-		    "# TYPE cairn_cluster_up gauge\ncairn_cluster_up %d\n"
-		    "# HELP cairn_uptime_seconds Seconds since cairnd started.\n"
-		    "# TYPE cairn_uptime_seconds gauge\ncairn_uptime_seconds %llu\n",
-		    svc->jobs_queued, svc->slow_pending, (unsigned long long)svc->cluster_errors,
-		    (unsigned long long)svc->requests_rejected, svc->cluster_up ? 1 : 0,
-		    (unsigned long long)((svc_now_ns() - svc->started_ns) / 1000000000ULL));
+	            "# HELP cairn_worker_queue_depth Jobs queued or running on the thread pool.\n"
+	            "# TYPE cairn_worker_queue_depth gauge\ncairn_worker_queue_depth %u\n"
+	            "# HELP cairn_slow_jobs_waiting Slow jobs waiting for a slot.\n"
+	            "# TYPE cairn_slow_jobs_waiting gauge\ncairn_slow_jobs_waiting %u\n"
+	            "# HELP cairn_cluster_errors_total Calls that failed because Ceph was "
+	            "unreachable.\n# TYPE cairn_cluster_errors_total counter\n"
+	            "cairn_cluster_errors_total %llu\n"
+	            "# HELP cairn_requests_rejected_total Requests answered 503 because the queue "
+	            "was full.\n# TYPE cairn_requests_rejected_total counter\n"
+	            "cairn_requests_rejected_total %llu\n"
+	            "# HELP cairn_cluster_up Whether the Ceph cluster answers.\n"
+	            "# TYPE cairn_cluster_up gauge\ncairn_cluster_up %d\n"
+	            "# HELP cairn_uptime_seconds Seconds since cairnd started.\n"
+	            "# TYPE cairn_uptime_seconds gauge\ncairn_uptime_seconds %llu\n",
+	            svc->jobs_queued, svc->slow_pending, (unsigned long long)svc->cluster_errors,
+	            (unsigned long long)svc->requests_rejected, svc->cluster_up ? 1 : 0,
+	            (unsigned long long)((svc_now_ns() - svc->started_ns) / 1000000000ULL));
 	if (b.oom) {
 		free(b.s);
 		return NULL;

@@ -48,8 +48,8 @@ struct op {
 };
 
 static const char *const op_status_names[OP_STATUS_MAX] = {
-	[OP_QUEUED] = "queued",     [OP_RUNNING] = "running",   [OP_SUCCEEDED] = "succeeded",
-	[OP_FAILED] = "failed",     [OP_CANCELED] = "canceled",
+        [OP_QUEUED] = "queued", [OP_RUNNING] = "running",   [OP_SUCCEEDED] = "succeeded",
+        [OP_FAILED] = "failed", [OP_CANCELED] = "canceled",
 };
 
 const char *op_status_to_string(enum op_status s)
@@ -283,18 +283,18 @@ static void op_job_done(struct svc_job *job)
 
 	if (op->status == OP_FAILED)
 		log_info("operation %s (%s %s) failed: %s", op->id, op->kind, op->resource_name,
-			 op->err.msg);
+		         op->err.msg);
 	else
 		log_info("operation %s (%s %s) %s", op->id, op->kind, op->resource_name,
-			 op_status_to_string(op->status));
+		         op_status_to_string(op->status));
 	op_free_data(op);
 	op_publish(op);
 	op_wake_waiters(op);
 }
 
 struct json_object *op_start(struct svc *svc, const char *kind, const char *resource_kind,
-			     const char *resource_name, op_work_fn work, void *data,
-			     void (*data_free)(void *), char ret_id[UUID_STR_LEN])
+                             const char *resource_name, op_work_fn work, void *data,
+                             void (*data_free)(void *), char ret_id[UUID_STR_LEN])
 {
 	struct op *op = calloc(1, sizeof(*op));
 	int r;
@@ -326,7 +326,7 @@ struct json_object *op_start(struct svc *svc, const char *kind, const char *reso
 	if (r < 0) {
 		op->status = OP_FAILED;
 		err_set(&op->err, r == -EAGAIN ? -EAGAIN : r, "cannot start: %s",
-			r == -EAGAIN ? "cairnd is busy" : strerror(-r));
+		        r == -EAGAIN ? "cairnd is busy" : strerror(-r));
 		op_free_data(op);
 	}
 	op_publish(op);
@@ -404,11 +404,11 @@ static int recover_one(const char *id, const char *record, void *userdata)
 	json_add_int(e, "code", 500);
 	json_add_string(e, "reason", "interrupted");
 	json_add_string(e, "message",
-			"cairnd stopped while this operation ran; reconcile rolled it back or "
-			"finished it");
+	                "cairnd stopped while this operation ran; reconcile rolled it back or "
+	                "finished it");
 	json_object_object_add(o, "error", e);
 	if (dir_update(rc->svc->cluster, DIR_OPERATIONS, id, record,
-		       json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN), &err) == 0)
+	               json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN), &err) == 0)
 		rc->marked++;
 	return 0;
 }
@@ -474,7 +474,8 @@ static void ops_list_free(void *data)
 
 static bool op_matches(const struct op *op, const struct ops_list *l)
 {
-	return (!l->status_filter || strcmp(op_status_to_string(op->status), l->status_filter) == 0) &&
+	return (!l->status_filter ||
+	        strcmp(op_status_to_string(op->status), l->status_filter) == 0) &&
 	       (!l->kind_filter || strcmp(op->kind, l->kind_filter) == 0);
 }
 
@@ -488,7 +489,8 @@ static bool ops_list_after(struct svc_call *call)
 		size_t n = json_object_array_length(l->array), i;
 
 		for (i = 0; i < n; i++) {
-			const char *id = json_get_string(json_object_array_get_idx(l->array, i), "id");
+			const char *id =
+			        json_get_string(json_object_array_get_idx(l->array, i), "id");
 			if (id && strcmp(id, op->id) == 0)
 				break;
 		}
@@ -520,10 +522,11 @@ void route_ops_list(struct svc_call *call)
 	call->data_free = ops_list_free;
 	s = http_request_query_param(call->req, "status");
 	if (s && op_status_from_string(s) < 0) {
-		call_reply_error(call, -EINVAL,
-				 "query 'status': '%.32s' is not one of queued, running, succeeded, "
-				 "failed, canceled",
-				 s);
+		call_reply_error(
+		        call, -EINVAL,
+		        "query 'status': '%.32s' is not one of queued, running, succeeded, "
+		        "failed, canceled",
+		        s);
 		return;
 	}
 	l->status_filter = s;
@@ -548,7 +551,7 @@ static void op_get_work(struct svc_call *call)
 {
 	struct op_get *g = call->data;
 	int r = dir_get(call->svc->cluster, DIR_OPERATIONS, call->params[0], &g->record,
-			&call->err);
+	                &call->err);
 
 	if (r == -ENOENT) {
 		err_clear(&call->err);
@@ -560,14 +563,14 @@ static void op_get_work(struct svc_call *call)
 	call->reply = json_tokener_parse(g->record);
 	if (!call->reply)
 		err_set(&call->err, -EBADMSG, "operation '%s' has a corrupt record",
-			call->params[0]);
+		        call->params[0]);
 }
 
 static int op_param(struct svc_call *call)
 {
 	if (!uuid_is_valid(call->params[0])) {
 		call_reply_error(call, -ENOENT, "operation '%.64s' not found (ids are UUIDs)",
-				 call->params[0]);
+		                 call->params[0]);
 		return -ENOENT;
 	}
 	return 0;
@@ -615,7 +618,7 @@ void route_op_wait(struct svc_call *call)
 		timeout = strtoul(t, &end, 10);
 		if (!*t || *end || errno || timeout > 300) {
 			call_reply_error(call, -EINVAL,
-					 "query 'timeout' must be whole seconds from 0 to 300");
+			                 "query 'timeout' must be whole seconds from 0 to 300");
 			return;
 		}
 	}
@@ -651,14 +654,14 @@ void route_op_cancel(struct svc_call *call)
 	op = op_find(call->svc, call->params[0]);
 	if (!op) {
 		call_reply_error(call, -ENOENT,
-				 "operation '%s' is not running on this host (%s); cancel it on "
-				 "the host that runs it",
-				 call->params[0], call->svc->hostname);
+		                 "operation '%s' is not running on this host (%s); cancel it on "
+		                 "the host that runs it",
+		                 call->params[0], call->svc->hostname);
 		return;
 	}
 	if (op_status_final(op->status)) {
 		call_reply_error(call, -EALREADY, "operation '%s' already %s", op->id,
-				 op_status_to_string(op->status));
+		                 op_status_to_string(op->status));
 		return;
 	}
 	atomic_store(&op->cancel, true);

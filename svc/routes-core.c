@@ -13,10 +13,10 @@
 /* ---- health ----------------------------------------------------------------------------- */
 
 static struct json_object *health_json(struct svc *svc, bool reachable, const char *why,
-				       struct json_object *missing)
+                                       struct json_object *missing)
 {
 	struct json_object *o = json_object_new_object(), *cl = json_object_new_object(),
-			   *pools = json_object_new_object();
+	                   *pools = json_object_new_object();
 	char fsid[37] = "";
 	bool ready = reachable && json_object_array_length(missing) == 0;
 
@@ -79,8 +79,8 @@ static void route_health(struct svc_call *call)
 {
 	if (!call->svc->cluster_up) {
 		call_reply_json(call, 200,
-				health_json(call->svc, false, "unreachable; cairnd retries",
-					    json_object_new_array()));
+		                health_json(call->svc, false, "unreachable; cairnd retries",
+		                            json_object_new_array()));
 		return;
 	}
 	call->after_fn = health_after;
@@ -135,17 +135,17 @@ static void route_metrics(struct svc_call *call)
 }
 
 const struct route routes_core[] = {
-	{HTTP_METHOD_GET, "/metrics", route_metrics, 0, "Prometheus metrics"},
-	{HTTP_METHOD_GET, "/v1/events", route_events, ROUTE_STREAM, "stream of JSON events"},
-	{HTTP_METHOD_GET, "/v1/health", route_health, 0, "health of cairnd and the cluster"},
-	{HTTP_METHOD_GET, "/v1/operations", route_ops_list, ROUTE_CLUSTER, "list operations"},
-	{HTTP_METHOD_GET, "/v1/operations/{id}", route_op_get, ROUTE_CLUSTER, "show an operation"},
-	{HTTP_METHOD_DELETE, "/v1/operations/{id}", route_op_cancel, ROUTE_MUTATING,
-	 "cancel an operation"},
-	{HTTP_METHOD_GET, "/v1/operations/{id}/wait", route_op_wait, ROUTE_CLUSTER,
-	 "wait for an operation to end"},
-	{HTTP_METHOD_GET, "/v1/pools", route_pools_list, ROUTE_CLUSTER, "list pools"},
-	{HTTP_METHOD_POST, "/v1/pools/init", route_pools_init, ROUTE_MUTATING | ROUTE_CLUSTER,
-	 "create and initialise the configured pools"},
-	{0, NULL, NULL, 0, NULL},
+        {HTTP_METHOD_GET, "/metrics", route_metrics, 0, "Prometheus metrics"},
+        {HTTP_METHOD_GET, "/v1/events", route_events, ROUTE_STREAM, "stream of JSON events"},
+        {HTTP_METHOD_GET, "/v1/health", route_health, 0, "health of cairnd and the cluster"},
+        {HTTP_METHOD_GET, "/v1/operations", route_ops_list, ROUTE_CLUSTER, "list operations"},
+        {HTTP_METHOD_GET, "/v1/operations/{id}", route_op_get, ROUTE_CLUSTER, "show an operation"},
+        {HTTP_METHOD_DELETE, "/v1/operations/{id}", route_op_cancel, ROUTE_MUTATING,
+         "cancel an operation"},
+        {HTTP_METHOD_GET, "/v1/operations/{id}/wait", route_op_wait, ROUTE_CLUSTER,
+         "wait for an operation to end"},
+        {HTTP_METHOD_GET, "/v1/pools", route_pools_list, ROUTE_CLUSTER, "list pools"},
+        {HTTP_METHOD_POST, "/v1/pools/init", route_pools_init, ROUTE_MUTATING | ROUTE_CLUSTER,
+         "create and initialise the configured pools"},
+        {0, NULL, NULL, 0, NULL},
 };

@@ -65,7 +65,7 @@ static void disk_ctx_release(struct disk_ctx *dc)
 
 /* Look up the volume and the monitors, and fill dc->d for it. */
 static int disk_prepare(struct svc *svc, const char *name, const struct virt_args *a,
-			struct disk_ctx *dc, struct cairn_err *err)
+                        struct disk_ctx *dc, struct cairn_err *err)
 {
 	_cleanup_(freep) char *text = NULL, *dump = NULL;
 	const char *secret = a->secret ? a->secret : svc->conf->ceph.secret_uuid;
@@ -113,7 +113,7 @@ static int disk_prepare(struct svc *svc, const char *name, const struct virt_arg
 }
 
 static int disk_xml_build(struct svc *svc, const char *name, const struct virt_args *a,
-			  char **ret_xml, struct cairn_err *err)
+                          char **ret_xml, struct cairn_err *err)
 {
 	struct disk_ctx dc;
 	int r = disk_prepare(svc, name, a, &dc, err);
@@ -196,7 +196,7 @@ static int query_uint(struct svc_call *call, const char *name, uint64_t max, uin
 	*ret = strtoull(v, &end, 10);
 	if (!*v || *end || errno || *ret == 0 || *ret > max) {
 		call_reply_error(call, -EINVAL, "query '%s' must be a whole number from 1 to %llu",
-				 name, (unsigned long long)max);
+		                 name, (unsigned long long)max);
 		return -EINVAL;
 	}
 	return 0;
@@ -278,7 +278,7 @@ static int virt_open(struct svc *svc, const char *uri, virConnectPtr *ret, struc
 		const char *m = virGetLastErrorMessage();
 		/* not ECONNREFUSED: that would read as "the ceph cluster is down" */
 		return err_set(err, -ENXIO, "cannot connect to libvirt at '%s': %s", uri,
-			       m ? m : "unknown error");
+		               m ? m : "unknown error");
 	}
 	*ret = conn;
 	return 0;
@@ -321,8 +321,8 @@ static void route_secret_ensure(struct svc_call *call)
 {
 	struct virt_args *a = virt_args_new(call);
 	const struct jfield fields[] = {
-		{"uri", JF_STRING, offsetof(struct virt_args, uri), JF_NULLABLE, NULL},
-		{NULL, 0, 0, 0, NULL},
+	        {"uri", JF_STRING, offsetof(struct virt_args, uri), JF_NULLABLE, NULL},
+	        {NULL, 0, 0, 0, NULL},
 	};
 
 	if (!a || call_parse_body(call, fields, a, NULL) < 0)
@@ -356,7 +356,7 @@ static void detach_work(struct svc_call *call)
 	if (virt_open(call->svc, a->uri, &conn, &call->err) < 0)
 		return;
 	if (virt_disk_detach(conn, a->domain, a->target ? a->target : "vda", a->live, a->config,
-			     &call->err) >= 0) {
+	                     &call->err) >= 0) {
 		call->reply = json_object_new_object();
 		json_add_string(call->reply, "volume", call->params[0]);
 		json_add_string(call->reply, "domain", a->domain);
@@ -369,13 +369,13 @@ static void route_attach_detach(struct svc_call *call, call_work_fn work)
 {
 	struct virt_args *a;
 	const struct jfield fields[] = {
-		{"domain", JF_NAME, offsetof(struct virt_args, domain), JF_REQUIRED, NULL},
-		{"target", JF_STRING, offsetof(struct virt_args, target), JF_NULLABLE, NULL},
-		{"bus", JF_STRING, offsetof(struct virt_args, bus), JF_NULLABLE, NULL},
-		{"live", JF_BOOL, offsetof(struct virt_args, live), 0, NULL},
-		{"config", JF_BOOL, offsetof(struct virt_args, config), 0, NULL},
-		{"uri", JF_STRING, offsetof(struct virt_args, uri), JF_NULLABLE, NULL},
-		{NULL, 0, 0, 0, NULL},
+	        {"domain", JF_NAME, offsetof(struct virt_args, domain), JF_REQUIRED, NULL},
+	        {"target", JF_STRING, offsetof(struct virt_args, target), JF_NULLABLE, NULL},
+	        {"bus", JF_STRING, offsetof(struct virt_args, bus), JF_NULLABLE, NULL},
+	        {"live", JF_BOOL, offsetof(struct virt_args, live), 0, NULL},
+	        {"config", JF_BOOL, offsetof(struct virt_args, config), 0, NULL},
+	        {"uri", JF_STRING, offsetof(struct virt_args, uri), JF_NULLABLE, NULL},
+	        {NULL, 0, 0, 0, NULL},
 	};
 
 	if (call_param_name(call, 0, "volume") < 0 || !(a = virt_args_new(call)) ||
@@ -395,17 +395,17 @@ static void route_volume_detach(struct svc_call *call)
 }
 
 const struct route routes_virt[] = {
-	{HTTP_METHOD_POST, "/v1/secret/ensure", route_secret_ensure, ROUTE_MUTATING | ROUTE_CLUSTER,
-	 "define or update the libvirt ceph secret of cairn's user"},
-	{HTTP_METHOD_POST, "/v1/volumes/{name}/attach", route_volume_attach,
-	 ROUTE_MUTATING | ROUTE_CLUSTER, "hot-plug a volume into a libvirt domain"},
-	{HTTP_METHOD_POST, "/v1/volumes/{name}/detach", route_volume_detach,
-	 ROUTE_MUTATING | ROUTE_CLUSTER, "unplug a volume from a libvirt domain"},
-	{HTTP_METHOD_GET, "/v1/volumes/{name}/domain-xml", route_volume_domain_xml, ROUTE_CLUSTER,
-	 "libvirt domain XML that boots from the volume"},
-	{HTTP_METHOD_GET, "/v1/volumes/{name}/xml", route_volume_xml, ROUTE_CLUSTER,
-	 "libvirt <disk> XML of a volume"},
-	{0, NULL, NULL, 0, NULL},
+        {HTTP_METHOD_POST, "/v1/secret/ensure", route_secret_ensure, ROUTE_MUTATING | ROUTE_CLUSTER,
+         "define or update the libvirt ceph secret of cairn's user"},
+        {HTTP_METHOD_POST, "/v1/volumes/{name}/attach", route_volume_attach,
+         ROUTE_MUTATING | ROUTE_CLUSTER, "hot-plug a volume into a libvirt domain"},
+        {HTTP_METHOD_POST, "/v1/volumes/{name}/detach", route_volume_detach,
+         ROUTE_MUTATING | ROUTE_CLUSTER, "unplug a volume from a libvirt domain"},
+        {HTTP_METHOD_GET, "/v1/volumes/{name}/domain-xml", route_volume_domain_xml, ROUTE_CLUSTER,
+         "libvirt domain XML that boots from the volume"},
+        {HTTP_METHOD_GET, "/v1/volumes/{name}/xml", route_volume_xml, ROUTE_CLUSTER,
+         "libvirt <disk> XML of a volume"},
+        {0, NULL, NULL, 0, NULL},
 };
 
 void virt_conns_close(struct svc *svc)

@@ -41,7 +41,7 @@ static bool query_flag(struct svc_call *call, const char *name)
 
 /* The record and pool of the volume named name. */
 static int volume_open(struct cluster *c, const char *name, struct vol_record *rec,
-		       rados_ioctx_t *io, struct cairn_err *err)
+                       rados_ioctx_t *io, struct cairn_err *err)
 {
 	_cleanup_(freep) char *text = NULL;
 	char id[VOL_RBD_NAME_MAX];
@@ -73,7 +73,7 @@ static int volume_open(struct cluster *c, const char *name, struct vol_record *r
 static bool after_event(struct svc_call *call, const char *kind, const char *action)
 {
 	events_resource(call->svc, kind, action,
-			json_get_string(call->reply, "name") ?: call->params[0]);
+	                json_get_string(call->reply, "name") ?: call->params[0]);
 	return false;
 }
 
@@ -102,14 +102,14 @@ static void route_images_list(struct svc_call *call)
 }
 
 static int image_import_work(struct svc *svc, void *data, struct cairn_progress *progress,
-			     struct json_object **ret_result, struct cairn_err *err)
+                             struct json_object **ret_result, struct cairn_err *err)
 {
 	struct op_args *d = data;
 	struct img_import_params p = {
-		.name = d->a.name,
-		.file = d->a.file,
-		.format = d->a.format,
-		.op_id = d->a.op_id,
+	        .name = d->a.name,
+	        .file = d->a.file,
+	        .format = d->a.format,
+	        .op_id = d->a.op_id,
 	};
 
 	return img_import(svc->cluster, &p, progress, ret_result, err);
@@ -138,8 +138,8 @@ static struct op_args *op_args_take(struct svc_call *call, const struct vol_args
 	return d;
 }
 
-static void start_op(struct svc_call *call, const char *kind, const char *rkind,
-		     const char *rname, op_work_fn work, struct vol_args *a)
+static void start_op(struct svc_call *call, const char *kind, const char *rkind, const char *rname,
+                     op_work_fn work, struct vol_args *a)
 {
 	struct op_args *d = op_args_take(call, a);
 	struct json_object *op;
@@ -156,18 +156,19 @@ static void route_images_import(struct svc_call *call)
 {
 	struct vol_args *a = call_args(call);
 	const struct jfield fields[] = {
-		{"name", JF_NAME, offsetof(struct vol_args, name), JF_REQUIRED, NULL},
-		{"file", JF_STRING, offsetof(struct vol_args, file), JF_REQUIRED, NULL},
-		{"format", JF_STRING, offsetof(struct vol_args, format), JF_NULLABLE, NULL},
-		{NULL, 0, 0, 0, NULL},
+	        {"name", JF_NAME, offsetof(struct vol_args, name), JF_REQUIRED, NULL},
+	        {"file", JF_STRING, offsetof(struct vol_args, file), JF_REQUIRED, NULL},
+	        {"format", JF_STRING, offsetof(struct vol_args, format), JF_NULLABLE, NULL},
+	        {NULL, 0, 0, 0, NULL},
 	};
 
 	if (!a || call_parse_body(call, fields, a, NULL) < 0)
 		return;
 	if (a->format && strcmp(a->format, "qcow2") != 0 && strcmp(a->format, "raw") != 0 &&
 	    strcmp(a->format, "vmdk") != 0) {
-		call_reply_error(call, -EINVAL, "field 'format' must be qcow2, raw or vmdk, not '%.32s'",
-				 a->format);
+		call_reply_error(call, -EINVAL,
+		                 "field 'format' must be qcow2, raw or vmdk, not '%.32s'",
+		                 a->format);
 		return;
 	}
 	start_op(call, "image.import", "image", a->name, image_import_work, a);
@@ -217,10 +218,10 @@ static void route_image_delete(struct svc_call *call)
 static void volumes_list_work(struct svc_call *call)
 {
 	struct vol_filter f = {
-		.pool = http_request_query_param(call->req, "pool"),
-		.label = http_request_query_param(call->req, "label"),
-		.parent = http_request_query_param(call->req, "parent"),
-		.include_hidden = query_flag(call, "hidden"),
+	        .pool = http_request_query_param(call->req, "pool"),
+	        .label = http_request_query_param(call->req, "label"),
+	        .parent = http_request_query_param(call->req, "parent"),
+	        .include_hidden = query_flag(call, "hidden"),
 	};
 	struct json_object *arr = NULL;
 
@@ -239,14 +240,14 @@ static void volume_create_work(struct svc_call *call)
 {
 	struct vol_args *a = call->data;
 	struct vol_create_params p = {
-		.name = a->name,
-		.size = a->size,
-		.image = a->image,
-		.snapshot = a->snapshot,
-		.volume = a->volume,
-		.pool = a->pool,
-		.labels = a->labels,
-		.qos = a->qos,
+	        .name = a->name,
+	        .size = a->size,
+	        .image = a->image,
+	        .snapshot = a->snapshot,
+	        .volume = a->volume,
+	        .pool = a->pool,
+	        .labels = a->labels,
+	        .qos = a->qos,
 	};
 
 	if (vol_create(call->svc->cluster, &p, &call->reply, &call->err) >= 0)
@@ -262,15 +263,15 @@ static void route_volumes_create(struct svc_call *call)
 {
 	struct vol_args *a = call_args(call);
 	const struct jfield fields[] = {
-		{"name", JF_NAME, offsetof(struct vol_args, name), JF_REQUIRED, NULL},
-		{"size", JF_SIZE, offsetof(struct vol_args, size), 0, NULL},
-		{"image", JF_NAME, offsetof(struct vol_args, image), JF_NULLABLE, NULL},
-		{"snapshot", JF_STRING, offsetof(struct vol_args, snapshot), JF_NULLABLE, NULL},
-		{"volume", JF_NAME, offsetof(struct vol_args, volume), JF_NULLABLE, NULL},
-		{"pool", JF_NAME, offsetof(struct vol_args, pool), JF_NULLABLE, NULL},
-		{"labels", JF_LABELS, offsetof(struct vol_args, labels), JF_NULLABLE, NULL},
-		{"qos", JF_OBJECT, offsetof(struct vol_args, qos), JF_NULLABLE, NULL},
-		{NULL, 0, 0, 0, NULL},
+	        {"name", JF_NAME, offsetof(struct vol_args, name), JF_REQUIRED, NULL},
+	        {"size", JF_SIZE, offsetof(struct vol_args, size), 0, NULL},
+	        {"image", JF_NAME, offsetof(struct vol_args, image), JF_NULLABLE, NULL},
+	        {"snapshot", JF_STRING, offsetof(struct vol_args, snapshot), JF_NULLABLE, NULL},
+	        {"volume", JF_NAME, offsetof(struct vol_args, volume), JF_NULLABLE, NULL},
+	        {"pool", JF_NAME, offsetof(struct vol_args, pool), JF_NULLABLE, NULL},
+	        {"labels", JF_LABELS, offsetof(struct vol_args, labels), JF_NULLABLE, NULL},
+	        {"qos", JF_OBJECT, offsetof(struct vol_args, qos), JF_NULLABLE, NULL},
+	        {NULL, 0, 0, 0, NULL},
 	};
 	uint64_t present = 0;
 	int sources;
@@ -280,13 +281,13 @@ static void route_volumes_create(struct svc_call *call)
 	sources = !!a->image + !!a->snapshot + !!a->volume;
 	if (sources > 1) {
 		call_reply_error(call, -EINVAL,
-				 "give at most one of 'image', 'snapshot' and 'volume'");
+		                 "give at most one of 'image', 'snapshot' and 'volume'");
 		return;
 	}
 	if (sources == 0 && !(present & (1 << 1))) {
 		call_reply_error(call, -EINVAL,
-				 "field 'size' is required for a blank volume (or give 'image', "
-				 "'snapshot' or 'volume' to clone)");
+		                 "field 'size' is required for a blank volume (or give 'image', "
+		                 "'snapshot' or 'volume' to clone)");
 		return;
 	}
 	if (present & (1 << 1)) {
@@ -303,8 +304,8 @@ static void route_volumes_create(struct svc_call *call)
 
 		if (!at || (size_t)(at - a->snapshot) > NAME_MAX_LEN) {
 			call_reply_error(call, -EINVAL,
-					 "field 'snapshot' must be VOLUME@SNAPSHOT, not '%.80s'",
-					 a->snapshot);
+			                 "field 'snapshot' must be VOLUME@SNAPSHOT, not '%.80s'",
+			                 a->snapshot);
 			return;
 		}
 		memcpy(vol, a->snapshot, (size_t)(at - a->snapshot));
@@ -332,7 +333,7 @@ static void route_volume_show(struct svc_call *call)
 }
 
 static int volume_delete_work(struct svc *svc, void *data, struct cairn_progress *progress,
-			      struct json_object **ret_result, struct cairn_err *err)
+                              struct json_object **ret_result, struct cairn_err *err)
 {
 	struct op_args *d = data;
 
@@ -397,8 +398,8 @@ static void route_volume_extend(struct svc_call *call)
 {
 	struct vol_args *a;
 	const struct jfield fields[] = {
-		{"size", JF_SIZE, offsetof(struct vol_args, size), JF_REQUIRED, NULL},
-		{NULL, 0, 0, 0, NULL},
+	        {"size", JF_SIZE, offsetof(struct vol_args, size), JF_REQUIRED, NULL},
+	        {NULL, 0, 0, 0, NULL},
 	};
 	struct cairn_err err = {0};
 
@@ -414,7 +415,7 @@ static void route_volume_extend(struct svc_call *call)
 }
 
 static int volume_flatten_work(struct svc *svc, void *data, struct cairn_progress *progress,
-			       struct json_object **ret_result, struct cairn_err *err)
+                               struct json_object **ret_result, struct cairn_err *err)
 {
 	struct op_args *d = data;
 	int r = vol_flatten(svc->cluster, d->a.name, progress, err);
@@ -449,8 +450,8 @@ static void route_volume_revert(struct svc_call *call)
 {
 	struct vol_args *a;
 	const struct jfield fields[] = {
-		{"snapshot", JF_NAME, offsetof(struct vol_args, snapshot), JF_REQUIRED, NULL},
-		{NULL, 0, 0, 0, NULL},
+	        {"snapshot", JF_NAME, offsetof(struct vol_args, snapshot), JF_REQUIRED, NULL},
+	        {NULL, 0, 0, 0, NULL},
 	};
 
 	if (call_param_name(call, 0, "volume") < 0 || !(a = call_args(call)) ||
@@ -471,8 +472,8 @@ static void route_volume_rename(struct svc_call *call)
 {
 	struct vol_args *a;
 	const struct jfield fields[] = {
-		{"name", JF_NAME, offsetof(struct vol_args, name), JF_REQUIRED, NULL},
-		{NULL, 0, 0, 0, NULL},
+	        {"name", JF_NAME, offsetof(struct vol_args, name), JF_REQUIRED, NULL},
+	        {NULL, 0, 0, 0, NULL},
 	};
 
 	if (call_param_name(call, 0, "volume") < 0 || !(a = call_args(call)) ||
@@ -487,16 +488,16 @@ static void volume_update_work(struct svc_call *call)
 	struct vol_args *a = call->data;
 
 	vol_update(call->svc->cluster, call->params[0], a->labels, a->qos, &call->reply,
-		   &call->err);
+	           &call->err);
 }
 
 static void route_volume_update(struct svc_call *call)
 {
 	struct vol_args *a;
 	const struct jfield fields[] = {
-		{"labels", JF_LABELS, offsetof(struct vol_args, labels), 0, NULL},
-		{"qos", JF_OBJECT, offsetof(struct vol_args, qos), 0, NULL},
-		{NULL, 0, 0, 0, NULL},
+	        {"labels", JF_LABELS, offsetof(struct vol_args, labels), 0, NULL},
+	        {"qos", JF_OBJECT, offsetof(struct vol_args, qos), 0, NULL},
+	        {NULL, 0, 0, 0, NULL},
 	};
 
 	if (call_param_name(call, 0, "volume") < 0 || !(a = call_args(call)) ||
@@ -511,7 +512,7 @@ static void volume_manage_work(struct svc_call *call)
 	struct vol_args *a = call->data;
 
 	if (vol_manage(call->svc->cluster, a->name, a->pool, a->rbd_image, &call->reply,
-		       &call->err) >= 0)
+	               &call->err) >= 0)
 		call->status = 201;
 }
 
@@ -519,10 +520,10 @@ static void route_volumes_manage(struct svc_call *call)
 {
 	struct vol_args *a = call_args(call);
 	const struct jfield fields[] = {
-		{"name", JF_NAME, offsetof(struct vol_args, name), JF_REQUIRED, NULL},
-		{"pool", JF_NAME, offsetof(struct vol_args, pool), JF_REQUIRED, NULL},
-		{"rbd_image", JF_STRING, offsetof(struct vol_args, rbd_image), JF_REQUIRED, NULL},
-		{NULL, 0, 0, 0, NULL},
+	        {"name", JF_NAME, offsetof(struct vol_args, name), JF_REQUIRED, NULL},
+	        {"pool", JF_NAME, offsetof(struct vol_args, pool), JF_REQUIRED, NULL},
+	        {"rbd_image", JF_STRING, offsetof(struct vol_args, rbd_image), JF_REQUIRED, NULL},
+	        {NULL, 0, 0, 0, NULL},
 	};
 
 	if (!a || call_parse_body(call, fields, a, NULL) < 0)
@@ -596,8 +597,8 @@ static void snapshot_create_work(struct svc_call *call)
 		}
 		json_object_put(arr);
 		if (!call->reply)
-			err_set(&call->err, -ENOENT, "snapshot '%s' vanished right after it was made",
-				a->name);
+			err_set(&call->err, -ENOENT,
+			        "snapshot '%s' vanished right after it was made", a->name);
 		call->status = 201;
 	}
 	vol_record_release(&rec);
@@ -612,16 +613,16 @@ static void route_snapshot_create(struct svc_call *call)
 {
 	struct vol_args *a;
 	const struct jfield fields[] = {
-		{"name", JF_NAME, offsetof(struct vol_args, name), JF_REQUIRED, NULL},
-		{NULL, 0, 0, 0, NULL},
+	        {"name", JF_NAME, offsetof(struct vol_args, name), JF_REQUIRED, NULL},
+	        {NULL, 0, 0, 0, NULL},
 	};
 
 	if (call_param_name(call, 0, "volume") < 0 || !(a = call_args(call)) ||
 	    call_parse_body(call, fields, a, NULL) < 0)
 		return;
 	if (str_has_prefix(a->name, SNAP_HIDDEN_PREFIX)) {
-		call_reply_error(call, -EINVAL,
-				 "snapshot names starting with '%s' are cairn's own", SNAP_HIDDEN_PREFIX);
+		call_reply_error(call, -EINVAL, "snapshot names starting with '%s' are cairn's own",
+		                 SNAP_HIDDEN_PREFIX);
 		return;
 	}
 	call->after_fn = snapshot_created;
@@ -665,8 +666,8 @@ static void route_snapshot_delete(struct svc_call *call)
 		return;
 	if (str_has_prefix(call->params[1], SNAP_HIDDEN_PREFIX)) {
 		call_reply_error(call, -EACCES,
-				 "snapshot '%s' is cairn's own and goes with what it serves",
-				 call->params[1]);
+		                 "snapshot '%s' is cairn's own and goes with what it serves",
+		                 call->params[1]);
 		return;
 	}
 	call->after_fn = snapshot_deleted;
@@ -689,7 +690,8 @@ static void snapshot_group_work(struct svc_call *call)
 		return;
 	}
 	for (; opened < n; opened++) {
-		const char *v = json_object_get_string(json_object_array_get_idx(a->volumes, opened));
+		const char *v =
+		        json_object_get_string(json_object_array_get_idx(a->volumes, opened));
 		rados_ioctx_t io;
 
 		if (volume_open(call->svc->cluster, v, &recs[opened], &io, &call->err) < 0)
@@ -699,8 +701,7 @@ static void snapshot_group_work(struct svc_call *call)
 	}
 	/* the group is named after the snapshot's first volume: the VM's disks stay together */
 	snprintf(group, sizeof(group), "cairn-%.56s", recs[0].id);
-	if (snap_group_create(call->svc->cluster, group, a->name, pools, images, n, &call->err) <
-	    0)
+	if (snap_group_create(call->svc->cluster, group, a->name, pools, images, n, &call->err) < 0)
 		goto out;
 	call->reply = json_object_new_object();
 	json_add_string(call->reply, "name", a->name);
@@ -713,7 +714,7 @@ out:
 }
 
 static int check_volume_list(struct json_object *v, void *field, const char *name,
-			     struct cairn_err *err)
+                             struct cairn_err *err)
 {
 	size_t n;
 
@@ -727,12 +728,13 @@ static int check_volume_list(struct json_object *v, void *field, const char *nam
 		if (!json_object_is_type(e, json_type_string) ||
 		    name_validate(json_object_get_string(e), "volume", err) < 0)
 			return err_set(err, -EINVAL, "field '%s': entry %zu is not a volume name",
-				       name, i + 1);
+			               name, i + 1);
 		for (size_t j = 0; j < i; j++)
 			if (strcmp(json_object_get_string(e),
-				   json_object_get_string(json_object_array_get_idx(v, j))) == 0)
-				return err_set(err, -EINVAL, "field '%s': volume '%s' is named twice",
-					       name, json_object_get_string(e));
+			           json_object_get_string(json_object_array_get_idx(v, j))) == 0)
+				return err_set(err, -EINVAL,
+				               "field '%s': volume '%s' is named twice", name,
+				               json_object_get_string(e));
 	}
 	*(struct json_object **)field = v;
 	return 0;
@@ -742,10 +744,10 @@ static void route_snapshot_group(struct svc_call *call)
 {
 	struct vol_args *a = call_args(call);
 	const struct jfield fields[] = {
-		{"name", JF_NAME, offsetof(struct vol_args, name), JF_REQUIRED, NULL},
-		{"volumes", JF_CUSTOM, offsetof(struct vol_args, volumes), JF_REQUIRED,
-		 check_volume_list},
-		{NULL, 0, 0, 0, NULL},
+	        {"name", JF_NAME, offsetof(struct vol_args, name), JF_REQUIRED, NULL},
+	        {"volumes", JF_CUSTOM, offsetof(struct vol_args, volumes), JF_REQUIRED,
+	         check_volume_list},
+	        {NULL, 0, 0, 0, NULL},
 	};
 
 	if (!a || call_parse_body(call, fields, a, NULL) < 0)
@@ -755,40 +757,40 @@ static void route_snapshot_group(struct svc_call *call)
 }
 
 const struct route routes_volumes[] = {
-	{HTTP_METHOD_GET, "/v1/images", route_images_list, ROUTE_CLUSTER, "list images"},
-	{HTTP_METHOD_POST, "/v1/images", route_images_import, ROUTE_MUTATING | ROUTE_CLUSTER,
-	 "import a disk file as an image (operation)"},
-	{HTTP_METHOD_GET, "/v1/images/{name}", route_image_show, ROUTE_CLUSTER, "show an image"},
-	{HTTP_METHOD_DELETE, "/v1/images/{name}", route_image_delete,
-	 ROUTE_MUTATING | ROUTE_CLUSTER, "delete an image (?deferred)"},
-	{HTTP_METHOD_GET, "/v1/volumes", route_volumes_list, ROUTE_CLUSTER,
-	 "list volumes (?pool, ?label, ?parent)"},
-	{HTTP_METHOD_POST, "/v1/volumes", route_volumes_create, ROUTE_MUTATING | ROUTE_CLUSTER,
-	 "create a volume, blank or a clone"},
-	{HTTP_METHOD_POST, "/v1/volumes/manage", route_volumes_manage,
-	 ROUTE_MUTATING | ROUTE_CLUSTER, "adopt an existing RBD image as a volume"},
-	{HTTP_METHOD_GET, "/v1/volumes/{name}", route_volume_show, ROUTE_CLUSTER, "show a volume"},
-	{HTTP_METHOD_PATCH, "/v1/volumes/{name}", route_volume_update,
-	 ROUTE_MUTATING | ROUTE_CLUSTER, "replace labels and QoS limits"},
-	{HTTP_METHOD_DELETE, "/v1/volumes/{name}", route_volume_delete,
-	 ROUTE_MUTATING | ROUTE_CLUSTER, "delete a volume (operation; ?force)"},
-	{HTTP_METHOD_POST, "/v1/volumes/{name}/extend", route_volume_extend,
-	 ROUTE_MUTATING | ROUTE_CLUSTER, "grow a volume"},
-	{HTTP_METHOD_POST, "/v1/volumes/{name}/flatten", route_volume_flatten,
-	 ROUTE_MUTATING | ROUTE_CLUSTER, "copy the parent's data in (operation)"},
-	{HTTP_METHOD_POST, "/v1/volumes/{name}/rename", route_volume_rename,
-	 ROUTE_MUTATING | ROUTE_CLUSTER, "rename a volume"},
-	{HTTP_METHOD_POST, "/v1/volumes/{name}/revert", route_volume_revert,
-	 ROUTE_MUTATING | ROUTE_CLUSTER, "roll a volume back to a snapshot"},
-	{HTTP_METHOD_GET, "/v1/volumes/{name}/snapshots", route_snapshots_list, ROUTE_CLUSTER,
-	 "list a volume's snapshots"},
-	{HTTP_METHOD_POST, "/v1/volumes/{name}/snapshots", route_snapshot_create,
-	 ROUTE_MUTATING | ROUTE_CLUSTER, "snapshot a volume"},
-	{HTTP_METHOD_DELETE, "/v1/volumes/{name}/snapshots/{snap}", route_snapshot_delete,
-	 ROUTE_MUTATING | ROUTE_CLUSTER, "delete a snapshot"},
-	{HTTP_METHOD_POST, "/v1/volumes/{name}/unmanage", route_volume_unmanage,
-	 ROUTE_MUTATING | ROUTE_CLUSTER, "release a volume's RBD image from cairn"},
-	{HTTP_METHOD_POST, "/v1/snapshots/group", route_snapshot_group,
-	 ROUTE_MUTATING | ROUTE_CLUSTER, "one consistent snapshot across volumes"},
-	{0, NULL, NULL, 0, NULL},
+        {HTTP_METHOD_GET, "/v1/images", route_images_list, ROUTE_CLUSTER, "list images"},
+        {HTTP_METHOD_POST, "/v1/images", route_images_import, ROUTE_MUTATING | ROUTE_CLUSTER,
+         "import a disk file as an image (operation)"},
+        {HTTP_METHOD_GET, "/v1/images/{name}", route_image_show, ROUTE_CLUSTER, "show an image"},
+        {HTTP_METHOD_DELETE, "/v1/images/{name}", route_image_delete,
+         ROUTE_MUTATING | ROUTE_CLUSTER, "delete an image (?deferred)"},
+        {HTTP_METHOD_GET, "/v1/volumes", route_volumes_list, ROUTE_CLUSTER,
+         "list volumes (?pool, ?label, ?parent)"},
+        {HTTP_METHOD_POST, "/v1/volumes", route_volumes_create, ROUTE_MUTATING | ROUTE_CLUSTER,
+         "create a volume, blank or a clone"},
+        {HTTP_METHOD_POST, "/v1/volumes/manage", route_volumes_manage,
+         ROUTE_MUTATING | ROUTE_CLUSTER, "adopt an existing RBD image as a volume"},
+        {HTTP_METHOD_GET, "/v1/volumes/{name}", route_volume_show, ROUTE_CLUSTER, "show a volume"},
+        {HTTP_METHOD_PATCH, "/v1/volumes/{name}", route_volume_update,
+         ROUTE_MUTATING | ROUTE_CLUSTER, "replace labels and QoS limits"},
+        {HTTP_METHOD_DELETE, "/v1/volumes/{name}", route_volume_delete,
+         ROUTE_MUTATING | ROUTE_CLUSTER, "delete a volume (operation; ?force)"},
+        {HTTP_METHOD_POST, "/v1/volumes/{name}/extend", route_volume_extend,
+         ROUTE_MUTATING | ROUTE_CLUSTER, "grow a volume"},
+        {HTTP_METHOD_POST, "/v1/volumes/{name}/flatten", route_volume_flatten,
+         ROUTE_MUTATING | ROUTE_CLUSTER, "copy the parent's data in (operation)"},
+        {HTTP_METHOD_POST, "/v1/volumes/{name}/rename", route_volume_rename,
+         ROUTE_MUTATING | ROUTE_CLUSTER, "rename a volume"},
+        {HTTP_METHOD_POST, "/v1/volumes/{name}/revert", route_volume_revert,
+         ROUTE_MUTATING | ROUTE_CLUSTER, "roll a volume back to a snapshot"},
+        {HTTP_METHOD_GET, "/v1/volumes/{name}/snapshots", route_snapshots_list, ROUTE_CLUSTER,
+         "list a volume's snapshots"},
+        {HTTP_METHOD_POST, "/v1/volumes/{name}/snapshots", route_snapshot_create,
+         ROUTE_MUTATING | ROUTE_CLUSTER, "snapshot a volume"},
+        {HTTP_METHOD_DELETE, "/v1/volumes/{name}/snapshots/{snap}", route_snapshot_delete,
+         ROUTE_MUTATING | ROUTE_CLUSTER, "delete a snapshot"},
+        {HTTP_METHOD_POST, "/v1/volumes/{name}/unmanage", route_volume_unmanage,
+         ROUTE_MUTATING | ROUTE_CLUSTER, "release a volume's RBD image from cairn"},
+        {HTTP_METHOD_POST, "/v1/snapshots/group", route_snapshot_group,
+         ROUTE_MUTATING | ROUTE_CLUSTER, "one consistent snapshot across volumes"},
+        {0, NULL, NULL, 0, NULL},
 };

@@ -10,7 +10,6 @@
 
 #include "svc/svc-internal.h"
 
-
 static size_t route_module_count(const struct route *table)
 {
 	size_t n = 0;
@@ -101,7 +100,7 @@ static int path_split(const char *path, char *scratch, size_t len, char *segs[],
 
 /* Does pattern match segs? Fills params for {} segments. */
 static bool pattern_match(const char *pattern, char *segs[], int n,
-			  const char *params[ROUTE_PARAMS_MAX])
+                          const char *params[ROUTE_PARAMS_MAX])
 {
 	const char *p = pattern + 1;
 	int i = 0, np = 0;
@@ -128,8 +127,8 @@ static bool pattern_match(const char *pattern, char *segs[], int n,
 }
 
 int route_match(const struct route_table *t, enum http_method method, const char *path,
-		char *scratch, size_t scratch_len, const char *params[ROUTE_PARAMS_MAX],
-		const struct route **ret, char *allow, size_t allow_len)
+                char *scratch, size_t scratch_len, const char *params[ROUTE_PARAMS_MAX],
+                const struct route **ret, char *allow, size_t allow_len)
 {
 	char *segs[16];
 	const struct route *found = NULL;
@@ -152,7 +151,7 @@ int route_match(const struct route_table *t, enum http_method method, const char
 		path_known = true;
 		if (allow_len && allow_used < allow_len) {
 			int w = snprintf(allow + allow_used, allow_len - allow_used, "%s%s",
-					 allow_used ? ", " : "", http_method_to_string(r->method));
+			                 allow_used ? ", " : "", http_method_to_string(r->method));
 			if (w > 0)
 				allow_used += (size_t)w;
 		}

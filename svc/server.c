@@ -107,7 +107,7 @@ void svc_note_result(struct svc *svc, int r)
 		return;
 	svc->cluster_up = false;
 	log_warn("the ceph cluster is unreachable (%s): answering 503 until it is back",
-		 strerror(-r));
+	         strerror(-r));
 	uv_timer_start(&svc->probe_timer, probe_timer_cb, PROBE_INTERVAL_MS, PROBE_INTERVAL_MS);
 }
 
@@ -131,20 +131,20 @@ static void on_request(struct http_request *req, void *userdata)
 	call->start_ns = svc_now_ns();
 
 	r = route_match(&svc->routes, m, http_request_path(req), call->scratch,
-			sizeof(call->scratch), call->params, &call->route, allow, sizeof(allow));
+	                sizeof(call->scratch), call->params, &call->route, allow, sizeof(allow));
 	if (r == -ENOTSUP) {
 		call_reply_method_not_allowed(call, allow);
 		return;
 	}
 	if (r < 0) {
 		call_reply_error(call, -ENOENT, "no such resource: %s %.200s",
-				 http_method_to_string(m), http_request_path(req));
+		                 http_method_to_string(m), http_request_path(req));
 		return;
 	}
 	if (http_request_readonly(req) && (call->route->flags & ROUTE_MUTATING)) {
 		call_reply_error(call, -EACCES,
-				 "this socket is read-only: %s %s needs the read-write socket",
-				 http_method_to_string(m), call->route->pattern);
+		                 "this socket is read-only: %s %s needs the read-write socket",
+		                 http_method_to_string(m), call->route->pattern);
 		return;
 	}
 	if (svc->stopping && (call->route->flags & ROUTE_MUTATING)) {
@@ -153,8 +153,8 @@ static void on_request(struct http_request *req, void *userdata)
 	}
 	if ((call->route->flags & ROUTE_CLUSTER) && !svc->cluster_up) {
 		call_reply_error(call, -ETIMEDOUT,
-				 "the ceph cluster is unreachable; cairnd retries every %d s",
-				 PROBE_INTERVAL_MS / 1000);
+		                 "the ceph cluster is unreachable; cairnd retries every %d s",
+		                 PROBE_INTERVAL_MS / 1000);
 		return;
 	}
 	call_dispatch(call);
@@ -176,8 +176,8 @@ static void shutdown_timer_cb(uv_timer_t *t)
 	if (svc_now_ns() - svc->stop_started_ns >
 	    (uint64_t)svc->conf->service.shutdown_timeout * 1000000000ULL) {
 		log_warn("%u jobs still running after %u s: leaving them to the next start's "
-			 "reconcile",
-			 svc->jobs_queued, svc->conf->service.shutdown_timeout);
+		         "reconcile",
+		         svc->jobs_queued, svc->conf->service.shutdown_timeout);
 		svc_close_handles(svc);
 		uv_stop(&svc->loop);
 	}
@@ -220,7 +220,7 @@ static void on_signal(uv_signal_t *s, int signum)
 		} else {
 			log_setup(fresh.service.log_level, true);
 			log_info("reload: log level is now %s",
-				 log_level_to_string(fresh.service.log_level));
+			         log_level_to_string(fresh.service.log_level));
 		}
 		conf_release(&fresh);
 		return;
@@ -241,10 +241,10 @@ static void on_http_closed(void *userdata)
 static void svc_close_handles(struct svc *svc)
 {
 	uv_handle_t *handles[] = {
-		(uv_handle_t *)&svc->probe_timer,   (uv_handle_t *)&svc->reconcile_timer,
-		(uv_handle_t *)&svc->shutdown_timer, (uv_handle_t *)&svc->sigterm,
-		(uv_handle_t *)&svc->sigint,        (uv_handle_t *)&svc->sighup,
-		(uv_handle_t *)&svc->ops_async,
+	        (uv_handle_t *)&svc->probe_timer,    (uv_handle_t *)&svc->reconcile_timer,
+	        (uv_handle_t *)&svc->shutdown_timer, (uv_handle_t *)&svc->sigterm,
+	        (uv_handle_t *)&svc->sigint,         (uv_handle_t *)&svc->sighup,
+	        (uv_handle_t *)&svc->ops_async,
 	};
 
 	for (size_t i = 0; i < ARRAY_SIZE(handles); i++)
@@ -293,8 +293,9 @@ static int svc_listen(struct svc *svc, struct cairn_err *err)
 			/* a second socket unit, if any, is the read-only one */
 			r = http_server_listen_fd(svc->http, fd, i > 0);
 			if (r < 0)
-				return err_set(err, r, "cannot use the socket passed by systemd: %s",
-					       strerror(-r));
+				return err_set(err, r,
+				               "cannot use the socket passed by systemd: %s",
+				               strerror(-r));
 		}
 		log_info("serving on %d socket(s) passed by systemd", n);
 		return 0;
@@ -302,19 +303,19 @@ static int svc_listen(struct svc *svc, struct cairn_err *err)
 #endif
 	if (svc_socket_gid(conf, &gid) < 0)
 		return err_set(err, -ENOENT, "[service] socket_group: no group '%s'",
-			       conf->service.socket_group);
+		               conf->service.socket_group);
 	r = http_server_listen(svc->http, conf->service.socket, conf->service.socket_mode, gid,
-			       false);
+	                       false);
 	if (r < 0)
 		return err_set(err, r, "cannot listen on '%s': %s", conf->service.socket,
-			       strerror(-r));
+		               strerror(-r));
 	log_info("serving the API on %s", conf->service.socket);
 	if (conf->service.readonly_socket[0]) {
 		r = http_server_listen(svc->http, conf->service.readonly_socket,
-				       conf->service.socket_mode, gid, true);
+		                       conf->service.socket_mode, gid, true);
 		if (r < 0)
 			return err_set(err, r, "cannot listen on '%s': %s",
-				       conf->service.readonly_socket, strerror(-r));
+			               conf->service.readonly_socket, strerror(-r));
 		log_info("serving read-only on %s", conf->service.readonly_socket);
 	}
 	return 0;
@@ -372,7 +373,7 @@ int svc_run(const struct cairn_config *conf, const char *config_path)
 	}
 
 	log_info("cairnd %s starting; connecting to the cluster with %s as client.%s",
-		 CAIRN_VERSION, conf->ceph.conf, conf->ceph.user);
+	         CAIRN_VERSION, conf->ceph.conf, conf->ceph.user);
 	r = cluster_connect(conf, &svc->cluster, &err);
 	if (r < 0) {
 		log_err("%s", err.msg);

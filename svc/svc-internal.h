@@ -59,8 +59,8 @@ void route_table_release(struct route_table *t);
  * (allow receives the allowed methods, "GET, POST").
  */
 int route_match(const struct route_table *t, enum http_method method, const char *path,
-		char *scratch, size_t scratch_len, const char *params[ROUTE_PARAMS_MAX],
-		const struct route **ret, char *allow, size_t allow_len);
+                char *scratch, size_t scratch_len, const char *params[ROUTE_PARAMS_MAX],
+                const struct route **ret, char *allow, size_t allow_len);
 /* A route's metrics label, its pattern. Index in the table for counters. */
 size_t route_index(const struct route_table *t, const struct route *r);
 
@@ -101,8 +101,8 @@ void call_dispatch(struct svc_call *call);
 
 /* Answer a call (each frees the call). reply's reference is taken. */
 void call_reply_json(struct svc_call *call, int status, struct json_object *reply);
-void call_reply_text(struct svc_call *call, int status, const char *content_type,
-		     const char *body, size_t len);
+void call_reply_text(struct svc_call *call, int status, const char *content_type, const char *body,
+                     size_t len);
 void call_reply_error(struct svc_call *call, int code, const char *fmt, ...) _printf_(3, 4);
 void call_reply_err(struct svc_call *call, const struct cairn_err *err);
 
@@ -115,7 +115,7 @@ void call_submit(struct svc_call *call, call_work_fn work, bool slow);
 
 /* Parse the body into call->body (answers 400 and returns < 0 on failure). */
 int call_parse_body(struct svc_call *call, const struct jfield *table, void *target,
-		    uint64_t *ret_present);
+                    uint64_t *ret_present);
 /* Validate the {} parameter i as a name (answers 400 and returns < 0 on failure). */
 int call_param_name(struct svc_call *call, int i, const char *what);
 
@@ -137,7 +137,7 @@ struct svc_job {
 };
 
 int svc_job_submit(struct svc *svc, svc_job_fn work, svc_job_fn done, bool slow, void *data,
-		   void (*data_free)(void *));
+                   void (*data_free)(void *));
 
 /* ---- operations ------------------------------------------------------------------------- */
 
@@ -158,7 +158,7 @@ int op_status_from_string(const char *s);
  * with err set.
  */
 typedef int (*op_work_fn)(struct svc *svc, void *data, struct cairn_progress *progress,
-			  struct json_object **ret_result, struct cairn_err *err);
+                          struct json_object **ret_result, struct cairn_err *err);
 
 /*
  * Start an operation: records it in RADOS (on the worker), runs work there, records the
@@ -166,8 +166,8 @@ typedef int (*op_work_fn)(struct svc *svc, void *data, struct cairn_progress *pr
  * out of memory. data is freed with data_free when the operation ends.
  */
 struct json_object *op_start(struct svc *svc, const char *kind, const char *resource_kind,
-			     const char *resource_name, op_work_fn work, void *data,
-			     void (*data_free)(void *), char ret_id[UUID_STR_LEN]);
+                             const char *resource_name, op_work_fn work, void *data,
+                             void (*data_free)(void *), char ret_id[UUID_STR_LEN]);
 
 /* An operation of kind on resource name that has not ended, as JSON (new reference). */
 struct json_object *op_find_active(struct svc *svc, const char *kind, const char *name);
@@ -181,7 +181,7 @@ void events_resource(struct svc *svc, const char *kind, const char *action, cons
 
 /* ---- the daemon's one context ------------------------------------------------------------ */
 
-#define METRIC_BUCKETS 12
+#define METRIC_BUCKETS        12
 #define METRIC_STATUS_CLASSES 5
 
 struct route_metrics {
@@ -215,8 +215,8 @@ struct svc {
 	unsigned slow_pending;
 
 	/* operations */
-	struct op *ops; /* list, loop thread only */
-	uv_async_t ops_async;  /* a worker changed an operation's progress */
+	struct op *ops;           /* list, loop thread only */
+	uv_async_t ops_async;     /* a worker changed an operation's progress */
 	pthread_mutex_t ops_lock; /* guards progress fields written by workers */
 
 	/* events */
@@ -247,7 +247,7 @@ uint64_t svc_now_ns(void);
 /* A job (or call) ended with r: notes cluster trouble to turn later calls into prompt 503s. */
 void svc_note_result(struct svc *svc, int r);
 void svc_metrics_observe(struct svc *svc, const struct route *route, int status,
-			 uint64_t duration_ns);
+                         uint64_t duration_ns);
 char *svc_metrics_render(struct svc *svc);
 
 /* The domain's background passes (reconcile, purge), run in order by svc/background.c. */
@@ -263,7 +263,7 @@ void virt_conns_close(struct svc *svc);
 void ops_init(struct svc *svc);
 void ops_release(struct svc *svc);
 void ops_recover(struct svc *svc); /* at start: mark this host's interrupted operations */
-void ops_stop(struct svc *svc);      /* answer every waiter (daemon stop) */
+void ops_stop(struct svc *svc);    /* answer every waiter (daemon stop) */
 void events_close_all(struct svc *svc);
 void svc_jobs_cancel_pending(struct svc *svc); /* stop: slow jobs not started end canceled */
 void call_reply_method_not_allowed(struct svc_call *call, const char *allow);

@@ -20,7 +20,7 @@ const char *itest_ceph_conf(void)
 
 	if (!conf || !*conf) {
 		fprintf(stderr, "CAIRN_TEST_CEPH_CONF is not set: integration tests need the "
-				"cluster that scripts/test starts (scripts/dev-cluster up DIR)\n");
+		                "cluster that scripts/test starts (scripts/dev-cluster up DIR)\n");
 		fail();
 	}
 	if (access(conf, R_OK) < 0) {
@@ -141,8 +141,10 @@ void itest_cluster_free(struct cluster *c, struct cairn_config *conf, const char
 		/* each pool holds placement groups: a run must not leave them behind */
 		for (int role = 0; role < POOL_ROLE_MAX; role++) {
 			const char *pool = conf_pool_name(conf, (enum pool_role)role);
-			const char *argv[] = {"ceph", "-c", itest_ceph_conf(), "osd", "pool", "rm", pool,
-					      pool, "--yes-i-really-really-mean-it", NULL};
+			const char *argv[] = {"ceph", "-c",   itest_ceph_conf(),
+			                      "osd",  "pool", "rm",
+			                      pool,   pool,   "--yes-i-really-really-mean-it",
+			                      NULL};
 			itest_run(NULL, argv);
 		}
 	}

@@ -30,8 +30,8 @@ static void test_pools_ensure_creates_and_initialises(void **state)
 	assert_int_equal(pools_check(c, &err), 0);
 
 	/* the truth in Ceph: the pool exists with the rbd application, seen by the ceph CLI */
-	const char *argv[] = {"ceph",     "-c",    itest_ceph_conf(), "osd", "pool",
-			      "application", "get", conf.pools.volumes,  NULL};
+	const char *argv[] = {"ceph",        "-c",  itest_ceph_conf(),  "osd", "pool",
+	                      "application", "get", conf.pools.volumes, NULL};
 	assert_int_equal(itest_run(&out, argv), 0);
 	assert_non_null(strstr(out, "\"rbd\""));
 	free(out);
@@ -117,10 +117,10 @@ static void test_cluster_connect_bad_conf(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_pools_ensure_creates_and_initialises),
-		cmocka_unit_test(test_pools_check_reports_missing),
-		cmocka_unit_test(test_cluster_ping_and_mon_dump),
-		cmocka_unit_test(test_cluster_connect_bad_conf),
+	        cmocka_unit_test(test_pools_ensure_creates_and_initialises),
+	        cmocka_unit_test(test_pools_check_reports_missing),
+	        cmocka_unit_test(test_cluster_ping_and_mon_dump),
+	        cmocka_unit_test(test_cluster_connect_bad_conf),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

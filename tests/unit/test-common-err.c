@@ -88,14 +88,14 @@ static void test_err_reason(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_err_set_first_wins),
-		cmocka_unit_test(test_err_set_positive_code_negated),
-		cmocka_unit_test(test_err_set_zero_is_eio),
-		cmocka_unit_test(test_err_set_null_err),
-		cmocka_unit_test(test_err_set_truncates_long_message),
-		cmocka_unit_test(test_err_clear),
-		cmocka_unit_test(test_err_http_status),
-		cmocka_unit_test(test_err_reason),
+	        cmocka_unit_test(test_err_set_first_wins),
+	        cmocka_unit_test(test_err_set_positive_code_negated),
+	        cmocka_unit_test(test_err_set_zero_is_eio),
+	        cmocka_unit_test(test_err_set_null_err),
+	        cmocka_unit_test(test_err_set_truncates_long_message),
+	        cmocka_unit_test(test_err_clear),
+	        cmocka_unit_test(test_err_http_status),
+	        cmocka_unit_test(test_err_reason),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -19,18 +19,17 @@ struct create_params {
 };
 
 static const struct jfield create_table[] = {
-	{"name", JF_NAME, offsetof(struct create_params, name), JF_REQUIRED, NULL},
-	{"image", JF_NAME, offsetof(struct create_params, image), JF_NULLABLE, NULL},
-	{"size", JF_SIZE, offsetof(struct create_params, size), 0, NULL},
-	{"thick", JF_BOOL, offsetof(struct create_params, thick), 0, NULL},
-	{"depth", JF_UINT32, offsetof(struct create_params, depth), 0, NULL},
-	{"labels", JF_LABELS, offsetof(struct create_params, labels), 0, NULL},
-	{NULL, 0, 0, 0, NULL},
+        {"name", JF_NAME, offsetof(struct create_params, name), JF_REQUIRED, NULL},
+        {"image", JF_NAME, offsetof(struct create_params, image), JF_NULLABLE, NULL},
+        {"size", JF_SIZE, offsetof(struct create_params, size), 0, NULL},
+        {"thick", JF_BOOL, offsetof(struct create_params, thick), 0, NULL},
+        {"depth", JF_UINT32, offsetof(struct create_params, depth), 0, NULL},
+        {"labels", JF_LABELS, offsetof(struct create_params, labels), 0, NULL},
+        {NULL, 0, 0, 0, NULL},
 };
 
 /* Parses text and dispatches it; returns the result, the message in err. */
-static int run(const char *text, struct create_params *p, uint64_t *present,
-	       struct cairn_err *err)
+static int run(const char *text, struct create_params *p, uint64_t *present, struct cairn_err *err)
 {
 	_cleanup_(json_putp) struct json_object *obj = NULL;
 	int r;
@@ -51,7 +50,7 @@ static void test_json_dispatch_ok(void **state)
 {
 	_cleanup_(json_putp) struct json_object *obj = NULL;
 	const char *text = "{\"name\":\"web1\",\"size\":\"10G\",\"thick\":true,\"depth\":3,"
-			   "\"labels\":{\"env\":\"prod\"}}";
+	                   "\"labels\":{\"env\":\"prod\"}}";
 	struct create_params p = {0};
 	struct cairn_err err = {0};
 	uint64_t present = 0;
@@ -74,8 +73,7 @@ static void test_json_size_as_integer(void **state)
 
 	assert_int_equal(run("{\"name\":\"a\",\"size\":1048576}", &p, NULL, &err), 0);
 	assert_int_equal(p.size, 1048576);
-	assert_int_equal(run("{\"name\":\"a\",\"size\":18446744073709551615}", &p, NULL, &err),
-			 0);
+	assert_int_equal(run("{\"name\":\"a\",\"size\":18446744073709551615}", &p, NULL, &err), 0);
 	assert_true(p.size == UINT64_MAX);
 }
 
@@ -102,20 +100,20 @@ static void test_json_wrong_types(void **state)
 	static const struct {
 		const char *text, *msg;
 	} cases[] = {
-		{"{\"name\":5}", "field 'name' must be a name"},
-		{"{\"name\":\"a\",\"thick\":\"yes\"}", "field 'thick' must be true or false"},
-		{"{\"name\":\"a\",\"depth\":1.5}", "field 'depth' must be a non-negative integer"},
-		{"{\"name\":\"a\",\"depth\":-1}", "field 'depth' must not be negative"},
-		{"{\"name\":\"a\",\"depth\":4294967296}",
-		 "field 'depth' is too large (at most 4294967295)"},
-		{"{\"name\":\"a\",\"size\":\"ten\"}",
-		 "field 'size': 'ten' is not a size (bytes, or a number with K, M, G, T, P)"},
-		{"{\"name\":\"a\",\"size\":\"99999E\"}", "field 'size' is too large"},
-		{"{\"name\":\"a\",\"size\":[1]}",
-		 "field 'size' must be a size in bytes or a string like \"10G\""},
-		{"{\"name\":\"a\",\"labels\":[]}", "field 'labels' must be an object of strings"},
-		{"{\"name\":\"a\",\"labels\":{\"k\":1}}", "field 'labels.k' must be a string"},
-		{"{\"name\":null}", "field 'name' must not be null"},
+	        {"{\"name\":5}", "field 'name' must be a name"},
+	        {"{\"name\":\"a\",\"thick\":\"yes\"}", "field 'thick' must be true or false"},
+	        {"{\"name\":\"a\",\"depth\":1.5}", "field 'depth' must be a non-negative integer"},
+	        {"{\"name\":\"a\",\"depth\":-1}", "field 'depth' must not be negative"},
+	        {"{\"name\":\"a\",\"depth\":4294967296}",
+	         "field 'depth' is too large (at most 4294967295)"},
+	        {"{\"name\":\"a\",\"size\":\"ten\"}",
+	         "field 'size': 'ten' is not a size (bytes, or a number with K, M, G, T, P)"},
+	        {"{\"name\":\"a\",\"size\":\"99999E\"}", "field 'size' is too large"},
+	        {"{\"name\":\"a\",\"size\":[1]}",
+	         "field 'size' must be a size in bytes or a string like \"10G\""},
+	        {"{\"name\":\"a\",\"labels\":[]}", "field 'labels' must be an object of strings"},
+	        {"{\"name\":\"a\",\"labels\":{\"k\":1}}", "field 'labels.k' must be a string"},
+	        {"{\"name\":null}", "field 'name' must not be null"},
 	};
 	struct create_params p;
 	struct cairn_err err;
@@ -145,18 +143,25 @@ static void test_json_invalid_name(void **state)
 	assert_non_null(strstr(err.msg, "name name has a character that is not allowed"));
 	assert_int_equal(run("{\"name\":\"a\\u0000b\"}", &p, NULL, &err), -EINVAL);
 	assert_int_equal(run("{\"name\":\"a\",\"labels\":{\"-x\":\"v\"}}", &p, NULL, &err),
-			 -EINVAL);
+	                 -EINVAL);
 	assert_non_null(strstr(err.msg, "labels key name must start"));
 	assert_int_equal(run("{\"name\":\"a\",\"labels\":{\"k\":\"a\\nb\"}}", &p, NULL, &err),
-			 -EINVAL);
+	                 -EINVAL);
 	assert_string_equal(err.msg, "field 'labels.k' contains a control character");
 }
 
 static void test_json_bad_documents(void **state)
 {
-	static const char *const bad[] = {"", "{", "{\"name\":\"a\"", "[1]", "\"x\"", "42",
-					  "{\"name\":\"a\"} x", "{'name':'a'}", "{\"name\":\"a\",}",
-					  "nul"};
+	static const char *const bad[] = {"",
+	                                  "{",
+	                                  "{\"name\":\"a\"",
+	                                  "[1]",
+	                                  "\"x\"",
+	                                  "42",
+	                                  "{\"name\":\"a\"} x",
+	                                  "{'name':'a'}",
+	                                  "{\"name\":\"a\",}",
+	                                  "nul"};
 	_cleanup_(json_putp) struct json_object *obj = NULL;
 	struct cairn_err err;
 
@@ -203,8 +208,9 @@ static void test_json_adders(void **state)
 	assert_int_equal(json_add_uint(o, "u", UINT64_MAX), 0);
 	assert_int_equal(json_add_int(o, "i", -3), 0);
 	assert_int_equal(json_add_bool(o, "b", true), 0);
-	assert_string_equal(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN),
-			    "{\"s\":\"v\",\"n\":null,\"u\":18446744073709551615,\"i\":-3,\"b\":true}");
+	assert_string_equal(
+	        json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN),
+	        "{\"s\":\"v\",\"n\":null,\"u\":18446744073709551615,\"i\":-3,\"b\":true}");
 	assert_int_equal(json_get_int(o, "i", 0), -3);
 	assert_int_equal(json_get_int(o, "s", 9), 9);
 	assert_null(json_get_string(o, "u"));
@@ -213,17 +219,17 @@ static void test_json_adders(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_json_dispatch_ok),
-		cmocka_unit_test(test_json_size_as_integer),
-		cmocka_unit_test(test_json_unknown_field),
-		cmocka_unit_test(test_json_missing_required),
-		cmocka_unit_test(test_json_wrong_types),
-		cmocka_unit_test(test_json_nullable),
-		cmocka_unit_test(test_json_invalid_name),
-		cmocka_unit_test(test_json_bad_documents),
-		cmocka_unit_test(test_json_depth_limit),
-		cmocka_unit_test(test_json_nul_in_body),
-		cmocka_unit_test(test_json_adders),
+	        cmocka_unit_test(test_json_dispatch_ok),
+	        cmocka_unit_test(test_json_size_as_integer),
+	        cmocka_unit_test(test_json_unknown_field),
+	        cmocka_unit_test(test_json_missing_required),
+	        cmocka_unit_test(test_json_wrong_types),
+	        cmocka_unit_test(test_json_nullable),
+	        cmocka_unit_test(test_json_invalid_name),
+	        cmocka_unit_test(test_json_bad_documents),
+	        cmocka_unit_test(test_json_depth_limit),
+	        cmocka_unit_test(test_json_nul_in_body),
+	        cmocka_unit_test(test_json_adders),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

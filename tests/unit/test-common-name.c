@@ -17,8 +17,14 @@ static int check(const char *name, struct cairn_err *err)
 
 static void test_name_valid(void **state)
 {
-	static const char *const good[] = {"a", "Z", "0", "web1", "web-1.disk_0", "a.b.c",
-					   "9lives", "volume-0b8f3e1a-1d2c-4b5a-9e8f-123456789abc"};
+	static const char *const good[] = {"a",
+	                                   "Z",
+	                                   "0",
+	                                   "web1",
+	                                   "web-1.disk_0",
+	                                   "a.b.c",
+	                                   "9lives",
+	                                   "volume-0b8f3e1a-1d2c-4b5a-9e8f-123456789abc"};
 	struct cairn_err err;
 
 	for (size_t i = 0; i < ARRAY_SIZE(good); i++)
@@ -48,8 +54,8 @@ static void test_name_first_char(void **state)
 
 static void test_name_bad_chars(void **state)
 {
-	static const char *const bad[] = {"a/b", "a@b", "a:b", "a=b", "a&b", "a<b", "a'b",
-					  "a\"b", "a b", "a\tb", "a\nb", "a\xc3\xa9", "a\\b"};
+	static const char *const bad[] = {"a/b",  "a@b", "a:b",  "a=b",  "a&b",       "a<b", "a'b",
+	                                  "a\"b", "a b", "a\tb", "a\nb", "a\xc3\xa9", "a\\b"};
 	struct cairn_err err;
 
 	for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
@@ -137,17 +143,17 @@ static void test_log_level_names(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_name_valid),
-		cmocka_unit_test(test_name_empty_and_null),
-		cmocka_unit_test(test_name_first_char),
-		cmocka_unit_test(test_name_bad_chars),
-		cmocka_unit_test(test_name_length_limit),
-		cmocka_unit_test(test_uuid_generate),
-		cmocka_unit_test(test_uuid_is_valid),
-		cmocka_unit_test(test_str_copy),
-		cmocka_unit_test(test_str_printf_and_prefix),
-		cmocka_unit_test(test_secure_erase),
-		cmocka_unit_test(test_log_level_names),
+	        cmocka_unit_test(test_name_valid),
+	        cmocka_unit_test(test_name_empty_and_null),
+	        cmocka_unit_test(test_name_first_char),
+	        cmocka_unit_test(test_name_bad_chars),
+	        cmocka_unit_test(test_name_length_limit),
+	        cmocka_unit_test(test_uuid_generate),
+	        cmocka_unit_test(test_uuid_is_valid),
+	        cmocka_unit_test(test_str_copy),
+	        cmocka_unit_test(test_str_printf_and_prefix),
+	        cmocka_unit_test(test_secure_erase),
+	        cmocka_unit_test(test_log_level_names),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

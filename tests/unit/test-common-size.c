@@ -67,9 +67,9 @@ static void test_size_overflow(void **state)
 
 static void test_size_garbage(void **state)
 {
-	static const char *const bad[] = {"",    "-1",  "+1",  " 1",  "1 ",  "G",   "1X",
-					  "1GG", "1Gi", "0x10", "1..5", "1.",  ".5",  "1e9",
-					  "1,5G", "1KiBB"};
+	static const char *const bad[] = {"",   "-1",  "+1",   " 1",   "1 ",   "G",
+	                                  "1X", "1GG", "1Gi",  "0x10", "1..5", "1.",
+	                                  ".5", "1e9", "1,5G", "1KiBB"};
 	uint64_t v = 7;
 
 	for (size_t i = 0; i < ARRAY_SIZE(bad); i++)
@@ -125,15 +125,15 @@ static void test_size_roundtrip(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_size_plain_bytes),
-		cmocka_unit_test(test_size_units),
-		cmocka_unit_test(test_size_fractions),
-		cmocka_unit_test(test_size_fraction_of_a_byte),
-		cmocka_unit_test(test_size_overflow),
-		cmocka_unit_test(test_size_garbage),
-		cmocka_unit_test(test_size_validate),
-		cmocka_unit_test(test_size_format),
-		cmocka_unit_test(test_size_roundtrip),
+	        cmocka_unit_test(test_size_plain_bytes),
+	        cmocka_unit_test(test_size_units),
+	        cmocka_unit_test(test_size_fractions),
+	        cmocka_unit_test(test_size_fraction_of_a_byte),
+	        cmocka_unit_test(test_size_overflow),
+	        cmocka_unit_test(test_size_garbage),
+	        cmocka_unit_test(test_size_validate),
+	        cmocka_unit_test(test_size_format),
+	        cmocka_unit_test(test_size_roundtrip),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

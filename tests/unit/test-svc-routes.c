@@ -59,7 +59,7 @@ static void test_routes_mutating_flags(void **state)
 }
 
 static int match(struct route_table *t, enum http_method m, const char *path,
-		 const struct route **r, const char *params[ROUTE_PARAMS_MAX], char *allow)
+                 const struct route **r, const char *params[ROUTE_PARAMS_MAX], char *allow)
 {
 	static char scratch[512];
 
@@ -74,7 +74,7 @@ static void test_routes_match_params(void **state)
 	char allow[128];
 
 	assert_int_equal(match(t, HTTP_METHOD_GET, "/v1/operations/abc/wait", &r, params, allow),
-			 0);
+	                 0);
 	assert_string_equal(r->pattern, "/v1/operations/{id}/wait");
 	assert_string_equal(params[0], "abc");
 	assert_int_equal(match(t, HTTP_METHOD_GET, "/v1/health", &r, params, allow), 0);
@@ -98,9 +98,8 @@ static void test_routes_not_found(void **state)
 	assert_int_equal(match(t, HTTP_METHOD_GET, "v1/health", &r, params, allow), -ENOENT);
 	assert_int_equal(match(t, HTTP_METHOD_GET, "/v1//health", &r, params, allow), -ENOENT);
 	assert_int_equal(match(t, HTTP_METHOD_GET, "/v1/operations//wait", &r, params, allow),
-			 -ENOENT);
-	assert_int_equal(match(t, HTTP_METHOD_GET, "/v1/health/extra", &r, params, allow),
-			 -ENOENT);
+	                 -ENOENT);
+	assert_int_equal(match(t, HTTP_METHOD_GET, "/v1/health/extra", &r, params, allow), -ENOENT);
 }
 
 static void test_routes_method_not_allowed(void **state)
@@ -111,7 +110,7 @@ static void test_routes_method_not_allowed(void **state)
 	char allow[128];
 
 	assert_int_equal(match(t, HTTP_METHOD_PUT, "/v1/operations/x", &r, params, allow),
-			 -ENOTSUP);
+	                 -ENOTSUP);
 	assert_string_equal(allow, "GET, DELETE");
 	assert_int_equal(match(t, HTTP_METHOD_DELETE, "/v1/health", &r, params, allow), -ENOTSUP);
 	assert_string_equal(allow, "GET");
@@ -133,12 +132,12 @@ static void test_routes_long_path(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_routes_sorted_unique_documented),
-		cmocka_unit_test(test_routes_mutating_flags),
-		cmocka_unit_test(test_routes_match_params),
-		cmocka_unit_test(test_routes_not_found),
-		cmocka_unit_test(test_routes_method_not_allowed),
-		cmocka_unit_test(test_routes_long_path),
+	        cmocka_unit_test(test_routes_sorted_unique_documented),
+	        cmocka_unit_test(test_routes_mutating_flags),
+	        cmocka_unit_test(test_routes_match_params),
+	        cmocka_unit_test(test_routes_not_found),
+	        cmocka_unit_test(test_routes_method_not_allowed),
+	        cmocka_unit_test(test_routes_long_path),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
