@@ -242,11 +242,28 @@ static int body_labels(struct cli_request *req, const struct cli_value *v, struc
 	return 0;
 }
 
+/* "qos": {"iops", "bps"} from --qos-iops / --qos-bps, when either is given */
+static int body_qos(struct cli_request *req, const struct cli_invocation *inv)
+{
+	const struct cli_value *iops = cli_opt(inv, "qos-iops"), *bps = cli_opt(inv, "qos-bps");
+	struct json_object *qos;
+
+	if (!iops->set && !bps->set)
+		return 0;
+	qos = json_object_new_object();
+	if (json_add(req->body, "qos", qos) < 0)
+		return -ENOMEM;
+	if (iops->set && json_add_uint(qos, "iops", iops->num) < 0)
+		return -ENOMEM;
+	if (bps->set && json_add_uint(qos, "bps", bps->num) < 0)
+		return -ENOMEM;
+	return 0;
+}
+
 static int h_volume_create(const struct cli_invocation *inv, struct cli_request *req,
                            struct cairn_err *err)
 {
-	const struct cli_value *size = cli_opt(inv, "size"), *iops = cli_opt(inv, "qos-iops"),
-	                       *bps = cli_opt(inv, "qos-bps");
+	const struct cli_value *size = cli_opt(inv, "size");
 	int sources = cli_opt(inv, "image")->set + cli_opt(inv, "snapshot")->set +
 	              cli_opt(inv, "volume")->set;
 	int r;
@@ -270,16 +287,8 @@ static int h_volume_create(const struct cli_invocation *inv, struct cli_request 
 	    body_string_opt(req, inv, "volume", "volume") < 0 ||
 	    body_string_opt(req, inv, "pool", "pool") < 0)
 		return -ENOMEM;
-	if (iops->set || bps->set) {
-		struct json_object *qos = json_object_new_object();
-
-		if (json_add(req->body, "qos", qos) < 0)
-			return -ENOMEM;
-		if (iops->set && json_add_uint(qos, "iops", iops->num) < 0)
-			return -ENOMEM;
-		if (bps->set && json_add_uint(qos, "bps", bps->num) < 0)
-			return -ENOMEM;
-	}
+	if (body_qos(req, inv) < 0)
+		return -ENOMEM;
 	return body_labels(req, cli_opt(inv, "label"), err);
 }
 
@@ -407,6 +416,30 @@ static int h_volume_unmanage(const struct cli_invocation *inv, struct cli_reques
                              struct cairn_err *err)
 {
 	return req_action(req, "/v1/volumes", inv->args[0], "unmanage");
+}
+
+/* PATCH /v1/volumes/NAME: labels (all of them, replaced) and/or QoS limits */
+static int h_volume_update(const struct cli_invocation *inv, struct cli_request *req,
+                           struct cairn_err *err)
+{
+	const struct cli_value *labels = cli_opt(inv, "label"), *clear = cli_opt(inv, "no-labels");
+	int r;
+
+	if (!labels->set && !clear->set && !cli_opt(inv, "qos-iops")->set &&
+	    !cli_opt(inv, "qos-bps")->set)
+		return err_set(err, -EINVAL,
+		               "nothing to change: give --label, --no-labels, --qos-iops or --qos-bps");
+	if (labels->set && clear->set)
+		return err_set(err, -EINVAL, "give either --label or --no-labels");
+	r = req_item(req, "PATCH", "/v1/volumes", inv->args[0]);
+	if (r < 0)
+		return r;
+	req->body = json_object_new_object();
+	if (!req->body || body_qos(req, inv) < 0)
+		return -ENOMEM;
+	if (clear->set)
+		return json_add(req->body, "labels", json_object_new_object());
+	return labels->set ? body_labels(req, labels, err) : 0;
 }
 
 /* snapshots */
@@ -603,6 +636,14 @@ static const struct cli_param o_volume_create[] = {
         {"label", CLI_T_LABEL, CLI_P_REPEAT, NULL, "K=V", "set a label; may be repeated"},
         {"qos-iops", CLI_T_UINT, 0, NULL, "N", "limit I/O operations per second"},
         {"qos-bps", CLI_T_RATE, 0, NULL, "N", "limit bytes per second (100M is 100 MiB/s)"},
+        END_PARAMS,
+};
+static const struct cli_param o_volume_update[] = {
+        {"label", CLI_T_LABEL, CLI_P_REPEAT, NULL, "K=V",
+         "the labels, all of them (replaces the old ones); may be repeated"},
+        {"no-labels", CLI_T_FLAG, 0, NULL, NULL, "remove every label"},
+        {"qos-iops", CLI_T_UINT, 0, NULL, "N", "limit I/O operations per second (0: no limit)"},
+        {"qos-bps", CLI_T_RATE, 0, NULL, "N", "limit bytes per second (0: no limit)"},
         END_PARAMS,
 };
 static const struct cli_param o_volume_list[] = {
@@ -863,6 +904,9 @@ static const struct cli_command cli_table[] = {
          "show a volume with its snapshots, children and parents", NULL},
         {"volume", "unmanage", h_volume_unmanage, p_volume_name, no_params, MUT, &v_none, "NAME",
          "release a volume's RBD image without deleting it", "released volume '{0}'"},
+        {"volume", "update", h_volume_update, p_volume_name, o_volume_update, MUT, &v_show,
+         "NAME [--label K=V]... [--no-labels] [--qos-iops N] [--qos-bps N]",
+         "replace a volume's labels and/or QoS limits (0 removes a limit)", NULL},
         {"volume", "xml", h_volume_xml, p_volume_name, o_volume_xml, 0, &v_raw,
          "NAME [--target vda] [--bus virtio]", "print the libvirt <disk> XML of a volume", NULL},
 };

@@ -68,6 +68,20 @@ expect_status "a clone of a volume" 201 POST /v1/volumes '{"name":"web3","volume
 expect_status "a blank volume" 201 POST /v1/volumes '{"name":"blank","size":"64M"}'
 api GET "/v1/volumes?label=env=test"
 jq_check "the label filter finds exactly web3" '[.volumes[].name] == ["web3"]'
+if "$CAIRN" volume update web3 --label env=prod --label tier=web --qos-iops 500 >/dev/null 2>"$T/err"; then
+	ok "cairn volume update sets labels and QoS"
+else
+	not_ok "cairn volume update sets labels and QoS" "$(cat "$T/err")"
+fi
+api GET /v1/volumes/web3
+jq_check "the labels were replaced and the limit recorded" '.labels == {"env":"prod","tier":"web"} and .qos.iops == 500'
+w3=$(printf '%s' "$BODY_OUT" | jq -r .rbd_image)
+[ "$(rbdc image-meta get "$PREFIX-volumes/$w3" conf_rbd_qos_iops_limit 2>/dev/null)" = 500 ] &&
+	ok "librbd's QoS limit is set on the image" || not_ok "librbd's QoS limit is set on the image"
+api GET /v1/volumes/web3/xml
+printf '%s' "$BODY_OUT" | grep -q '<total_iops_sec>500</total_iops_sec>' && ok "the disk XML carries the limit as iotune" ||
+	not_ok "the disk XML carries the limit as iotune" "$BODY_OUT"
+printf '%s' "$BODY_OUT" | xmllint --noout - 2>/dev/null && ok "the disk XML is well-formed" || not_ok "the disk XML is well-formed"
 expect_status "extend grows" 200 POST /v1/volumes/blank/extend '{"size":"128M"}'
 expect_status "shrink is refused" 400 POST /v1/volumes/blank/extend '{"size":"64M"}'
 expect_status "rename" 200 POST /v1/volumes/blank/rename '{"name":"blank2"}'
