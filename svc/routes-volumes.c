@@ -152,6 +152,21 @@ static void start_op(struct svc_call *call, const char *kind, const char *rkind,
 	call_reply_json(call, 202, op);
 }
 
+static void image_import_check_work(struct svc_call *call)
+{
+	struct vol_args *a = call->data;
+
+	img_import_check(call->svc->cluster, a->file, &call->err);
+}
+
+static bool image_import_checked(struct svc_call *call)
+{
+	struct vol_args *a = call->data;
+
+	start_op(call, "image.import", "image", a->name, image_import_work, a);
+	return true;
+}
+
 static void route_images_import(struct svc_call *call)
 {
 	struct vol_args *a = call_args(call);
@@ -171,7 +186,9 @@ static void route_images_import(struct svc_call *call)
 		                 a->format);
 		return;
 	}
-	start_op(call, "image.import", "image", a->name, image_import_work, a);
+	/* a file that cannot be imported is a 4xx now, not a failed operation later */
+	call->after_fn = image_import_checked;
+	call_submit(call, image_import_check_work, false);
 }
 
 static void image_show_work(struct svc_call *call)

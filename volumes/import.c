@@ -122,6 +122,16 @@ int vol_import_open(const char *dir, const char *file, char **ret_path, struct c
 	return TAKE_FD(fd);
 }
 
+int img_import_check(struct cluster *c, const char *file, struct cairn_err *err)
+{
+	int fd = vol_import_open(cluster_config(c)->import.directory, file, NULL, err);
+
+	if (fd < 0)
+		return fd;
+	close(fd);
+	return 0;
+}
+
 /* ---- qemu-img output ------------------------------------------------------------------------- */
 
 static int progress_line(const char *s)

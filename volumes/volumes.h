@@ -142,6 +142,13 @@ int img_import(struct cluster *c, const struct img_import_params *p,
                struct cairn_progress *progress, struct json_object **ret_image,
                struct cairn_err *err);
 
+/*
+ * Check, without reading it, that file may be imported: a regular file under [import]
+ * directory (-EACCES naming the path otherwise, -ENOENT when missing). img_import checks
+ * again when it opens the file; this lets a request be refused before any work starts.
+ */
+int img_import_check(struct cluster *c, const char *file, struct cairn_err *err);
+
 /* Every image as an API object (hidden ones only when include_hidden), name order. */
 int img_list(struct cluster *c, bool include_hidden, struct json_object **ret_array,
              struct cairn_err *err);
