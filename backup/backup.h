@@ -14,10 +14,20 @@
  *    "parent": id|null, "status": "creating"|"available"|"failed"|"deleting",
  *    "size" (volume size at that point), "bytes" (data bytes copied), "snapshot" (source
  *    snapshot on the volume, "cairn-backup-<id>"), "label", "created", "updated",
- *    "checksums": {"file": sha256 hex|null, "volume": sha256 hex of the logical content},
+ *    "checksums": {"file": sha256 hex of the file|null, "volume": digest of the logical
+ *    content, see below},
  *    "path" (file target), "why_full" (an incremental was asked but a full was made),
  *    "op" (the operation that made it), "error" (why it failed)}
- * The API object is the same plus "incremental": true|false.
+ * The API object is the same plus "incremental": true|false, and "checksums" names the
+ * volume digest's algorithm: "volume_algorithm": BACKUP_VOLUME_DIGEST.
+ *
+ * The volume digest is SHA-256 over the SHA-256 of each 4 MiB block of the volume's
+ * logical content (zeros included; the last block shorter when the size is not a multiple
+ * of 4 MiB). It is a plain function of the content like a SHA-256 of the whole, but an
+ * incremental backup recomputes only the blocks it touches and takes the others from its
+ * base, so it never reads the whole volume. From a shell:
+ *   rbd export POOL/IMG@SNAP - | split -b 4M --filter 'sha256sum | head -c 64 | xxd -r -p' \
+ *     | sha256sum
  *
  * Source point. Each backup takes the snapshot "cairn-backup-<id>" of the volume's RBD
  * image and reads from it. Only the snapshot of the latest good backup stays (the base of
@@ -34,10 +44,14 @@
  *   A full backup makes the image if there is none (or starts it over); an incremental
  *   writes the changed extents (zeroes for discarded ones) and snapshots.
  * - file: [backup] directory holds "<volume id>.<backup id>.diff", an `rbd export-diff`
- *   v2 stream (a full one has no from-snap; an incremental's from-snap is its parent's
+ *   stream (a full one has no from-snap; an incremental's from-snap is its parent's
  *   "cairn-backup-<parent id>" snapshot), so `rbd import-diff` replays a chain without
- *   cairn, and "<volume id>.manifest.json": the chain in order, each with file name, size,
- *   sha256 of the file, sha256 of the volume's content at that point. Files are written
+ *   cairn. It is format v1 ("rbd diff v1\n"), the one `rbd export-diff` writes: pacific's
+ *   `rbd import-diff` refuses v2 streams ("invalid or unexpected diff banner"); cairn
+ *   reads both. Zeroed and discarded ranges are 'z' records, never data; a full backup
+ *   also marks the unallocated ranges with 'z', so it restores right even over an image
+ *   that is not blank. "<volume id>.manifest.json": the chain in order, each with file
+ *   name, size, sha256 of the file, the volume digest at that point. Files are written
  *   to a temporary name, fsync'd, and renamed: a crash never leaves a half file under the
  *   final name.
  *
@@ -79,6 +93,7 @@ struct json_object;
 #define BACKUP_LOCK_PREFIX       "lock.backup."  /* RADOS lock object: + volume id */
 #define BACKUP_LOCK_NAME         "cairn.backup"
 #define BACKUP_LOCK_LEASE        60 /* seconds */
+#define BACKUP_VOLUME_DIGEST     "sha256-of-4MiB-block-sha256s"
 
 /* ---- records ----------------------------------------------------------------------------- */
 
@@ -151,7 +166,8 @@ struct backup_create_params {
  * Back up a volume (see above). progress gets (bytes of data copied, bytes to copy).
  * -ENOENT when the volume is unknown, -EBUSY when a backup of it is running (anywhere),
  * -ECANCELED when cancelled; any failure leaves the record "failed" (kept so the operator
- * sees why) and no partial data. ret_backup: the API object.
+ * sees why) and no partial data. ret_backup: the API object. [backup] cluster_conf (a
+ * second cluster for the pool target) is not supported yet: -EOPNOTSUPP.
  */
 int backup_create(struct cluster *c, const struct backup_create_params *p,
                   struct cairn_progress *progress, struct json_object **ret_backup,
@@ -176,11 +192,12 @@ int backup_show(struct cluster *c, const char *id, struct json_object **ret_back
 int backup_delete(struct cluster *c, const char *id, struct cairn_err *err);
 
 /*
- * Retention: keep [backup] keep_last backups of the volume (0: keep all). Whole chains
- * only, oldest first, and only chains older than the newest full backup: a chain that is
- * still growing is never cut, so a volume may keep more than keep_last until its next
- * full backup. "failed" backups of the volume are removed as well. Returns the number
- * of backups deleted.
+ * Retention by [backup] keep_last (0: keep all): the volume keeps at least keep_last good
+ * backups. Whole chains go, oldest first, and only while a newer chain (a newer full
+ * backup) exists and at least keep_last good backups stay after it: an incremental is
+ * never left without its base, so a volume may hold more than keep_last backups until
+ * its next full backup. "failed" backups of the volume are removed as well. Returns the
+ * number of backups deleted. backup_create() applies it after each good backup.
  */
 int backup_prune(struct cluster *c, const char *volume, struct cairn_err *err);
 

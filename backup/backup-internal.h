@@ -1,0 +1,400 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * backup: what the files of the folder share. The first half is pure (no cluster) and
+ * unit-tested: SHA-256, the block digest, the export-diff stream, extent planning, the
+ * manifest. The second half works against the cluster.
+ */
+#ifndef CAIRN_BACKUP_INTERNAL_H
+#define CAIRN_BACKUP_INTERNAL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include <rados/librados.h>
+#include <rbd/librbd.h>
+
+#include "backup/backup.h"
+#include "volumes/volumes.h"
+
+struct json_object;
+
+DEFINE_TRIVIAL_CLEANUP_FUNC(rbd_image_t, rbd_close)
+
+#define BK_MiB (1024ULL * 1024)
+#define BK_GiB (1024ULL * BK_MiB)
+
+/* ---- SHA-256 (OpenSSL's libcrypto) ------------------------------------------------------ */
+
+#define SHA256_LEN 32
+
+struct sha256 {
+	void *ctx; /* EVP_MD_CTX */
+};
+
+int sha256_init(struct sha256 *s);
+void sha256_update(struct sha256 *s, const void *data, size_t len);
+/* Feed len zero bytes. */
+void sha256_update_zeros(struct sha256 *s, uint64_t len);
+void sha256_final(struct sha256 *s, uint8_t out[SHA256_LEN]);
+void sha256_release(struct sha256 *s);
+int sha256_buf(const void *data, size_t len, uint8_t out[SHA256_LEN]);
+void sha256_hex(const uint8_t d[SHA256_LEN], char out[BACKUP_SHA256_HEX]);
+/* 64 hex digits (either case) -> bytes; -EINVAL otherwise. */
+int sha256_from_hex(const char *hex, uint8_t out[SHA256_LEN]);
+/* The SHA-256 of a whole file from its start; -errno. */
+int sha256_fd(int fd, uint8_t out[SHA256_LEN]);
+
+/* ---- the volume digest: SHA-256 over the SHA-256 of each 4 MiB block ---------------------- */
+/*
+ * The content of a volume of size S is cut into blocks of BK_BLOCK bytes (the last one
+ * shorter when S is not a multiple). Its digest is SHA-256(H(b0) || H(b1) || ...), H being
+ * SHA-256 of the block's bytes. An incremental backup recomputes only the blocks it
+ * touches and takes the others from its base, so it never re-reads the whole volume.
+ * The same from a shell:
+ *   rbd export POOL/IMG@SNAP - | split -b 4M --filter 'sha256sum | head -c 64 | xxd -r -p' \
+ *     | sha256sum
+ */
+#define BK_BLOCK (4 * BK_MiB)
+
+struct blocklist {
+	uint64_t size; /* bytes of the volume */
+	uint64_t n;    /* blocks */
+	uint8_t (*h)[SHA256_LEN];
+};
+
+uint64_t blocklist_count(uint64_t size);
+/* n blocks for size, all hashes zero-filled (unknown). */
+int blocklist_init(struct blocklist *b, uint64_t size);
+/* The list of a grown or shrunk volume: blocks past the old end are zero blocks. */
+int blocklist_resize(struct blocklist *b, uint64_t size);
+void blocklist_release(struct blocklist *b);
+uint64_t blocklist_block_len(const struct blocklist *b, uint64_t i);
+int blocklist_digest(const struct blocklist *b, uint8_t out[SHA256_LEN]);
+/* Stored form: "cairn-blocks v1\n", le64 size, then n hashes. */
+int blocklist_serialize(const struct blocklist *b, uint8_t **ret, size_t *ret_len);
+int blocklist_parse(const uint8_t *data, size_t len, struct blocklist *ret);
+
+/*
+ * Computes block hashes from content fed in increasing offset order. A block fed from its
+ * start to its end gets its hash; NULL data means zeros (a whole zero block costs nothing).
+ * Feeding must never skip bytes inside a block (-EINVAL: a planning bug).
+ */
+struct bhasher {
+	struct blocklist *bl;
+	uint64_t cur;      /* block being hashed, UINT64_MAX when none */
+	uint64_t pos;      /* next expected offset inside it */
+	struct sha256 sha; /* of the block being hashed */
+	bool sha_live;
+	uint8_t zero_full[SHA256_LEN]; /* hash of a whole zero block */
+};
+
+int bhasher_init(struct bhasher *h, struct blocklist *bl);
+int bhasher_feed(struct bhasher *h, uint64_t off, const void *data, uint64_t len);
+/* -EINVAL when a block was left half fed. */
+int bhasher_finish(struct bhasher *h);
+void bhasher_release(struct bhasher *h);
+
+/* ---- extents and chunks -------------------------------------------------------------------- */
+
+struct extent {
+	uint64_t off;
+	uint64_t len;
+	bool data; /* false: zeroed or discarded since the base (exists == 0) */
+};
+
+struct extent_list {
+	struct extent *v;
+	size_t n, cap;
+};
+
+int extent_list_add(struct extent_list *l, uint64_t off, uint64_t len, bool data);
+void extent_list_release(struct extent_list *l);
+/*
+ * Sort by offset, clip to [0, size), and merge: touching extents of the same kind become
+ * one; where data and zero extents overlap, data wins (reading the snapshot gives the
+ * truth either way).
+ */
+int extent_list_normalize(struct extent_list *l, uint64_t size);
+
+enum chunk_kind {
+	CHUNK_DATA, /* read from the source, written to the target, hashed */
+	CHUNK_ZERO, /* zeros: written as a zero record / zeroed in the target, hashed as zeros */
+	CHUNK_HASH, /* read and hashed only (unchanged part of a block an incremental touched) */
+};
+
+struct chunk {
+	uint64_t off;
+	uint64_t len;
+	enum chunk_kind kind;
+};
+
+struct chunk_plan {
+	struct chunk *v;
+	size_t n, cap;
+	uint64_t read_bytes; /* DATA + HASH */
+	uint64_t data_bytes; /* DATA */
+};
+
+#define BK_ZERO_CHUNK_MAX BK_GiB /* one zeroing request at most */
+
+/*
+ * Cut normalized extents into chunks in offset order. DATA and HASH chunks never cross a
+ * BK_BLOCK boundary and are at most chunk_max bytes; ZERO chunks are at most
+ * BK_ZERO_CHUNK_MAX. full: everything that is not data is a ZERO chunk, so the chunks
+ * cover [0, size). Otherwise (incremental) the chunks cover the extents, and every block
+ * that an extent touches or rehash[block] names (rehash may be NULL) is filled up with
+ * HASH chunks so its hash can be recomputed.
+ */
+int chunk_plan_build(const struct extent_list *l, uint64_t size, uint64_t chunk_max, bool full,
+                     const bool *rehash, struct chunk_plan *ret);
+void chunk_plan_release(struct chunk_plan *p);
+
+bool buf_is_zero(const void *buf, size_t len);
+
+/* ---- the rbd export-diff stream ------------------------------------------------------------ */
+/*
+ * doc/dev/rbd-diff.rst in Ceph. v1 ("rbd diff v1\n"): 'f' le32 len + from-snap, 't' le32
+ * len + to-snap, 's' le64 size, then 'w' le64 off, le64 len, data and 'z' le64 off, le64
+ * len, then 'e'. v2 ("rbd diff v2\n") puts a le64 payload length after every tag but 'e'.
+ * `rbd import-diff` (pacific) accepts v1 only, so cairn writes v1 and reads both.
+ */
+#define DSTREAM_V1_BANNER  "rbd diff v1\n"
+#define DSTREAM_V2_BANNER  "rbd diff v2\n"
+#define DSTREAM_BANNER_LEN 12
+#define DSTREAM_SNAP_MAX   4096          /* bytes of a snapshot name we accept */
+#define DSTREAM_DATA_MAX   (64 * BK_MiB) /* bytes of one 'w' record we accept */
+
+struct dstream_writer {
+	int fd;
+	int version;
+	struct sha256 sha;
+	uint64_t bytes; /* written so far */
+	uint8_t hdr[4096];
+	size_t used;
+	bool zero_pending;
+	uint64_t zoff, zlen;
+};
+
+int dstream_writer_init(struct dstream_writer *w, int fd, int version);
+/* from_snap NULL for a full stream. */
+int dstream_write_header(struct dstream_writer *w, const char *from_snap, const char *to_snap,
+                         uint64_t size);
+int dstream_write_data(struct dstream_writer *w, uint64_t off, uint64_t len, const void *data);
+/* Touching zero runs are merged into one record. */
+int dstream_write_zero(struct dstream_writer *w, uint64_t off, uint64_t len);
+/* 'e', and everything flushed; the SHA-256 of all bytes written into ret_sha. */
+int dstream_write_end(struct dstream_writer *w, uint8_t ret_sha[SHA256_LEN]);
+void dstream_writer_release(struct dstream_writer *w);
+
+struct dstream_reader {
+	int fd;
+	int version;
+	uint8_t *buf;
+	size_t cap, pos, len;
+	uint64_t consumed;  /* stream offset of buf[pos] */
+	uint64_t rec_start; /* stream offset of the record being read (for messages) */
+	uint64_t size;      /* from 's', 0 before */
+	bool have_size;
+	bool ended;
+	uint64_t pending;  /* data bytes of the last 'w' not read yet */
+	uint64_t last_end; /* end of the last data/zero record (order check) */
+	bool ordered;      /* every data/zero record started at or after the previous end */
+};
+
+struct dstream_rec {
+	char tag; /* 'f', 't', 's', 'w', 'z', 'e' */
+	char snap[DSTREAM_SNAP_MAX + 1];
+	uint64_t size;
+	uint64_t off, len;
+};
+
+/* Reads and checks the banner: -EILSEQ when it is neither v1 nor v2. */
+int dstream_reader_init(struct dstream_reader *r, int fd, struct cairn_err *err);
+/*
+ * The next record: 1 with rec filled, 0 after 'e' (and nothing may follow it). After a 'w'
+ * the caller reads its len bytes with dstream_read_data() (or they are skipped by the
+ * next call). -EILSEQ, with the stream offset in the message, for anything malformed:
+ * an unknown tag (v1), a length that does not match, data before 's' or past the size,
+ * a truncated stream.
+ */
+int dstream_next(struct dstream_reader *r, struct dstream_rec *rec, struct cairn_err *err);
+int dstream_read_data(struct dstream_reader *r, void *buf, uint64_t len, struct cairn_err *err);
+void dstream_reader_release(struct dstream_reader *r);
+
+/* ---- the manifest of a volume's file backups ---------------------------------------------- */
+/*
+ * <directory>/<volume id>.manifest.json:
+ *   {"volume_id", "volume", "backups": [{"id", "parent", "kind", "file", "size", "bytes",
+ *    "file_sha256", "volume_sha256", "created"}...]} in the order they were made.
+ */
+char *bk_file_name(const char *volume_id, const char *backup_id);     /* "<vid>.<bid>.diff" */
+char *bk_manifest_path(const char *directory, const char *volume_id); /* malloc'd */
+/* The manifest, or a new empty one when there is no file (-errno / -EILSEQ otherwise). */
+int manifest_load(const char *directory, const char *volume_id, const char *volume,
+                  struct json_object **ret, struct cairn_err *err);
+/* Temporary file, fsync, rename, fsync of the directory. An empty chain removes the file. */
+int manifest_store(const char *directory, const char *volume_id, struct json_object *m,
+                   struct cairn_err *err);
+/* Borrowed entry of id, or NULL. */
+struct json_object *manifest_find(struct json_object *m, const char *id);
+int manifest_add(struct json_object *m, const struct backup_record *r, const char *file);
+/* 1 when removed, 0 when it was not there. */
+int manifest_remove(struct json_object *m, const char *id);
+
+/* Write a whole file durably: temporary name, fsync, rename, fsync of the directory. */
+int bk_write_file_atomic(const char *path, const void *data, size_t len, struct cairn_err *err);
+int bk_fsync_dir_of(const char *path);
+int bk_mkdir_p(const char *path, mode_t mode);
+
+/* ---- time ---------------------------------------------------------------------------------- */
+
+/* "2026-11-26T12:00:00.123Z" (milliseconds, so records of one second still sort). */
+void bk_time_now(char buf[BACKUP_TIME_MAX]);
+
+/* ---- against the cluster ------------------------------------------------------------------ */
+
+/* The RADOS lock that serialises backups (and restores over the original) of a volume. */
+struct bk_lock {
+	rados_ioctx_t io;
+	char oid[128];
+	char cookie[192];
+	int64_t renewed; /* monotonic seconds */
+	bool held;
+};
+
+/* what: "backup", "restore", "delete" for messages. -EBUSY naming the host that holds it. */
+int bk_lock_acquire(struct cluster *c, const char *volume_id, const char *volume, const char *op_id,
+                    struct bk_lock *ret, struct cairn_err *err);
+/* Renew when a third of the lease went by; -EBUSY when the lock was lost. */
+int bk_lock_renew(struct bk_lock *l, struct cairn_err *err);
+void bk_lock_release(struct bk_lock *l);
+/*
+ * Reconcile: take the lock if nobody holds it, breaking it first when its holder is a dead
+ * process of this host (or, startup, any other process of this host). 0 when taken, -EBUSY
+ * when a live holder has it.
+ */
+int bk_lock_take_abandoned(struct cluster *c, const char *volume_id, const char *host, bool startup,
+                           struct bk_lock *ret, struct cairn_err *err);
+
+/* Records in DIR_BACKUPS. */
+int bk_record_load(struct cluster *c, const char *id, struct backup_record *ret, char **ret_text,
+                   struct cairn_err *err);
+int bk_record_insert(struct cluster *c, const struct backup_record *r, struct cairn_err *err);
+/* Read, change with fn, write back guarded by the text read (again on a race). */
+typedef int (*bk_record_change_fn)(struct backup_record *r, const void *arg);
+int bk_record_modify(struct cluster *c, const char *id, bk_record_change_fn fn, const void *arg,
+                     struct backup_record *ret, struct cairn_err *err);
+
+struct bk_record_set {
+	struct backup_record *v;
+	size_t n, cap;
+};
+/* Every record whose volume_id matches (NULL: all), oldest first. Unparsable ones skipped. */
+int bk_record_list(struct cluster *c, const char *volume_id, struct bk_record_set *ret,
+                   struct cairn_err *err);
+void bk_record_set_release(struct bk_record_set *s);
+
+/* Names. */
+void bk_snap_name(char buf[128], const char *backup_id);       /* cairn-backup-<id> */
+void bk_image_name(char buf[128], const char *volume_id);      /* backup-<vid> */
+void bk_image_snap_name(char buf[128], const char *backup_id); /* backup-<id> */
+void bk_blocks_oid(char buf[128], const char *backup_id);      /* backup.blocks.<id> */
+
+/* The block list of a backup (state namespace); -ENOENT when there is none. */
+int bk_blocks_store(struct cluster *c, const char *backup_id, const struct blocklist *b,
+                    struct cairn_err *err);
+int bk_blocks_load(struct cluster *c, const char *backup_id, struct blocklist *ret,
+                   struct cairn_err *err);
+int bk_blocks_remove(struct cluster *c, const char *backup_id);
+
+/* The volume's record by name (available or not). */
+int bk_volume_load(struct cluster *c, const char *name, struct vol_record *ret,
+                   struct cairn_err *err);
+int bk_volume_load_id(struct cluster *c, const char *id, struct vol_record *ret,
+                      struct cairn_err *err);
+
+/*
+ * The data mover: chunks in offset order through a window of in_flight rbd_aio requests
+ * of at most chunk bytes. DATA and HASH chunks are read from src (rbd_aio_read2); each
+ * chunk is then handled in order: hashed, written to the stream (ordered writes), and/or
+ * written to dst with rbd_aio_write2 / rbd_aio_write_zeroes (out of order, bounded by the
+ * same window). All-zero data is written as zeros, never as data.
+ */
+struct copier {
+	rbd_image_t src;
+	rbd_image_t dst;             /* NULL: none */
+	bool dst_zero;               /* zero ZERO chunks in dst (false: dst is zero there) */
+	struct dstream_writer *file; /* NULL: none */
+	struct bhasher *hasher;      /* NULL: none */
+	uint32_t window;
+	uint64_t chunk_max;
+	struct cairn_progress *progress;
+	uint64_t progress_base, progress_total;
+	struct bk_lock *lease; /* renewed as data moves; NULL: none */
+	const char *failpoint; /* called after each chunk; NULL: none */
+	const char *what;      /* for messages: "backup 'x'" */
+	/* out */
+	uint64_t bytes_data; /* written as data */
+	uint64_t bytes_read;
+};
+
+int copier_run(struct copier *cp, const struct chunk_plan *plan, struct cairn_err *err);
+
+/*
+ * The digest of an image (at its snapshot when it was opened there) over [0, size):
+ * reads only the allocated extents (rbd_diff_iterate2), zero blocks cost nothing.
+ */
+int bk_image_digest(rbd_image_t img, uint64_t size, const struct cairn_config *conf,
+                    struct cairn_progress *progress, uint64_t progress_base,
+                    uint64_t progress_total, uint8_t out[SHA256_LEN], struct cairn_err *err);
+
+/* Changed extents of img (opened at the new snapshot) since from_snap (NULL: all). */
+int bk_diff_extents(rbd_image_t img, const char *from_snap, uint64_t size, struct extent_list *ret,
+                    struct cairn_err *err);
+
+/* Remove what an unfinished backup left (idempotent). created_image: the intent says the
+ * backup image was made by this backup. */
+int bk_cleanup_partial(struct cluster *c, const struct backup_record *r, bool created_image,
+                       struct cairn_err *err);
+/* Settle the abandoned backups of one volume while holding its lock. */
+int bk_settle_volume(struct cluster *c, const char *volume_id, struct backup_reconcile_stats *st,
+                     struct cairn_err *err);
+/* Delete with the volume's lock held by the caller. */
+int bk_delete_locked(struct cluster *c, const char *id, struct cairn_err *err);
+int bk_prune_locked(struct cluster *c, const char *volume_id, struct cairn_err *err);
+
+/*
+ * A window of rbd_aio writes from buffers the caller fills (restore from a stream):
+ * aiow_buffer hands out a free buffer of buf_size bytes (waiting for a write to finish
+ * when all are busy), aiow_write / aiow_zero send it out.
+ */
+struct aio_writer;
+int aiow_new(rbd_image_t dst, uint32_t window, uint64_t buf_size, struct aio_writer **ret);
+int aiow_buffer(struct aio_writer *a, uint8_t **ret_buf, struct cairn_err *err);
+int aiow_write(struct aio_writer *a, uint8_t *buf, uint64_t off, uint64_t len,
+               struct cairn_err *err);
+int aiow_zero(struct aio_writer *a, uint64_t off, uint64_t len, struct cairn_err *err);
+/* Wait for every write; the first failure. Always call before aiow_free. */
+int aiow_drain(struct aio_writer *a, struct cairn_err *err);
+void aiow_free(struct aio_writer *a);
+
+/* -EBUSY when anybody but this handle watches the image (a VM, rbd-nbd...). */
+int bk_check_unused(rados_ioctx_t io, rbd_image_t img, const char *what, struct cairn_err *err);
+
+/* The chain that ends at a backup, the full backup first: -ENOENT naming a missing link. */
+struct chain {
+	struct backup_record *v;
+	size_t n;
+};
+int chain_load(struct cluster *c, const char *id, struct chain *ret, struct cairn_err *err);
+void chain_release(struct chain *ch);
+/* Each file of a file chain is there and has its recorded SHA-256: -ENOENT / -EILSEQ. */
+int bk_chain_files_check(const struct backup_record *v, size_t n, struct cairn_err *err);
+
+/* The ioctx and name of the volume image of a record. */
+int bk_volume_io(struct cluster *c, const struct vol_record *v, rados_ioctx_t *ret,
+                 struct cairn_err *err);
+
+#endif

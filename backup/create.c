@@ -1,0 +1,630 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * backup: backup_create — lock the volume, write the intent and the record, snapshot the
+ * volume, move the changed extents to the target, checksum, and say "available".
+ */
+#define LOG_MODULE "backup"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <json-c/json.h>
+
+#include "backup/backup-internal.h"
+#include "common/json.h"
+#include "snapshots/snapshots.h"
+
+#define OLD_SNAPS_PER_PASS 32
+
+struct create {
+	struct cluster *c;
+	const struct cairn_config *conf;
+	struct vol_record vol;
+	rados_ioctx_t vio; /* the volume's pool */
+	struct backup_record rec;
+	struct backup_record base;   /* when incremental */
+	struct bk_record_set others; /* earlier backups of the volume */
+	char op[UUID_STR_LEN + 28];
+	struct bk_lock lock;
+	bool created_image;
+	struct cairn_progress *progress;
+};
+
+/* ---- the base of an incremental -------------------------------------------------------------- */
+
+static int snap_exists(rados_ioctx_t io, const char *image, const char *snap, bool *ret,
+                       struct cairn_err *err)
+{
+	_cleanup_(rbd_closep) rbd_image_t img = NULL;
+	int r;
+
+	r = rbd_open_read_only(io, image, &img, NULL);
+	if (r == -ENOENT) {
+		*ret = false;
+		return 0;
+	}
+	if (r >= 0)
+		r = rbd_snap_exists(img, snap, ret);
+	if (r < 0)
+		return err_set(err, r, "cannot read the snapshots of '%s': %s", image,
+		               strerror(-r));
+	return 0;
+}
+
+/* Decide full or incremental. why_full says why an incremental could not be. */
+static int choose_base(struct create *cr, bool incremental, struct cairn_err *err)
+{
+	const struct backup_record *latest = NULL;
+	struct backup_record *rec = &cr->rec;
+	char name[128];
+	bool exists = false;
+	int r;
+
+	for (size_t i = 0; i < cr->others.n; i++)
+		if (cr->others.v[i].status == BACKUP_STATUS_AVAILABLE)
+			latest = &cr->others.v[i];
+	rec->kind = BACKUP_KIND_FULL;
+	if (!incremental)
+		return 0;
+	if (!latest) {
+		snprintf(rec->why_full, sizeof(rec->why_full),
+		         "volume '%s' has no earlier good backup", cr->vol.name);
+		return 0;
+	}
+	if (latest->target != rec->target) {
+		snprintf(rec->why_full, sizeof(rec->why_full),
+		         "the latest backup '%s' went to the %s target, not %s", latest->id,
+		         backup_target_to_string(latest->target),
+		         backup_target_to_string(rec->target));
+		return 0;
+	}
+	r = snap_exists(cr->vio, cr->vol.rbd_image, latest->snapshot, &exists, err);
+	if (r < 0)
+		return r;
+	if (!exists) {
+		snprintf(rec->why_full, sizeof(rec->why_full),
+		         "snapshot '%.60s' of the latest backup '%s' is gone from the volume",
+		         latest->snapshot, latest->id);
+		return 0;
+	}
+	if (latest->target == BACKUP_TARGET_POOL) {
+		rados_ioctx_t bio;
+		char snap[128];
+
+		r = cluster_ioctx(cr->c, POOL_ROLE_BACKUPS, &bio, err);
+		if (r < 0)
+			return r;
+		bk_image_name(name, cr->vol.id);
+		bk_image_snap_name(snap, latest->id);
+		r = snap_exists(bio, name, snap, &exists, err);
+		if (r < 0)
+			return r;
+		if (!exists) {
+			snprintf(rec->why_full, sizeof(rec->why_full),
+			         "backup image '%.50s' has no snapshot '%.50s' of the latest "
+			         "backup '%s'",
+			         name, snap, latest->id);
+			return 0;
+		}
+	} else if (access(latest->path, R_OK) < 0) {
+		snprintf(rec->why_full, sizeof(rec->why_full),
+		         "file '%.160s' of the latest backup is missing", latest->path);
+		return 0;
+	}
+	{
+		struct blocklist bl;
+		struct cairn_err lerr = {0};
+
+		r = bk_blocks_load(cr->c, latest->id, &bl, &lerr);
+		if (r < 0) {
+			snprintf(rec->why_full, sizeof(rec->why_full),
+			         "the block checksums of the latest backup '%s' are missing",
+			         latest->id);
+			return 0;
+		}
+		blocklist_release(&bl);
+	}
+	rec->kind = BACKUP_KIND_INCREMENTAL;
+	str_copy(rec->parent, sizeof(rec->parent), latest->id);
+	cr->base = *latest;
+	return 0;
+}
+
+/* ---- data ------------------------------------------------------------------------------------ */
+
+static void fill_copier(struct create *cr, struct copier *cp, rbd_image_t src, uint64_t total,
+                        char *what, size_t what_len)
+{
+	snprintf(what, what_len, "backup '%s' of volume '%s'", cr->rec.id, cr->vol.name);
+	cp->src = src;
+	cp->window = cr->conf->backup.in_flight;
+	cp->chunk_max = cr->conf->backup.chunk < BK_BLOCK ? cr->conf->backup.chunk : BK_BLOCK;
+	cp->progress = cr->progress;
+	cp->progress_total = total;
+	cp->lease = &cr->lock;
+	cp->failpoint = "backup.chunk";
+	cp->what = what;
+}
+
+static int to_file(struct create *cr, rbd_image_t src, const struct chunk_plan *plan,
+                   struct bhasher *h, uint8_t file_sha[SHA256_LEN], struct cairn_err *err)
+{
+	_cleanup_(freep) char *tmp = str_printf("%s.tmp", cr->rec.path);
+	_cleanup_(closep) int fd = -1;
+	struct dstream_writer w;
+	struct copier cp = {0};
+	char what[160];
+	int r;
+
+	if (!tmp)
+		return err_set(err, -ENOMEM, "out of memory");
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
+	if (fd < 0)
+		return err_set(err, -errno, "cannot create '%s': %s", tmp, strerror(errno));
+	r = dstream_writer_init(&w, fd, 1);
+	if (r < 0)
+		return err_set(err, r, "out of memory");
+	r = dstream_write_header(&w,
+	                         cr->rec.kind == BACKUP_KIND_INCREMENTAL ? cr->base.snapshot : NULL,
+	                         cr->rec.snapshot, cr->rec.size);
+	if (r < 0) {
+		err_set(err, r, "cannot write '%s': %s", tmp, strerror(-r));
+		goto out;
+	}
+	fill_copier(cr, &cp, src, plan->read_bytes, what, sizeof(what));
+	cp.file = &w;
+	cp.hasher = h;
+	r = copier_run(&cp, plan, err);
+	if (r < 0)
+		goto out;
+	cr->rec.bytes = cp.bytes_data;
+	r = dstream_write_end(&w, file_sha);
+	if (r < 0) {
+		err_set(err, r, "cannot write '%s': %s", tmp, strerror(-r));
+		goto out;
+	}
+	if (fsync(fd) < 0 || close(TAKE_FD(fd)) < 0) {
+		r = err_set(err, -errno, "cannot write '%s': %s", tmp, strerror(errno));
+		goto out;
+	}
+	if (rename(tmp, cr->rec.path) < 0) {
+		r = err_set(err, -errno, "cannot rename '%s': %s", tmp, strerror(errno));
+		goto out;
+	}
+	r = bk_fsync_dir_of(cr->rec.path);
+	if (r < 0)
+		err_set(err, r, "cannot sync the directory of '%s': %s", cr->rec.path,
+		        strerror(-r));
+out:
+	dstream_writer_release(&w);
+	return r;
+}
+
+/* Make the head of the backup image equal to snapshot snap of snap_size bytes (a failed
+ * backup may have written into it, or resized it). */
+static int head_reset(rbd_image_t img, const char *image, const char *snap, uint64_t snap_size,
+                      struct cairn_err *err)
+{
+	struct extent_list l = {0};
+	uint64_t size = 0;
+	bool same;
+	int r;
+
+	r = rbd_get_size(img, &size);
+	if (r < 0)
+		return err_set(err, r, "cannot read the size of '%s': %s", image, strerror(-r));
+	r = bk_diff_extents(img, snap, size, &l, err);
+	if (r < 0)
+		return r;
+	same = l.n == 0 && size == snap_size;
+	extent_list_release(&l);
+	if (same)
+		return 0;
+	log_debug("rolling backup image '%s' back to '%s'", image, snap);
+	r = rbd_snap_rollback(img, snap);
+	if (r < 0)
+		return err_set(err, r, "cannot roll backup image '%s' back to '%s': %s", image,
+		               snap, strerror(-r));
+	return 0;
+}
+
+static int to_pool(struct create *cr, rbd_image_t src, const struct chunk_plan *plan,
+                   struct bhasher *h, struct cairn_err *err)
+{
+	_cleanup_(rbd_closep) rbd_image_t dst = NULL;
+	struct copier cp = {0};
+	rados_ioctx_t bio;
+	char image[128], snap[128], base_snap[128], what[160];
+	uint64_t cur = 0;
+	int order = 0, r;
+
+	r = cluster_ioctx(cr->c, POOL_ROLE_BACKUPS, &bio, err);
+	if (r < 0)
+		return r;
+	bk_image_name(image, cr->vol.id);
+	bk_image_snap_name(snap, cr->rec.id);
+	r = rbd_open(bio, image, &dst, NULL);
+	if (r == -ENOENT) {
+		if (cr->rec.kind == BACKUP_KIND_INCREMENTAL)
+			return err_set(err, -ENOENT, "backup image '%s' is gone", image);
+		r = intent_set_target(cr->c, cr->op, "created_image", "1", err);
+		if (r < 0)
+			return r;
+		cr->created_image = true;
+		r = rbd_create(bio, image, cr->rec.size, &order);
+		if (r < 0)
+			return err_set(err, r, "cannot create backup image '%s': %s", image,
+			               strerror(-r));
+		r = rbd_open(bio, image, &dst, NULL);
+	}
+	if (r < 0)
+		return err_set(err, r, "cannot open backup image '%s': %s", image, strerror(-r));
+	if (cr->rec.kind == BACKUP_KIND_INCREMENTAL) {
+		bk_image_snap_name(base_snap, cr->base.id);
+		r = head_reset(dst, image, base_snap, cr->base.size, err);
+		if (r < 0)
+			return r;
+	}
+	r = rbd_get_size(dst, &cur);
+	if (r >= 0 && cur != cr->rec.size)
+		r = rbd_resize(dst, cr->rec.size);
+	if (r < 0)
+		return err_set(err, r, "cannot resize backup image '%s': %s", image, strerror(-r));
+
+	fill_copier(cr, &cp, src, plan->read_bytes, what, sizeof(what));
+	cp.dst = dst;
+	cp.dst_zero = !cr->created_image; /* a new image reads as zeros already */
+	cp.hasher = h;
+	r = copier_run(&cp, plan, err);
+	if (r < 0)
+		return r;
+	cr->rec.bytes = cp.bytes_data;
+	r = rbd_flush(dst);
+	if (r < 0)
+		return err_set(err, r, "cannot flush backup image '%s': %s", image, strerror(-r));
+	return snap_create(bio, image, snap, err);
+}
+
+static int manifest_update(struct create *cr, struct cairn_err *err)
+{
+	_cleanup_(json_putp) struct json_object *m = NULL;
+	_cleanup_(freep) char *file = bk_file_name(cr->vol.id, cr->rec.id);
+	int r;
+
+	if (!file)
+		return err_set(err, -ENOMEM, "out of memory");
+	r = manifest_load(cr->conf->backup.directory, cr->vol.id, cr->vol.name, &m, err);
+	if (r < 0)
+		return r;
+	if (json_add_string(m, "volume", cr->vol.name) < 0 || manifest_add(m, &cr->rec, file) < 0)
+		return err_set(err, -ENOMEM, "out of memory");
+	return manifest_store(cr->conf->backup.directory, cr->vol.id, m, err);
+}
+
+static int set_available(struct backup_record *r, const void *arg)
+{
+	const struct backup_record *done = arg;
+
+	r->status = BACKUP_STATUS_AVAILABLE;
+	r->size = done->size;
+	r->bytes = done->bytes;
+	memcpy(r->checksum_file, done->checksum_file, sizeof(r->checksum_file));
+	memcpy(r->checksum_volume, done->checksum_volume, sizeof(r->checksum_volume));
+	return 0;
+}
+
+static int do_backup(struct create *cr, struct cairn_err *err)
+{
+	_cleanup_(rbd_closep) rbd_image_t src = NULL;
+	struct extent_list ext = {0};
+	struct chunk_plan plan = {0};
+	struct blocklist bl = {0};
+	struct bhasher h = {0};
+	_cleanup_(freep) bool *rehash = NULL;
+	bool full = cr->rec.kind == BACKUP_KIND_FULL;
+	uint8_t file_sha[SHA256_LEN], digest[SHA256_LEN];
+	uint64_t size = 0;
+	int r;
+
+	r = snap_create(cr->vio, cr->vol.rbd_image, cr->rec.snapshot, err);
+	if (r < 0)
+		return r;
+	failpoint("backup.snapshot");
+	r = rbd_open_read_only(cr->vio, cr->vol.rbd_image, &src, cr->rec.snapshot);
+	if (r >= 0)
+		r = rbd_get_size(src, &size);
+	if (r < 0)
+		return err_set(err, r, "cannot open '%s@%s': %s", cr->vol.rbd_image,
+		               cr->rec.snapshot, strerror(-r));
+	cr->rec.size = size;
+
+	r = bk_diff_extents(src, full ? NULL : cr->base.snapshot, size, &ext, err);
+	if (r < 0)
+		return r;
+	if (full) {
+		r = blocklist_init(&bl, size);
+	} else {
+		r = bk_blocks_load(cr->c, cr->base.id, &bl, err);
+		if (r < 0) {
+			if (!err->code)
+				err_set(err, r, "the block checksums of backup '%s' are missing",
+				        cr->base.id);
+			goto out;
+		}
+		if (bl.size != size) {
+			uint64_t old = bl.size;
+			r = blocklist_resize(&bl, size);
+			if (r >= 0) {
+				rehash = calloc(bl.n ? bl.n : 1, sizeof(bool));
+				if (!rehash)
+					r = -ENOMEM;
+			}
+			/* the old last block changed length: hash it again */
+			if (r >= 0 && old % BK_BLOCK && old / BK_BLOCK < bl.n)
+				rehash[old / BK_BLOCK] = true;
+		}
+	}
+	if (r < 0) {
+		err_set(err, r, "out of memory");
+		goto out;
+	}
+	r = chunk_plan_build(&ext, size, cr->conf->backup.chunk, full, rehash, &plan);
+	if (r >= 0)
+		r = bhasher_init(&h, &bl);
+	if (r < 0) {
+		err_set(err, r, "out of memory");
+		goto out;
+	}
+	log_debug("backup %s: %s, %zu chunks, %llu bytes to read", cr->rec.id,
+	          full ? "full" : "incremental", plan.n, (unsigned long long)plan.read_bytes);
+	progress_report(cr->progress, 0, plan.read_bytes);
+
+	if (cr->rec.target == BACKUP_TARGET_FILE)
+		r = to_file(cr, src, &plan, &h, file_sha, err);
+	else
+		r = to_pool(cr, src, &plan, &h, err);
+	if (r < 0)
+		goto out;
+	failpoint("backup.data");
+
+	r = bhasher_finish(&h);
+	if (r >= 0)
+		r = blocklist_digest(&bl, digest);
+	if (r < 0) {
+		err_set(err, r, "backup '%s': a block was not hashed whole", cr->rec.id);
+		goto out;
+	}
+	sha256_hex(digest, cr->rec.checksum_volume);
+	if (cr->rec.target == BACKUP_TARGET_FILE)
+		sha256_hex(file_sha, cr->rec.checksum_file);
+	r = bk_blocks_store(cr->c, cr->rec.id, &bl, err);
+	if (r < 0)
+		goto out;
+	failpoint("backup.checksum");
+
+	if (cr->rec.target == BACKUP_TARGET_FILE) {
+		r = manifest_update(cr, err);
+		if (r < 0)
+			goto out;
+	}
+	r = bk_record_modify(cr->c, cr->rec.id, set_available, &cr->rec, &cr->rec, err);
+	if (r < 0)
+		goto out;
+	failpoint("backup.record");
+	progress_report(cr->progress, plan.read_bytes, plan.read_bytes);
+out:
+	bhasher_release(&h);
+	blocklist_release(&bl);
+	chunk_plan_release(&plan);
+	extent_list_release(&ext);
+	return r;
+}
+
+/* Older cairn-backup-* snapshots on the volume and older block lists go: only the latest
+ * good backup is a base. */
+static void drop_old_points(struct create *cr)
+{
+	_cleanup_(rbd_closep) rbd_image_t img = NULL;
+	rbd_snap_info_t *snaps = NULL;
+	int max = 16, n, removed = 0;
+
+	for (size_t i = 0; i < cr->others.n; i++)
+		bk_blocks_remove(cr->c, cr->others.v[i].id);
+	if (rbd_open(cr->vio, cr->vol.rbd_image, &img, NULL) < 0)
+		return;
+	for (;;) {
+		snaps = calloc((size_t)max, sizeof(*snaps));
+		if (!snaps)
+			return;
+		n = rbd_snap_list(img, snaps, &max);
+		if (n == -ERANGE) {
+			free(snaps);
+			continue;
+		}
+		break;
+	}
+	for (int i = 0; i < n && removed < OLD_SNAPS_PER_PASS; i++) {
+		struct cairn_err lerr = {0};
+		if (!str_has_prefix(snaps[i].name, BACKUP_SNAP_PREFIX) ||
+		    strcmp(snaps[i].name, cr->rec.snapshot) == 0)
+			continue;
+		if (snap_remove(cr->vio, cr->vol.rbd_image, snaps[i].name, &lerr) < 0 &&
+		    lerr.code != -ENOENT) {
+			log_warn("old backup snapshot '%s' stays: %s", snaps[i].name, lerr.msg);
+			continue;
+		}
+		removed++;
+	}
+	if (n >= 0)
+		rbd_snap_list_end(snaps);
+	free(snaps);
+}
+
+static int mark_failed(struct backup_record *r, const void *arg)
+{
+	r->status = BACKUP_STATUS_FAILED;
+	str_copy(r->error, sizeof(r->error), arg);
+	return 0;
+}
+
+int backup_create(struct cluster *c, const struct backup_create_params *p,
+                  struct cairn_progress *progress, struct json_object **ret_backup,
+                  struct cairn_err *err)
+{
+	struct create cr = {.c = c, .progress = progress};
+	struct backup_record *rec = &cr.rec;
+	_cleanup_(json_putp) struct json_object *targets = NULL;
+	_cleanup_(json_putp) struct json_object *out = NULL;
+	char pid[24];
+	bool inserted = false, intent = false;
+	int r;
+
+	if (!p || !p->volume)
+		return err_set(err, -EINVAL, "volume is required");
+	cr.conf = cluster_config(c);
+	if (p->label && strlen(p->label) >= sizeof(rec->label))
+		return err_set(err, -EINVAL, "label is too long (at most %zu bytes)",
+		               sizeof(rec->label) - 1);
+	rec->target = p->has_target ? p->target : cr.conf->backup.target;
+	if ((unsigned)rec->target >= BACKUP_TARGET_MAX)
+		return err_set(err, -EINVAL, "unknown backup target %d", (int)rec->target);
+	if (rec->target == BACKUP_TARGET_POOL && cr.conf->backup.cluster_conf[0])
+		return err_set(
+		        err, -EOPNOTSUPP,
+		        "[backup] cluster_conf (backups in another cluster) is not supported "
+		        "yet");
+	r = bk_volume_load(c, p->volume, &cr.vol, err);
+	if (r < 0)
+		return r;
+	if (cr.vol.status != VOL_STATUS_AVAILABLE) {
+		r = err_set(err, -EBUSY, "volume '%s' is %s, not available", cr.vol.name,
+		            vol_status_to_string(cr.vol.status));
+		goto out_vol;
+	}
+	r = bk_volume_io(c, &cr.vol, &cr.vio, err);
+	if (r < 0)
+		goto out_vol;
+	if (rec->target == BACKUP_TARGET_FILE) {
+		r = bk_mkdir_p(cr.conf->backup.directory, 0750);
+		if (r < 0) {
+			err_set(err, r, "cannot make the backup directory '%s': %s",
+			        cr.conf->backup.directory, strerror(-r));
+			goto out_vol;
+		}
+	}
+
+	uuid_generate_str(rec->id);
+	if (p->op_id && *p->op_id)
+		str_copy(cr.op, sizeof(cr.op), p->op_id);
+	else
+		uuid_generate_str(cr.op);
+	r = bk_lock_acquire(c, cr.vol.id, cr.vol.name, cr.op, &cr.lock, err);
+	if (r < 0)
+		goto out_vol;
+	{
+		/* we hold the lock: whatever earlier backup of the volume is unfinished died */
+		struct cairn_err lerr = {0};
+		if (bk_settle_volume(c, cr.vol.id, NULL, &lerr) < 0)
+			log_warn("volume '%s': earlier backups not settled: %s", cr.vol.name,
+			         lerr.msg);
+	}
+
+	snprintf(pid, sizeof(pid), "%ld", (long)getpid());
+	targets = json_object_new_object();
+	if (!targets || json_add_string(targets, "backup_id", rec->id) < 0 ||
+	    json_add_string(targets, "volume_id", cr.vol.id) < 0 ||
+	    json_add_string(targets, "volume", cr.vol.name) < 0 ||
+	    json_add_string(targets, "target", backup_target_to_string(rec->target)) < 0 ||
+	    json_add_string(targets, "pid", pid) < 0) {
+		r = err_set(err, -ENOMEM, "out of memory");
+		goto out_lock;
+	}
+	r = intent_begin(c, cr.op, "backup.create", targets, err);
+	if (r < 0)
+		goto out_lock;
+	intent = true;
+	failpoint("backup.begin");
+
+	r = bk_record_list(c, cr.vol.id, &cr.others, err);
+	if (r < 0)
+		goto fail;
+	str_copy(rec->volume, sizeof(rec->volume), cr.vol.name);
+	str_copy(rec->volume_id, sizeof(rec->volume_id), cr.vol.id);
+	bk_snap_name(rec->snapshot, rec->id);
+	if (p->label)
+		str_copy(rec->label, sizeof(rec->label), p->label);
+	str_copy(rec->op, sizeof(rec->op), cr.op);
+	rec->status = BACKUP_STATUS_CREATING;
+	bk_time_now(rec->created);
+	memcpy(rec->updated, rec->created, sizeof(rec->updated));
+	if (rec->target == BACKUP_TARGET_FILE) {
+		_cleanup_(freep) char *file = bk_file_name(cr.vol.id, rec->id);
+		if (!file || snprintf(rec->path, sizeof(rec->path), "%s/%s",
+		                      cr.conf->backup.directory, file) >= (int)sizeof(rec->path)) {
+			r = err_set(err, -ENAMETOOLONG, "backup file name is too long");
+			goto fail;
+		}
+	}
+	r = choose_base(&cr, p->incremental, err);
+	if (r < 0)
+		goto fail;
+	r = bk_record_insert(c, rec, err);
+	if (r < 0)
+		goto fail;
+	inserted = true;
+
+	r = do_backup(&cr, err);
+	if (r < 0)
+		goto fail;
+
+	drop_old_points(&cr);
+	{
+		struct cairn_err lerr = {0};
+		if (intent_end(c, cr.op, &lerr) < 0)
+			log_warn("intent %s stays: %s", cr.op, lerr.msg);
+		if (cr.conf->backup.keep_last && bk_prune_locked(c, cr.vol.id, &lerr) < 0)
+			log_warn("volume '%s': retention not applied: %s", cr.vol.name, lerr.msg);
+	}
+	log_debug("backup %s of %s: %s, %llu bytes", rec->id, cr.vol.name,
+	          backup_kind_to_string(rec->kind), (unsigned long long)rec->bytes);
+	out = backup_record_to_json(rec);
+	if (!out) {
+		r = err_set(err, -ENOMEM, "out of memory");
+		goto out_lock;
+	}
+	*ret_backup = TAKE_PTR(out);
+	r = 0;
+	goto out_lock;
+
+fail : {
+	/* nothing partial stays: the data goes, the record says why */
+	struct cairn_err lerr = {0};
+	int cleaned = 0;
+
+	if (inserted) {
+		cleaned = bk_cleanup_partial(c, rec, cr.created_image, &lerr);
+		if (cleaned < 0)
+			log_warn("backup %s: partial data stays for the reconciler: %s", rec->id,
+			         lerr.msg);
+		err_clear(&lerr);
+		if (bk_record_modify(c, rec->id, mark_failed, err->msg, NULL, &lerr) < 0)
+			log_warn("backup %s: not marked failed: %s", rec->id, lerr.msg);
+	}
+	if (intent && cleaned >= 0) {
+		err_clear(&lerr);
+		if (intent_end(c, cr.op, &lerr) < 0)
+			log_warn("intent %s stays: %s", cr.op, lerr.msg);
+	}
+}
+out_lock:
+	bk_lock_release(&cr.lock);
+	bk_record_set_release(&cr.others);
+out_vol:
+	vol_record_release(&cr.vol);
+	return r;
+}
