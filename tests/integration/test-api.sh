@@ -108,6 +108,14 @@ grep -q "uid=$(id -u) gid=$(id -g) pid=[0-9]* POST /v1/pools/init" "$T/cairnd.lo
 	ok "a mutating request is logged with the peer's uid, gid and pid" ||
 	not_ok "a mutating request is logged with the peer's uid, gid and pid"
 
+# ---- SIGHUP reloads the log level and keeps serving ----
+sed -i 's/^log_level = debug/log_level = info/' "$T/cairn.conf"
+kill -HUP "$DAEMON_PID"
+sleep 0.5
+grep -q "reload: log level is now info" "$T/cairnd.log" && ok "SIGHUP reloads the log level" ||
+	not_ok "SIGHUP reloads the log level"
+check "cairnd still serves after SIGHUP" curl -sf --unix-socket "$SOCK" -o /dev/null http://cairn/v1/health
+
 # ---- stop ----
 if daemon_stop; then ok "SIGTERM stops cairnd with exit 0"; else not_ok "SIGTERM stops cairnd with exit 0"; fi
 [ ! -e "$SOCK" ] && ok "the socket file is removed at stop" || not_ok "the socket file is removed at stop"
