@@ -2,6 +2,7 @@
 #define LOG_MODULE "pools"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -82,13 +83,48 @@ static int pool_ensure_one(struct cluster *c, enum pool_role role, struct cairn_
 	return 0;
 }
 
+struct pool_ensure_job {
+	struct cluster *c;
+	enum pool_role role;
+	int r;
+	struct cairn_err err;
+};
+
+static void *pool_ensure_thread(void *arg)
+{
+	struct pool_ensure_job *j = arg;
+
+	j->r = pool_ensure_one(j->c, j->role, &j->err);
+	return NULL;
+}
+
+/*
+ * Each step of making a pool waits for a new osdmap (about a second each, five per pool):
+ * the four pools are made side by side so a first start takes seconds, not twenty.
+ */
 int pools_ensure(struct cluster *c, struct cairn_err *err)
 {
+	struct pool_ensure_job jobs[POOL_ROLE_MAX];
+	pthread_t threads[POOL_ROLE_MAX];
+	bool started[POOL_ROLE_MAX] = {false};
+
+	memset(jobs, 0, sizeof(jobs));
 	for (int role = 0; role < POOL_ROLE_MAX; role++) {
-		int r = pool_ensure_one(c, (enum pool_role)role, err);
-		if (r < 0)
-			return r;
+		jobs[role].c = c;
+		jobs[role].role = (enum pool_role)role;
+		started[role] = pthread_create(&threads[role], NULL, pool_ensure_thread,
+					       &jobs[role]) == 0;
+		if (!started[role]) /* no thread to spare: do it here */
+			pool_ensure_thread(&jobs[role]);
 	}
+	for (int role = 0; role < POOL_ROLE_MAX; role++)
+		if (started[role])
+			pthread_join(threads[role], NULL);
+	for (int role = 0; role < POOL_ROLE_MAX; role++)
+		if (jobs[role].r < 0) {
+			err_set(err, jobs[role].err.code, "%s", jobs[role].err.msg);
+			return jobs[role].r;
+		}
 	return 0;
 }
 
