@@ -32,7 +32,7 @@ static int route_cmp(const void *a, const void *b)
 
 int route_table_build(struct route_table *t)
 {
-	const struct route *tables[] = {routes_core, routes_volumes, routes_virt};
+	const struct route *tables[] = {routes_core, routes_volumes, routes_virt, routes_backups};
 	size_t n = 0, k = 0;
 
 	for (size_t i = 0; i < ARRAY_SIZE(tables); i++)

@@ -45,6 +45,7 @@ struct route {
 extern const struct route routes_core[];
 extern const struct route routes_volumes[];
 extern const struct route routes_virt[];
+extern const struct route routes_backups[];
 
 struct route_table {
 	const struct route **entries; /* sorted by pattern, then method */
