@@ -270,6 +270,10 @@ int bk_lock_acquire(struct cluster *c, const char *volume_id, const char *volume
 /* Renew when a third of the lease went by; -EBUSY when the lock was lost. */
 int bk_lock_renew(struct bk_lock *l, struct cairn_err *err);
 void bk_lock_release(struct bk_lock *l);
+/* Release and remove the lock object (locks keyed by an operation id, used once). */
+void bk_lock_release_remove(struct bk_lock *l);
+/* Blocklist a client address ("127.0.0.1:0/123"): its watches go at once. */
+int bk_blocklist(struct cluster *c, const char *addr);
 /*
  * Reconcile: take the lock if nobody holds it, breaking it first when its holder is a dead
  * process of this host (or, startup, any other process of this host). 0 when taken, -EBUSY
@@ -348,7 +352,8 @@ int copier_run(struct copier *cp, const struct chunk_plan *plan, struct cairn_er
  */
 int bk_image_digest(rbd_image_t img, uint64_t size, const struct cairn_config *conf,
                     struct cairn_progress *progress, uint64_t progress_base,
-                    uint64_t progress_total, uint8_t out[SHA256_LEN], struct cairn_err *err);
+                    uint64_t progress_total, struct bk_lock *lease, uint8_t out[SHA256_LEN],
+                    struct cairn_err *err);
 
 /* Changed extents of img (opened at the new snapshot) since from_snap (NULL: all). */
 int bk_diff_extents(rbd_image_t img, const char *from_snap, uint64_t size, struct extent_list *ret,

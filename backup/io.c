@@ -386,7 +386,8 @@ int bk_diff_extents(rbd_image_t img, const char *from_snap, uint64_t size, struc
 
 int bk_image_digest(rbd_image_t img, uint64_t size, const struct cairn_config *conf,
                     struct cairn_progress *progress, uint64_t progress_base,
-                    uint64_t progress_total, uint8_t out[SHA256_LEN], struct cairn_err *err)
+                    uint64_t progress_total, struct bk_lock *lease, uint8_t out[SHA256_LEN],
+                    struct cairn_err *err)
 {
 	struct extent_list l = {0};
 	struct chunk_plan plan = {0};
@@ -419,6 +420,7 @@ int bk_image_digest(rbd_image_t img, uint64_t size, const struct cairn_config *c
 	cp.progress = progress;
 	cp.progress_base = progress_base;
 	cp.progress_total = progress_total;
+	cp.lease = lease;
 	cp.what = "checksum";
 	r = copier_run(&cp, &plan, err);
 	if (r < 0)

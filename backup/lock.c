@@ -36,6 +36,7 @@ static void host_name(char buf[256])
 struct locker {
 	char client[128];
 	char cookie[192];
+	char addr[128];
 };
 
 /* The first holder of the lock (there is at most one: it is exclusive). 0: none; 1: found. */
@@ -55,6 +56,7 @@ static int lock_holder(rados_ioctx_t io, const char *oid, struct locker *ret)
 		return 0;
 	str_copy(ret->client, sizeof(ret->client), clients);
 	str_copy(ret->cookie, sizeof(ret->cookie), cookies);
+	str_copy(ret->addr, sizeof(ret->addr), addrs);
 	return 1;
 }
 
@@ -148,6 +150,16 @@ int bk_lock_renew(struct bk_lock *l, struct cairn_err *err)
 	return 0;
 }
 
+void bk_lock_release_remove(struct bk_lock *l)
+{
+	bool held = l && l->held;
+	int r;
+
+	bk_lock_release(l);
+	if (held && (r = rados_remove(l->io, l->oid)) < 0 && r != -ENOENT)
+		log_debug("lock object '%s' stays: %s", l->oid, strerror(-r));
+}
+
 void bk_lock_release(struct bk_lock *l)
 {
 	int r;
@@ -158,6 +170,33 @@ void bk_lock_release(struct bk_lock *l)
 	if (r < 0 && r != -ENOENT)
 		log_warn("cannot unlock '%s': %s", l->oid, strerror(-r));
 	l->held = false;
+}
+
+/*
+ * A dead client's watches on the images it had open linger until the OSDs time them out
+ * (30 s), and librbd will not remove an image that has watchers. Blocklisting the dead
+ * client (as librbd does when it breaks a dead owner's exclusive lock) drops them now.
+ */
+int bk_blocklist(struct cluster *c, const char *addr)
+{
+	_cleanup_(freep) char *cmd = NULL, *out = NULL;
+	struct cairn_err lerr = {0};
+	int r;
+
+	if (!addr[0] || strchr(addr, '"') || strchr(addr, '\\'))
+		return -EINVAL;
+	cmd = str_printf("{\"prefix\": \"osd blocklist\", \"blocklistop\": \"add\", "
+	                 "\"addr\": \"%s\", \"expire\": 3600.0}",
+	                 addr);
+	if (!cmd)
+		return -ENOMEM;
+	r = cluster_mon_command(c, cmd, &out, &lerr);
+	if (r < 0) {
+		log_warn("cannot blocklist dead client %s: %s", addr, lerr.msg);
+		return r;
+	}
+	log_info("blocklisted dead client %s", addr);
+	return rados_wait_for_latest_osdmap(cluster_rados(c));
 }
 
 int bk_lock_take_abandoned(struct cluster *c, const char *volume_id, const char *host, bool startup,
@@ -192,6 +231,7 @@ int bk_lock_take_abandoned(struct cluster *c, const char *volume_id, const char 
 		if (!dead)
 			return -EBUSY;
 		log_info("breaking the backup lock '%s' of dead process %ld", l.oid, (long)pid);
+		bk_blocklist(c, who.addr);
 		r = rados_break_lock(l.io, l.oid, BACKUP_LOCK_NAME, who.client, who.cookie);
 		if (r < 0 && r != -ENOENT)
 			return err_set(err, r, "cannot break the lock '%s': %s", l.oid,

@@ -20,8 +20,6 @@
 #include "backup/backup-internal.h"
 #include "common/json.h"
 
-#define RESTORE_INTENT_TIMEOUT 3600 /* seconds: a restore of another host is abandoned */
-
 struct intent_item {
 	char op[128];
 	char kind[32];
@@ -223,35 +221,6 @@ int bk_settle_volume(struct cluster *c, const char *volume_id, struct backup_rec
 
 /* ---- the whole pass ------------------------------------------------------------------------------ */
 
-static time_t time_parse(const char *s)
-{
-	struct tm tm = {0};
-	const char *end;
-
-	if (!s)
-		return -1;
-	end = strptime(s, "%Y-%m-%dT%H:%M:%S", &tm);
-	if (!end)
-		return -1;
-	return timegm(&tm);
-}
-
-static bool restore_abandoned(const struct intent_item *it, const char *host, bool startup)
-{
-	const char *pid_s = json_get_string(it->targets, "pid");
-	long pid = pid_s ? strtol(pid_s, NULL, 10) : 0;
-	time_t t = time_parse(it->updated);
-
-	if (strcmp(it->host, host) == 0 && pid > 0) {
-		if (pid == (long)getpid())
-			return false;
-		if (startup)
-			return true;
-		return kill((pid_t)pid, 0) < 0 && errno == ESRCH;
-	}
-	return t < 0 || time(NULL) - t > RESTORE_INTENT_TIMEOUT;
-}
-
 /* A restore into a new volume that died: the half volume goes. */
 static int settle_restore(struct cluster *c, const struct intent_item *it,
                           struct backup_reconcile_stats *st, struct cairn_err *err)
@@ -335,13 +304,22 @@ int backup_reconcile(struct cluster *c, const struct backup_reconcile_opts *opts
 		const char *isnew = json_get_string(it->targets, "new");
 		struct cairn_err lerr = {0};
 
-		if (strcmp(it->kind, "backup.restore") != 0 || !isnew || strcmp(isnew, "1") != 0 ||
-		    !restore_abandoned(it, host, startup))
+		struct bk_lock lock;
+
+		if (strcmp(it->kind, "backup.restore") != 0 || !isnew || strcmp(isnew, "1") != 0)
 			continue;
-		if (settle_restore(c, it, &st, &lerr) < 0) {
+		/* a live restore holds the lock named after its operation */
+		r = bk_lock_take_abandoned(c, it->op, host, startup, &lock, &lerr);
+		if (r == -EBUSY)
+			continue;
+		if (r >= 0) {
+			r = settle_restore(c, it, &st, &lerr);
+			bk_lock_release_remove(&lock);
+		}
+		if (r < 0) {
 			log_warn("intent %s (restore) stays: %s", it->op, lerr.msg);
 			if (!first)
-				first = err_set(err, lerr.code, "%s", lerr.msg);
+				first = err_set(err, r, "%s", lerr.msg);
 		}
 	}
 

@@ -123,7 +123,7 @@ int bk_chain_files_check(const struct backup_record *v, size_t n, struct cairn_e
 static int apply_file(const struct backup_record *b, const char *expect_from, rbd_image_t dst,
                       uint64_t dst_size, bool zero_needed, const struct cairn_config *conf,
                       struct cairn_progress *progress, uint64_t *done, uint64_t total,
-                      struct cairn_err *err)
+                      struct bk_lock *lease, struct cairn_err *err)
 {
 	_cleanup_(closep) int fd = -1;
 	struct dstream_reader rd;
@@ -196,6 +196,8 @@ static int apply_file(const struct backup_record *b, const char *expect_from, rb
 			}
 			break;
 		}
+		if (r >= 0)
+			r = bk_lock_renew(lease, err);
 		if (r < 0)
 			break;
 		if (progress_cancelled(progress)) {
@@ -224,7 +226,7 @@ static int apply_file(const struct backup_record *b, const char *expect_from, rb
 static int apply_pool(struct cluster *c, const struct backup_record *b, rbd_image_t dst,
                       bool zero_needed, const struct cairn_config *conf,
                       struct cairn_progress *progress, uint64_t *done, uint64_t *total,
-                      struct cairn_err *err)
+                      struct bk_lock *lease, struct cairn_err *err)
 {
 	_cleanup_(rbd_closep) rbd_image_t src = NULL;
 	struct extent_list l = {0};
@@ -263,6 +265,7 @@ static int apply_pool(struct cluster *c, const struct backup_record *b, rbd_imag
 	*total = plan.read_bytes + b->size; /* the check reads it back */
 	cp.progress_total = *total;
 	cp.failpoint = "restore.chunk";
+	cp.lease = lease;
 	cp.what = what;
 	progress_report(progress, 0, *total);
 	r = copier_run(&cp, &plan, err);
@@ -370,6 +373,10 @@ int backup_restore(struct cluster *c, const char *id, const struct backup_restor
 		r = name_validate(name, "volume", err);
 		if (r < 0)
 			goto out;
+		/* our liveness for the reconciler: held (and renewed) until the end */
+		r = bk_lock_acquire(c, op, name, op, &lock, err);
+		if (r < 0)
+			goto out;
 		if (json_add_string(targets, "volume", name) < 0 ||
 		    json_add_string(targets, "new", "1") < 0) {
 			r = err_set(err, -ENOMEM, "out of memory");
@@ -426,11 +433,12 @@ int backup_restore(struct cluster *c, const char *id, const struct backup_restor
 
 	total = chain_data_bytes(&ch) + b->size; /* the check reads it back */
 	if (b->target == BACKUP_TARGET_POOL) {
-		r = apply_pool(c, b, dst, p->original, conf, progress, &done, &total, err);
+		r = apply_pool(c, b, dst, p->original, conf, progress, &done, &total, &lock, err);
 	} else {
 		for (size_t i = 0; i < ch.n && r >= 0; i++)
 			r = apply_file(&ch.v[i], i ? ch.v[i - 1].snapshot : NULL, dst, b->size,
-			               p->original || i > 0, conf, progress, &done, total, err);
+			               p->original || i > 0, conf, progress, &done, total, &lock,
+			               err);
 	}
 	if (r < 0)
 		goto out;
@@ -449,7 +457,7 @@ int backup_restore(struct cluster *c, const char *id, const struct backup_restor
 		goto out;
 	}
 
-	r = bk_image_digest(dst, b->size, conf, progress, done, total, digest, err);
+	r = bk_image_digest(dst, b->size, conf, progress, done, total, &lock, digest, err);
 	if (r < 0)
 		goto out;
 	sha256_hex(digest, hex);
@@ -484,7 +492,10 @@ out:
 		if (intent_end(c, op, &lerr) < 0)
 			log_warn("intent %s stays: %s", op, lerr.msg);
 	}
-	bk_lock_release(&lock);
+	if (p->original)
+		bk_lock_release(&lock);
+	else
+		bk_lock_release_remove(&lock);
 	if (r >= 0 && ret_volume) {
 		struct json_object *v = NULL;
 		r = vol_show(c, name, &v, err);

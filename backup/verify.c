@@ -240,7 +240,8 @@ static int verify_pool(struct cluster *c, const struct chain *ch, struct json_ob
 	if (r < 0)
 		return err_set(err, r, "backup '%s': cannot open '%s@%s': %s", b->id, image, snap,
 		               strerror(-r));
-	r = bk_image_digest(img, b->size, cluster_config(c), progress, 0, b->size, digest, err);
+	r = bk_image_digest(img, b->size, cluster_config(c), progress, 0, b->size, NULL, digest,
+	                    err);
 	if (r < 0)
 		return r;
 	sha256_hex(digest, hex);
