@@ -230,6 +230,23 @@ static void route_image_delete(struct svc_call *call)
 	call_submit(call, image_delete_work, true);
 }
 
+/*
+ * The shape of most volume routes: the volume's name in the path, a body filled into
+ * vol_args from fields (NULL: no body allowed), then work on a worker and after on the loop.
+ */
+static void volume_route(struct svc_call *call, const struct jfield *fields, call_work_fn work,
+                         bool slow, bool (*after)(struct svc_call *call))
+{
+	static const struct jfield no_fields[] = {{NULL, 0, 0, 0, NULL}};
+	struct vol_args *a;
+
+	if (call_param_name(call, 0, "volume") < 0 || !(a = call_args(call)) ||
+	    call_parse_body(call, fields ? fields : no_fields, a, NULL) < 0)
+		return;
+	call->after_fn = after;
+	call_submit(call, work, slow);
+}
+
 /* ---- volumes ---------------------------------------------------------------------------- */
 
 static void volumes_list_work(struct svc_call *call)
@@ -403,6 +420,8 @@ static void volume_extend_work(struct svc_call *call)
 {
 	struct vol_args *a = call->data;
 
+	if (size_validate(a->size, 0, "field 'size'", &call->err) < 0)
+		return;
 	vol_extend(call->svc->cluster, call->params[0], a->size, &call->reply, &call->err);
 }
 
@@ -413,22 +432,12 @@ static bool volume_changed(struct svc_call *call)
 
 static void route_volume_extend(struct svc_call *call)
 {
-	struct vol_args *a;
-	const struct jfield fields[] = {
+	static const struct jfield fields[] = {
 	        {"size", JF_SIZE, offsetof(struct vol_args, size), JF_REQUIRED, NULL},
 	        {NULL, 0, 0, 0, NULL},
 	};
-	struct cairn_err err = {0};
 
-	if (call_param_name(call, 0, "volume") < 0 || !(a = call_args(call)) ||
-	    call_parse_body(call, fields, a, NULL) < 0)
-		return;
-	if (size_validate(a->size, 0, "field 'size'", &err) < 0) {
-		call_reply_err(call, &err);
-		return;
-	}
-	call->after_fn = volume_changed;
-	call_submit(call, volume_extend_work, false);
+	volume_route(call, fields, volume_extend_work, false, volume_changed);
 }
 
 static int volume_flatten_work(struct svc *svc, void *data, struct cairn_progress *progress,
@@ -465,17 +474,12 @@ static void volume_revert_work(struct svc_call *call)
 
 static void route_volume_revert(struct svc_call *call)
 {
-	struct vol_args *a;
-	const struct jfield fields[] = {
+	static const struct jfield fields[] = {
 	        {"snapshot", JF_NAME, offsetof(struct vol_args, snapshot), JF_REQUIRED, NULL},
 	        {NULL, 0, 0, 0, NULL},
 	};
 
-	if (call_param_name(call, 0, "volume") < 0 || !(a = call_args(call)) ||
-	    call_parse_body(call, fields, a, NULL) < 0)
-		return;
-	call->after_fn = volume_changed;
-	call_submit(call, volume_revert_work, true);
+	volume_route(call, fields, volume_revert_work, true, volume_changed);
 }
 
 static void volume_rename_work(struct svc_call *call)
@@ -487,17 +491,12 @@ static void volume_rename_work(struct svc_call *call)
 
 static void route_volume_rename(struct svc_call *call)
 {
-	struct vol_args *a;
-	const struct jfield fields[] = {
+	static const struct jfield fields[] = {
 	        {"name", JF_NAME, offsetof(struct vol_args, name), JF_REQUIRED, NULL},
 	        {NULL, 0, 0, 0, NULL},
 	};
 
-	if (call_param_name(call, 0, "volume") < 0 || !(a = call_args(call)) ||
-	    call_parse_body(call, fields, a, NULL) < 0)
-		return;
-	call->after_fn = volume_changed;
-	call_submit(call, volume_rename_work, false);
+	volume_route(call, fields, volume_rename_work, false, volume_changed);
 }
 
 static void volume_update_work(struct svc_call *call)
@@ -510,18 +509,13 @@ static void volume_update_work(struct svc_call *call)
 
 static void route_volume_update(struct svc_call *call)
 {
-	struct vol_args *a;
-	const struct jfield fields[] = {
+	static const struct jfield fields[] = {
 	        {"labels", JF_LABELS, offsetof(struct vol_args, labels), 0, NULL},
 	        {"qos", JF_OBJECT, offsetof(struct vol_args, qos), 0, NULL},
 	        {NULL, 0, 0, 0, NULL},
 	};
 
-	if (call_param_name(call, 0, "volume") < 0 || !(a = call_args(call)) ||
-	    call_parse_body(call, fields, a, NULL) < 0)
-		return;
-	call->after_fn = volume_changed;
-	call_submit(call, volume_update_work, false);
+	volume_route(call, fields, volume_update_work, false, volume_changed);
 }
 
 static void volume_manage_work(struct svc_call *call)
@@ -560,12 +554,7 @@ static void volume_unmanage_work(struct svc_call *call)
 
 static void route_volume_unmanage(struct svc_call *call)
 {
-	static const struct jfield no_fields[] = {{NULL, 0, 0, 0, NULL}};
-
-	if (call_param_name(call, 0, "volume") < 0 ||
-	    call_parse_body(call, no_fields, NULL, NULL) < 0)
-		return;
-	call_submit(call, volume_unmanage_work, false);
+	volume_route(call, NULL, volume_unmanage_work, false, NULL);
 }
 
 /* ---- snapshots -------------------------------------------------------------------------- */
@@ -600,6 +589,11 @@ static void snapshot_create_work(struct svc_call *call)
 	struct json_object *arr = NULL;
 	rados_ioctx_t io;
 
+	if (str_has_prefix(a->name, SNAP_HIDDEN_PREFIX)) {
+		err_set(&call->err, -EINVAL, "snapshot names starting with '%s' are cairn's own",
+		        SNAP_HIDDEN_PREFIX);
+		return;
+	}
 	if (volume_open(call->svc->cluster, call->params[0], &rec, &io, &call->err) < 0)
 		return;
 	if (snap_create(io, rec.rbd_image, a->name, &call->err) >= 0 &&
@@ -628,22 +622,12 @@ static bool snapshot_created(struct svc_call *call)
 
 static void route_snapshot_create(struct svc_call *call)
 {
-	struct vol_args *a;
-	const struct jfield fields[] = {
+	static const struct jfield fields[] = {
 	        {"name", JF_NAME, offsetof(struct vol_args, name), JF_REQUIRED, NULL},
 	        {NULL, 0, 0, 0, NULL},
 	};
 
-	if (call_param_name(call, 0, "volume") < 0 || !(a = call_args(call)) ||
-	    call_parse_body(call, fields, a, NULL) < 0)
-		return;
-	if (str_has_prefix(a->name, SNAP_HIDDEN_PREFIX)) {
-		call_reply_error(call, -EINVAL, "snapshot names starting with '%s' are cairn's own",
-		                 SNAP_HIDDEN_PREFIX);
-		return;
-	}
-	call->after_fn = snapshot_created;
-	call_submit(call, snapshot_create_work, false);
+	volume_route(call, fields, snapshot_create_work, false, snapshot_created);
 }
 
 static void snapshot_delete_work(struct svc_call *call)
