@@ -7,13 +7,17 @@
 #define LOG_MODULE "svc"
 
 #include <errno.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <libvirt/libvirt.h>
 #include <libvirt/virterror.h>
 
 #include "libvirt-glue/libvirt-glue.h"
+#include "svc/http-util.h"
 #include "svc/svc-internal.h"
 #include "volumes/volumes.h"
 
@@ -235,13 +239,64 @@ struct virt_conn {
 	virConnectPtr conn;
 };
 
+/*
+ * A libvirt URI from a client is a capability of this daemon's user (root): the "ext"
+ * transport runs any command, "ssh" and "socket=" reach anywhere, and an embedded driver
+ * writes (the cephx key too) wherever "root=" says. Only a local driver is taken:
+ * "driver[+unix]:///path", with no query but "root=" of /embed naming an existing
+ * directory of this daemon's user that nobody else may write, without symlinks.
+ */
+static int virt_uri_check(const char *uri, struct cairn_err *err)
+{
+	const char *sep = strstr(uri, "://"), *path, *query;
+	_cleanup_(freep) char *root = NULL, *real = NULL;
+	struct stat st;
+	size_t n;
+
+	if (!sep || sep == uri || strlen(uri) > 1024 || strpbrk(uri, "#\\"))
+		return err_set(err, -EINVAL, "libvirt uri '%.200s' is not driver:///path", uri);
+	n = strspn(uri, "abcdefghijklmnopqrstuvwxyz0123456789");
+	if (n == 0 || (uri + n != sep && strncmp(uri + n, "+unix://", 8) != 0))
+		return err_set(err, -EINVAL,
+		               "libvirt uri '%.200s': only a local driver is taken (no transport "
+		               "but unix)",
+		               uri);
+	path = sep + 3;
+	if (*path != '/')
+		return err_set(err, -EINVAL, "libvirt uri '%.200s': only the local host is taken",
+		               uri);
+	query = strchr(path, '?');
+	if (!query)
+		return 0;
+	if ((size_t)(query - path) != strlen("/embed") || strncmp(path, "/embed", 6) != 0 ||
+	    strncmp(query, "?root=", 6) != 0 || strpbrk(query + 6, "&;"))
+		return err_set(err, -EINVAL,
+		               "libvirt uri '%.200s': the only parameter taken is root= of /embed",
+		               uri);
+	if (http_percent_decode(query + 6, strlen(query + 6), false, &root) < 0 || root[0] != '/')
+		return err_set(err, -EINVAL, "libvirt uri '%.200s': root must be an absolute path",
+		               uri);
+	real = realpath(root, NULL);
+	if (!real || strcmp(real, root) != 0 || stat(real, &st) < 0 || !S_ISDIR(st.st_mode) ||
+	    st.st_uid != geteuid() || (st.st_mode & (S_IWGRP | S_IWOTH)))
+		return err_set(err, -EACCES,
+		               "libvirt uri '%.200s': root must be an existing directory of "
+		               "cairnd's user, without symlinks, that nobody else may write",
+		               uri);
+	return 0;
+}
+
 static int virt_open(struct svc *svc, const char *uri, virConnectPtr *ret, struct cairn_err *err)
 {
 	struct virt_conn *vc;
 	virConnectPtr conn;
+	int r;
 
 	if (!uri)
 		uri = DEFAULT_URI;
+	r = virt_uri_check(uri, err);
+	if (r < 0)
+		return r;
 	pthread_mutex_lock(&svc->virt_lock);
 	for (vc = svc->virt_conns; vc; vc = vc->next)
 		if (strcmp(vc->uri, uri) == 0)
