@@ -8,6 +8,7 @@
 #define LOG_MODULE "background"
 
 #include <errno.h>
+#include <malloc.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -99,6 +100,9 @@ static void background_done(struct svc_job *job)
 	job->svc->reconciled_once = true;
 	if (job->result < 0 && job->err.code)
 		log_warn("background pass: %s", job->err.msg);
+	/* what the requests since the last pass freed goes back to the system, not only the
+	 * tops of the malloc arenas: an idle cairnd stays small after a busy spell */
+	malloc_trim(0);
 }
 
 static void background_timer_cb(uv_timer_t *t)

@@ -7,12 +7,16 @@
 #define LOG_MODULE "svc"
 
 #include <errno.h>
+#include <malloc.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include "svc/http-util.h"
 #include "svc/svc-internal.h"
+
+/* replies at least this large give the memory that built them back (malloc_trim) */
+#define CALL_TRIM_AFTER (256 * 1024)
 
 struct svc_slow_pending {
 	struct svc_slow_pending *next;
@@ -95,6 +99,13 @@ void call_reply_json(struct svc_call *call, int status, struct json_object *repl
 	}
 	json_object_put(reply);
 	call_free(call);
+	/*
+	 * A large reply (a list of thousands of volumes) was built on a worker: its freed
+	 * pieces stay in that worker's malloc arena, so an idle cairnd would keep the peak of
+	 * its biggest list for good. Give them back to the system.
+	 */
+	if (len >= CALL_TRIM_AFTER)
+		malloc_trim(0);
 }
 
 static void call_reply_error_status(struct svc_call *call, int status, const char *reason,
