@@ -46,55 +46,69 @@ int sha256_from_hex(const char *hex, uint8_t out[SHA256_LEN]);
 /* The SHA-256 of a whole file from its start; -errno. */
 int sha256_fd(int fd, uint8_t out[SHA256_LEN]);
 
-/* ---- the volume digest: SHA-256 over the SHA-256 of each 4 MiB block ---------------------- */
+/* ---- the volume digest: a homomorphic hash of 64 KiB sub-blocks ---------------------------- */
 /*
- * The content of a volume of size S is cut into blocks of BK_BLOCK bytes (the last one
- * shorter when S is not a multiple). Its digest is SHA-256(H(b0) || H(b1) || ...), H being
- * SHA-256 of the block's bytes. An incremental backup recomputes only the blocks it
- * touches and takes the others from its base, so it never re-reads the whole volume.
- * The same from a shell:
- *   rbd export POOL/IMG@SNAP - | split -b 4M --filter 'sha256sum | head -c 64 | xxd -r -p' \
- *     | sha256sum
+ * The volume's content is cut into sub-blocks of BK_SUB bytes (the last one shorter when
+ * the size is not a multiple). A sub-block i of length n that holds any non-zero byte has
+ * the value
+ *   v_i = SHAKE256(SHA-256(le64(i) || le64(n) || its bytes)), 2048 bytes read as 1024
+ *         little-endian 16-bit lanes;
+ * an all-zero sub-block has the value 0. The state is the lane-wise sum of all v_i modulo
+ * 2^16 (LtHash16, as Facebook's "Securing update propagation with homomorphic hashing"),
+ * and the digest is the SHA-256 of the 2048 bytes of the state.
+ *
+ * A sum can be updated: an incremental backup subtracts the old value and adds the new one
+ * of each sub-block it touches, reading those sub-blocks at the base snapshot and at the
+ * new one, and never reads the rest of the volume. Zeros cost nothing, so a full backup
+ * hashes only the data it copies.
  */
-#define BK_BLOCK (4 * BK_MiB)
+#define BK_SUB       (64 * 1024)
+#define LTHASH_LANES 1024
+#define LTHASH_BYTES (2 * LTHASH_LANES)
+#define BK_BLOCK     (4 * BK_MiB) /* largest read or write request */
+#define BK_POOL_RUN  (64 * 1024)  /* zero runs of this size are not written as data */
 
-struct blocklist {
-	uint64_t size; /* bytes of the volume */
-	uint64_t n;    /* blocks */
-	uint8_t (*h)[SHA256_LEN];
+struct lthash {
+	uint16_t lane[LTHASH_LANES];
 };
 
-uint64_t blocklist_count(uint64_t size);
-/* n blocks for size, all hashes zero-filled (unknown). */
-int blocklist_init(struct blocklist *b, uint64_t size);
-/* The list of a grown or shrunk volume: blocks past the old end are zero blocks. */
-int blocklist_resize(struct blocklist *b, uint64_t size);
-void blocklist_release(struct blocklist *b);
-uint64_t blocklist_block_len(const struct blocklist *b, uint64_t i);
-int blocklist_digest(const struct blocklist *b, uint8_t out[SHA256_LEN]);
-/* Stored form: "cairn-blocks v1\n", le64 size, then n hashes. */
-int blocklist_serialize(const struct blocklist *b, uint8_t **ret, size_t *ret_len);
-int blocklist_parse(const uint8_t *data, size_t len, struct blocklist *ret);
+void lthash_add(struct lthash *s, const struct lthash *v);
+void lthash_sub(struct lthash *s, const struct lthash *v);
+/* v of a sub-block from SHA-256(le64(i) || le64(n) || bytes). */
+int lthash_expand(const uint8_t sha[SHA256_LEN], struct lthash *ret);
+/* The digest: SHA-256 of the state's bytes (lanes little-endian). */
+int lthash_digest(const struct lthash *s, uint8_t out[SHA256_LEN]);
+/* Stored form: "cairn-lthash v1\n", le64 size, 2048 bytes of state. */
+#define LTHASH_STORED_LEN (16 + 8 + LTHASH_BYTES)
+void lthash_serialize(const struct lthash *s, uint64_t size, uint8_t out[LTHASH_STORED_LEN]);
+int lthash_parse(const uint8_t *data, size_t len, struct lthash *ret, uint64_t *ret_size);
 
 /*
- * Computes block hashes from content fed in increasing offset order. A block fed from its
- * start to its end gets its hash; NULL data means zeros (a whole zero block costs nothing).
- * Feeding must never skip bytes inside a block (-EINVAL: a planning bug).
+ * Keeps the state while content is fed in increasing offset order: new content (added)
+ * and, separately, old content (subtracted), each a stream of its own. NULL data is zeros.
+ * Each sub-block fed must be fed whole, from its start (-EINVAL otherwise: a planning
+ * bug); a sub-block of zeros costs nothing.
  */
-struct bhasher {
-	struct blocklist *bl;
-	uint64_t cur;      /* block being hashed, UINT64_MAX when none */
-	uint64_t pos;      /* next expected offset inside it */
-	struct sha256 sha; /* of the block being hashed */
-	bool sha_live;
-	uint8_t zero_full[SHA256_LEN]; /* hash of a whole zero block */
+struct hcursor {
+	uint64_t size;  /* of the volume this stream reads */
+	uint64_t sub;   /* sub-block being fed, UINT64_MAX when none */
+	uint64_t pos;   /* next expected offset */
+	uint64_t zeros; /* zeros fed before the first non-zero byte (hashed lazily) */
+	struct sha256 sha;
+	bool started; /* sha holds the prefix and the bytes so far */
 };
 
-int bhasher_init(struct bhasher *h, struct blocklist *bl);
-int bhasher_feed(struct bhasher *h, uint64_t off, const void *data, uint64_t len);
-/* -EINVAL when a block was left half fed. */
-int bhasher_finish(struct bhasher *h);
-void bhasher_release(struct bhasher *h);
+struct vhasher {
+	struct lthash *state;
+	struct hcursor add, sub;
+};
+
+/* new_size: the size the added content has; old_size: the subtracted content's. */
+int vhasher_init(struct vhasher *h, struct lthash *state, uint64_t new_size, uint64_t old_size);
+int vhasher_feed(struct vhasher *h, bool old, uint64_t off, const void *data, uint64_t len);
+/* -EINVAL when a sub-block was left half fed. */
+int vhasher_finish(struct vhasher *h);
+void vhasher_release(struct vhasher *h);
 
 /* ---- extents and chunks -------------------------------------------------------------------- */
 
@@ -119,9 +133,9 @@ void extent_list_release(struct extent_list *l);
 int extent_list_normalize(struct extent_list *l, uint64_t size);
 
 enum chunk_kind {
-	CHUNK_DATA, /* read from the source, written to the target, hashed */
-	CHUNK_ZERO, /* zeros: written as a zero record / zeroed in the target, hashed as zeros */
-	CHUNK_HASH, /* read and hashed only (unchanged part of a block an incremental touched) */
+	CHUNK_DATA, /* read from the new point, written to the target, hashed in */
+	CHUNK_ZERO, /* zeros: a zero record / zeroed in the target; hashed in as zeros */
+	CHUNK_OLD,  /* read from the base point, hashed out (incremental only) */
 };
 
 struct chunk {
@@ -133,22 +147,31 @@ struct chunk {
 struct chunk_plan {
 	struct chunk *v;
 	size_t n, cap;
-	uint64_t read_bytes; /* DATA + HASH */
+	uint64_t read_bytes; /* DATA + OLD */
 	uint64_t data_bytes; /* DATA */
 };
 
 #define BK_ZERO_CHUNK_MAX BK_GiB /* one zeroing request at most */
 
 /*
- * Cut normalized extents into chunks in offset order. DATA and HASH chunks never cross a
+ * Cut normalized extents into chunks in offset order. DATA and OLD chunks never cross a
  * BK_BLOCK boundary and are at most chunk_max bytes; ZERO chunks are at most
- * BK_ZERO_CHUNK_MAX. full: everything that is not data is a ZERO chunk, so the chunks
- * cover [0, size). Otherwise (incremental) the chunks cover the extents, and every block
- * that an extent touches or rehash[block] names (rehash may be NULL) is filled up with
- * HASH chunks so its hash can be recomputed.
+ * BK_ZERO_CHUNK_MAX.
+ *
+ * Full (old_size ignored): data extents grow to whole sub-blocks, everything else is a
+ * ZERO chunk: the chunks cover [0, size).
+ *
+ * Incremental: every sub-block an extent touches is covered whole, by DATA (data extents
+ * grow to whole sub-blocks; the partial sub-blocks at the ends of a zero extent are read
+ * as data) or by ZERO; when the size changed, so is everything from the sub-block holding
+ * the smaller size to the end. Each covered sub-block that existed at the base (below
+ * old_size) is also read there, as OLD chunks, to take its old value out of the sum —
+ * only where old_alloc (the base's allocated extents; NULL: all of it) says there was
+ * anything: what was not allocated was zero, and zero sub-blocks count nothing.
  */
 int chunk_plan_build(const struct extent_list *l, uint64_t size, uint64_t chunk_max, bool full,
-                     const bool *rehash, struct chunk_plan *ret);
+                     uint64_t old_size, const struct extent_list *old_alloc,
+                     struct chunk_plan *ret);
 void chunk_plan_release(struct chunk_plan *p);
 
 bool buf_is_zero(const void *buf, size_t len);
@@ -166,11 +189,14 @@ bool buf_is_zero(const void *buf, size_t len);
 #define DSTREAM_SNAP_MAX   4096          /* bytes of a snapshot name we accept */
 #define DSTREAM_DATA_MAX   (64 * BK_MiB) /* bytes of one 'w' record we accept */
 
+#define DSTREAM_SYNC_EVERY (16 * BK_MiB) /* writeback started every so many bytes */
+
 struct dstream_writer {
 	int fd;
 	int version;
 	struct sha256 sha;
-	uint64_t bytes; /* written so far */
+	uint64_t bytes;        /* written so far */
+	uint64_t synced, prev; /* writeback started up to synced; done up to prev */
 	uint8_t hdr[4096];
 	size_t used;
 	bool zero_pending;
@@ -184,6 +210,11 @@ int dstream_write_header(struct dstream_writer *w, const char *from_snap, const 
 int dstream_write_data(struct dstream_writer *w, uint64_t off, uint64_t len, const void *data);
 /* Touching zero runs are merged into one record. */
 int dstream_write_zero(struct dstream_writer *w, uint64_t off, uint64_t len);
+/* Data cut in DSTREAM_RUN pieces: the non-zero ones as 'w' records (counted in
+ * *data_bytes), the zero ones as 'z'; touching pieces of a kind make one record. */
+#define DSTREAM_RUN 4096
+int dstream_write_runs(struct dstream_writer *w, uint64_t off, const void *data, uint64_t len,
+                       uint64_t *data_bytes);
 /* 'e', and everything flushed; the SHA-256 of all bytes written into ret_sha. */
 int dstream_write_end(struct dstream_writer *w, uint8_t ret_sha[SHA256_LEN]);
 void dstream_writer_release(struct dstream_writer *w);
@@ -304,12 +335,12 @@ void bk_record_set_release(struct bk_record_set *s);
 void bk_snap_name(char buf[128], const char *backup_id);       /* cairn-backup-<id> */
 void bk_image_name(char buf[128], const char *volume_id);      /* backup-<vid> */
 void bk_image_snap_name(char buf[128], const char *backup_id); /* backup-<id> */
-void bk_blocks_oid(char buf[128], const char *backup_id);      /* backup.blocks.<id> */
+void bk_blocks_oid(char buf[128], const char *backup_id);      /* backup.digest.<id> */
 
-/* The block list of a backup (state namespace); -ENOENT when there is none. */
-int bk_blocks_store(struct cluster *c, const char *backup_id, const struct blocklist *b,
+/* The digest state of a backup (state namespace); -ENOENT when there is none. */
+int bk_blocks_store(struct cluster *c, const char *backup_id, const struct lthash *s, uint64_t size,
                     struct cairn_err *err);
-int bk_blocks_load(struct cluster *c, const char *backup_id, struct blocklist *ret,
+int bk_blocks_load(struct cluster *c, const char *backup_id, struct lthash *ret, uint64_t *ret_size,
                    struct cairn_err *err);
 int bk_blocks_remove(struct cluster *c, const char *backup_id);
 
@@ -321,17 +352,18 @@ int bk_volume_load_id(struct cluster *c, const char *id, struct vol_record *ret,
 
 /*
  * The data mover: chunks in offset order through a window of in_flight rbd_aio requests
- * of at most chunk bytes. DATA and HASH chunks are read from src (rbd_aio_read2); each
- * chunk is then handled in order: hashed, written to the stream (ordered writes), and/or
- * written to dst with rbd_aio_write2 / rbd_aio_write_zeroes (out of order, bounded by the
- * same window). All-zero data is written as zeros, never as data.
+ * of at most chunk bytes. DATA chunks are read from src and OLD ones from src_old
+ * (rbd_aio_read2); each chunk is then handled in order: hashed, written to the stream
+ * (ordered writes), and/or written to dst with rbd_aio_write2 / rbd_aio_write_zeroes (out
+ * of order, bounded by the same window). Zeros are written as zeros, never as data.
  */
 struct copier {
-	rbd_image_t src;
+	rbd_image_t src;             /* the new point: DATA chunks */
+	rbd_image_t src_old;         /* the base point: OLD chunks; NULL: none */
 	rbd_image_t dst;             /* NULL: none */
 	bool dst_zero;               /* zero ZERO chunks in dst (false: dst is zero there) */
-	struct dstream_writer *file; /* NULL: none */
-	struct bhasher *hasher;      /* NULL: none */
+	struct dstream_writer *file; /* NULL: none; data is written in runs of non-zero 4 KiB */
+	struct vhasher *hasher;      /* NULL: none */
 	uint32_t window;
 	uint64_t chunk_max;
 	struct cairn_progress *progress;
@@ -348,7 +380,7 @@ int copier_run(struct copier *cp, const struct chunk_plan *plan, struct cairn_er
 
 /*
  * The digest of an image (at its snapshot when it was opened there) over [0, size):
- * reads only the allocated extents (rbd_diff_iterate2), zero blocks cost nothing.
+ * reads only the allocated extents (rbd_diff_iterate2), zeros cost nothing.
  */
 int bk_image_digest(rbd_image_t img, uint64_t size, const struct cairn_config *conf,
                     struct cairn_progress *progress, uint64_t progress_base,
@@ -358,6 +390,10 @@ int bk_image_digest(rbd_image_t img, uint64_t size, const struct cairn_config *c
 /* Changed extents of img (opened at the new snapshot) since from_snap (NULL: all). */
 int bk_diff_extents(rbd_image_t img, const char *from_snap, uint64_t size, struct extent_list *ret,
                     struct cairn_err *err);
+/* The allocated extents of img, in whole objects, when its object map can say cheaply
+ * (fast-diff): 1 with ret filled; 0 when it cannot (ret empty). */
+int bk_alloc_extents(rbd_image_t img, uint64_t size, struct extent_list *ret,
+                     struct cairn_err *err);
 
 /* Remove what an unfinished backup left (idempotent). created_image: the intent says the
  * backup image was made by this backup. */

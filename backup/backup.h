@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * backup: full and incremental backups of volumes, into the backups pool or into files in
- * the standard `rbd export-diff` (v2) stream format, verify, restore, retention.
+ * the standard `rbd export-diff` stream format, verify, restore, retention.
  *
  * Plain blocking C over librados/librbd for worker threads: the cluster first, the
  * request's error last, >= 0 or a negative errno with err set; ret_* untouched on failure.
@@ -21,22 +21,32 @@
  * The API object is the same plus "incremental": true|false, and "checksums" names the
  * volume digest's algorithm: "volume_algorithm": BACKUP_VOLUME_DIGEST.
  *
- * The volume digest is SHA-256 over the SHA-256 of each 4 MiB block of the volume's
- * logical content (zeros included; the last block shorter when the size is not a multiple
- * of 4 MiB). It is a plain function of the content like a SHA-256 of the whole, but an
- * incremental backup recomputes only the blocks it touches and takes the others from its
- * base, so it never reads the whole volume. From a shell:
- *   rbd export POOL/IMG@SNAP - | split -b 4M --filter 'sha256sum | head -c 64 | xxd -r -p' \
- *     | sha256sum
+ * The volume digest. A SHA-256 of the whole volume would make every incremental backup
+ * read the whole volume, so the digest is homomorphic (LtHash16, after Bellare-Micciancio
+ * and Facebook's "homomorphic hashing" for update propagation): the volume's logical
+ * content is cut into 64 KiB sub-blocks (the last one shorter); a sub-block i of n bytes
+ * that holds a non-zero byte has the value
+ *     v_i = SHAKE256(SHA-256(le64(i) || le64(n) || its bytes)) as 2048 bytes, read as
+ *           1024 little-endian 16-bit lanes;
+ * an all-zero sub-block is 0. The state is the lane-wise sum of all v_i modulo 2^16, and
+ * the digest ("volume") is the SHA-256 of the state's 2048 bytes. It is a function of the
+ * content alone (any two images with the same bytes have the same digest), zeros cost
+ * nothing, and an incremental backup updates the base's state (kept in RADOS,
+ * "backup.digest.<id>") by taking out the old values of the sub-blocks it touches (read
+ * at the base snapshot) and putting in the new ones: it reads only what changed.
+ * Restore and verify recompute it from the restored volume or the backup image.
  *
  * Source point. Each backup takes the snapshot "cairn-backup-<id>" of the volume's RBD
  * image and reads from it. Only the snapshot of the latest good backup stays (the base of
  * the next incremental): older cairn-backup-* snapshots go once a newer backup is good.
  *
- * Changed extents come from rbd_diff_iterate2 (fast-diff when the image has it and its
- * object map is valid); a full backup of a clone includes the parent's data. Zero or
- * discarded extents are never copied as data. Data moves with rbd_aio_* and a window of
- * [backup] in_flight requests of [backup] chunk bytes.
+ * Changed extents come from rbd_diff_iterate2: with fast-diff (and a valid object map)
+ * first the changed objects, then, for an incremental, the exact extents inside them, so
+ * a 4 KiB write costs 64 KiB, not a 4 MiB object; a full backup of a clone includes the
+ * parent's data. Zeros, zeroed and discarded ranges are never copied as data (4 KiB
+ * runs in files, 64 KiB runs in the pool): "bytes" counts only what was written as data.
+ * Data moves with rbd_aio_* through a window of [backup] in_flight requests of [backup]
+ * chunk bytes (at most 4 MiB each).
  *
  * Targets.
  * - pool: one RBD image per volume in the backups pool, "backup-<volume id>", with one
@@ -93,7 +103,7 @@ struct json_object;
 #define BACKUP_LOCK_PREFIX       "lock.backup."  /* RADOS lock object: + volume id */
 #define BACKUP_LOCK_NAME         "cairn.backup"
 #define BACKUP_LOCK_LEASE        60 /* seconds */
-#define BACKUP_VOLUME_DIGEST     "sha256-of-4MiB-block-sha256s"
+#define BACKUP_VOLUME_DIGEST     "sha256(lthash16(sha256, 64KiB))"
 
 /* ---- records ----------------------------------------------------------------------------- */
 

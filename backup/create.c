@@ -117,17 +117,17 @@ static int choose_base(struct create *cr, bool incremental, struct cairn_err *er
 		return 0;
 	}
 	{
-		struct blocklist bl;
+		struct lthash st;
 		struct cairn_err lerr = {0};
+		uint64_t size;
 
-		r = bk_blocks_load(cr->c, latest->id, &bl, &lerr);
-		if (r < 0) {
+		r = bk_blocks_load(cr->c, latest->id, &st, &size, &lerr);
+		if (r < 0 || size != latest->size) {
 			snprintf(rec->why_full, sizeof(rec->why_full),
-			         "the block checksums of the latest backup '%s' are missing",
+			         "the digest state of the latest backup '%s' is missing",
 			         latest->id);
 			return 0;
 		}
-		blocklist_release(&bl);
 	}
 	rec->kind = BACKUP_KIND_INCREMENTAL;
 	str_copy(rec->parent, sizeof(rec->parent), latest->id);
@@ -151,8 +151,9 @@ static void fill_copier(struct create *cr, struct copier *cp, rbd_image_t src, u
 	cp->what = what;
 }
 
-static int to_file(struct create *cr, rbd_image_t src, const struct chunk_plan *plan,
-                   struct bhasher *h, uint8_t file_sha[SHA256_LEN], struct cairn_err *err)
+static int to_file(struct create *cr, rbd_image_t src, rbd_image_t src_old,
+                   const struct chunk_plan *plan, struct vhasher *h, uint8_t file_sha[SHA256_LEN],
+                   struct cairn_err *err)
 {
 	_cleanup_(freep) char *tmp = str_printf("%s.tmp", cr->rec.path);
 	_cleanup_(closep) int fd = -1;
@@ -177,6 +178,7 @@ static int to_file(struct create *cr, rbd_image_t src, const struct chunk_plan *
 		goto out;
 	}
 	fill_copier(cr, &cp, src, plan->read_bytes, what, sizeof(what));
+	cp.src_old = src_old;
 	cp.file = &w;
 	cp.hasher = h;
 	r = copier_run(&cp, plan, err);
@@ -233,8 +235,8 @@ static int head_reset(rbd_image_t img, const char *image, const char *snap, uint
 	return 0;
 }
 
-static int to_pool(struct create *cr, rbd_image_t src, const struct chunk_plan *plan,
-                   struct bhasher *h, struct cairn_err *err)
+static int to_pool(struct create *cr, rbd_image_t src, rbd_image_t src_old,
+                   const struct chunk_plan *plan, struct vhasher *h, struct cairn_err *err)
 {
 	_cleanup_(rbd_closep) rbd_image_t dst = NULL;
 	struct copier cp = {0};
@@ -277,6 +279,7 @@ static int to_pool(struct create *cr, rbd_image_t src, const struct chunk_plan *
 		return err_set(err, r, "cannot resize backup image '%s': %s", image, strerror(-r));
 
 	fill_copier(cr, &cp, src, plan->read_bytes, what, sizeof(what));
+	cp.src_old = src_old;
 	cp.dst = dst;
 	cp.dst_zero = !cr->created_image; /* a new image reads as zeros already */
 	cp.hasher = h;
@@ -321,14 +324,15 @@ static int set_available(struct backup_record *r, const void *arg)
 static int do_backup(struct create *cr, struct cairn_err *err)
 {
 	_cleanup_(rbd_closep) rbd_image_t src = NULL;
-	struct extent_list ext = {0};
+	_cleanup_(rbd_closep) rbd_image_t src_old = NULL;
+	struct extent_list ext = {0}, old_alloc = {0};
+	bool have_alloc = false;
 	struct chunk_plan plan = {0};
-	struct blocklist bl = {0};
-	struct bhasher h = {0};
-	_cleanup_(freep) bool *rehash = NULL;
+	struct lthash state = {{0}};
+	struct vhasher h = {0};
 	bool full = cr->rec.kind == BACKUP_KIND_FULL;
 	uint8_t file_sha[SHA256_LEN], digest[SHA256_LEN];
-	uint64_t size = 0;
+	uint64_t size = 0, old_size = 0;
 	int r;
 
 	r = snap_create(cr->vio, cr->vol.rbd_image, cr->rec.snapshot, err);
@@ -342,67 +346,58 @@ static int do_backup(struct create *cr, struct cairn_err *err)
 		return err_set(err, r, "cannot open '%s@%s': %s", cr->vol.rbd_image,
 		               cr->rec.snapshot, strerror(-r));
 	cr->rec.size = size;
+	if (!full) {
+		/* the base's digest state, and the base itself for the old sub-blocks */
+		r = bk_blocks_load(cr->c, cr->base.id, &state, &old_size, err);
+		if (r < 0)
+			return err->code ? r
+			                 : err_set(err, r,
+			                           "the digest state of backup '%s' is missing",
+			                           cr->base.id);
+		r = rbd_open_read_only(cr->vio, cr->vol.rbd_image, &src_old, cr->base.snapshot);
+		if (r < 0)
+			return err_set(err, r, "cannot open '%s@%s': %s", cr->vol.rbd_image,
+			               cr->base.snapshot, strerror(-r));
+		/* what was not allocated at the base was zero: no old value to take out */
+		r = bk_alloc_extents(src_old, old_size, &old_alloc, err);
+		if (r < 0)
+			return r;
+		have_alloc = r > 0;
+	}
 
 	r = bk_diff_extents(src, full ? NULL : cr->base.snapshot, size, &ext, err);
 	if (r < 0)
 		return r;
-	if (full) {
-		r = blocklist_init(&bl, size);
-	} else {
-		r = bk_blocks_load(cr->c, cr->base.id, &bl, err);
-		if (r < 0) {
-			if (!err->code)
-				err_set(err, r, "the block checksums of backup '%s' are missing",
-				        cr->base.id);
-			goto out;
-		}
-		if (bl.size != size) {
-			uint64_t old = bl.size;
-			r = blocklist_resize(&bl, size);
-			if (r >= 0) {
-				rehash = calloc(bl.n ? bl.n : 1, sizeof(bool));
-				if (!rehash)
-					r = -ENOMEM;
-			}
-			/* the old last block changed length: hash it again */
-			if (r >= 0 && old % BK_BLOCK && old / BK_BLOCK < bl.n)
-				rehash[old / BK_BLOCK] = true;
-		}
-	}
+	r = chunk_plan_build(&ext, size, cr->conf->backup.chunk, full, old_size,
+	                     have_alloc ? &old_alloc : NULL, &plan);
 	if (r < 0) {
 		err_set(err, r, "out of memory");
 		goto out;
 	}
-	r = chunk_plan_build(&ext, size, cr->conf->backup.chunk, full, rehash, &plan);
-	if (r >= 0)
-		r = bhasher_init(&h, &bl);
-	if (r < 0) {
-		err_set(err, r, "out of memory");
-		goto out;
-	}
+	vhasher_init(&h, &state, size, old_size);
 	log_debug("backup %s: %s, %zu chunks, %llu bytes to read", cr->rec.id,
 	          full ? "full" : "incremental", plan.n, (unsigned long long)plan.read_bytes);
 	progress_report(cr->progress, 0, plan.read_bytes);
 
 	if (cr->rec.target == BACKUP_TARGET_FILE)
-		r = to_file(cr, src, &plan, &h, file_sha, err);
+		r = to_file(cr, src, src_old, &plan, &h, file_sha, err);
 	else
-		r = to_pool(cr, src, &plan, &h, err);
+		r = to_pool(cr, src, src_old, &plan, &h, err);
 	if (r < 0)
 		goto out;
 	failpoint("backup.data");
 
-	r = bhasher_finish(&h);
+	r = vhasher_finish(&h);
 	if (r >= 0)
-		r = blocklist_digest(&bl, digest);
+		r = lthash_digest(&state, digest);
 	if (r < 0) {
-		err_set(err, r, "backup '%s': a block was not hashed whole", cr->rec.id);
+		err_set(err, r, "backup '%s': a sub-block was not hashed whole", cr->rec.id);
 		goto out;
 	}
 	sha256_hex(digest, cr->rec.checksum_volume);
 	if (cr->rec.target == BACKUP_TARGET_FILE)
 		sha256_hex(file_sha, cr->rec.checksum_file);
-	r = bk_blocks_store(cr->c, cr->rec.id, &bl, err);
+	r = bk_blocks_store(cr->c, cr->rec.id, &state, size, err);
 	if (r < 0)
 		goto out;
 	failpoint("backup.checksum");
@@ -418,14 +413,14 @@ static int do_backup(struct create *cr, struct cairn_err *err)
 	failpoint("backup.record");
 	progress_report(cr->progress, plan.read_bytes, plan.read_bytes);
 out:
-	bhasher_release(&h);
-	blocklist_release(&bl);
+	vhasher_release(&h);
 	chunk_plan_release(&plan);
 	extent_list_release(&ext);
+	extent_list_release(&old_alloc);
 	return r;
 }
 
-/* Older cairn-backup-* snapshots on the volume and older block lists go: only the latest
+/* Older cairn-backup-* snapshots on the volume and older digest states go: only the latest
  * good backup is a base. */
 static void drop_old_points(struct create *cr)
 {

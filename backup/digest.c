@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * backup: SHA-256 through OpenSSL's libcrypto (SHA-NI where the CPU has it), and the
- * volume digest: SHA-256 over the SHA-256 of each 4 MiB block.
+ * volume digest: a homomorphic sum (LtHash16) of the 64 KiB sub-blocks of the volume.
  */
 #define LOG_MODULE "backup"
 
@@ -138,100 +138,57 @@ int sha256_fd(int fd, uint8_t out[SHA256_LEN])
 	return 0;
 }
 
-/* ---- block lists -------------------------------------------------------------------------- */
+/* ---- LtHash16 ------------------------------------------------------------------------------- */
 
-uint64_t blocklist_count(uint64_t size)
+void lthash_add(struct lthash *s, const struct lthash *v)
 {
-	return size / BK_BLOCK + (size % BK_BLOCK ? 1 : 0);
+	for (int i = 0; i < LTHASH_LANES; i++)
+		s->lane[i] = (uint16_t)(s->lane[i] + v->lane[i]);
 }
 
-int blocklist_init(struct blocklist *b, uint64_t size)
+void lthash_sub(struct lthash *s, const struct lthash *v)
 {
-	uint64_t n = blocklist_count(size);
+	for (int i = 0; i < LTHASH_LANES; i++)
+		s->lane[i] = (uint16_t)(s->lane[i] - v->lane[i]);
+}
 
-	memset(b, 0, sizeof(*b));
-	if (n > SIZE_MAX / SHA256_LEN)
-		return -EFBIG;
-	b->h = calloc(n ? n : 1, SHA256_LEN);
-	if (!b->h)
+int lthash_expand(const uint8_t sha[SHA256_LEN], struct lthash *ret)
+{
+	uint8_t out[LTHASH_BYTES];
+	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+	int ok;
+
+	if (!ctx)
 		return -ENOMEM;
-	b->size = size;
-	b->n = n;
+	ok = EVP_DigestInit_ex(ctx, EVP_shake256(), NULL) == 1 &&
+	     EVP_DigestUpdate(ctx, sha, SHA256_LEN) == 1 &&
+	     EVP_DigestFinalXOF(ctx, out, sizeof(out)) == 1;
+	EVP_MD_CTX_free(ctx);
+	if (!ok)
+		return -ENOMEM;
+	for (int i = 0; i < LTHASH_LANES; i++)
+		ret->lane[i] = (uint16_t)(out[2 * i] | out[2 * i + 1] << 8);
 	return 0;
 }
 
-void blocklist_release(struct blocklist *b)
+static void lthash_bytes(const struct lthash *s, uint8_t out[LTHASH_BYTES])
 {
-	free(b->h);
-	memset(b, 0, sizeof(*b));
-}
-
-uint64_t blocklist_block_len(const struct blocklist *b, uint64_t i)
-{
-	uint64_t start = i * BK_BLOCK;
-
-	if (i >= b->n)
-		return 0;
-	return b->size - start < BK_BLOCK ? b->size - start : BK_BLOCK;
-}
-
-static int zero_hash(uint64_t len, uint8_t out[SHA256_LEN])
-{
-	struct sha256 s;
-	int r = sha256_init(&s);
-
-	if (r < 0)
-		return r;
-	sha256_update_zeros(&s, len);
-	sha256_final(&s, out);
-	return 0;
-}
-
-int blocklist_resize(struct blocklist *b, uint64_t size)
-{
-	uint64_t n = blocklist_count(size), old_n = b->n;
-	uint8_t full[SHA256_LEN];
-	void *h;
-	int r;
-
-	if (n > SIZE_MAX / SHA256_LEN)
-		return -EFBIG;
-	h = realloc(b->h, (n ? n : 1) * SHA256_LEN);
-	if (!h)
-		return -ENOMEM;
-	b->h = h;
-	b->n = n;
-	b->size = size;
-	if (n > old_n) {
-		r = zero_hash(BK_BLOCK, full);
-		if (r < 0)
-			return r;
-		for (uint64_t i = old_n; i < n; i++) {
-			uint64_t len = blocklist_block_len(b, i);
-			if (len == BK_BLOCK)
-				memcpy(b->h[i], full, SHA256_LEN);
-			else if ((r = zero_hash(len, b->h[i])) < 0)
-				return r;
-		}
+	for (int i = 0; i < LTHASH_LANES; i++) {
+		out[2 * i] = (uint8_t)(s->lane[i] & 0xff);
+		out[2 * i + 1] = (uint8_t)(s->lane[i] >> 8);
 	}
-	return 0;
 }
 
-int blocklist_digest(const struct blocklist *b, uint8_t out[SHA256_LEN])
+int lthash_digest(const struct lthash *s, uint8_t out[SHA256_LEN])
 {
-	struct sha256 s;
-	int r = sha256_init(&s);
+	uint8_t b[LTHASH_BYTES];
 
-	if (r < 0)
-		return r;
-	for (uint64_t i = 0; i < b->n; i++)
-		sha256_update(&s, b->h[i], SHA256_LEN);
-	sha256_final(&s, out);
-	return 0;
+	lthash_bytes(s, b);
+	return sha256_buf(b, sizeof(b), out);
 }
 
-#define BLOCKS_MAGIC     "cairn-blocks v1\n"
-#define BLOCKS_MAGIC_LEN 16
+#define LTHASH_MAGIC     "cairn-lthash v1\n"
+#define LTHASH_MAGIC_LEN 16
 
 static void put_le64(uint8_t *p, uint64_t v)
 {
@@ -248,120 +205,159 @@ static uint64_t get_le64(const uint8_t *p)
 	return v;
 }
 
-int blocklist_serialize(const struct blocklist *b, uint8_t **ret, size_t *ret_len)
+void lthash_serialize(const struct lthash *s, uint64_t size, uint8_t out[LTHASH_STORED_LEN])
 {
-	size_t len = BLOCKS_MAGIC_LEN + 8 + (size_t)b->n * SHA256_LEN;
-	uint8_t *p = malloc(len);
+	memcpy(out, LTHASH_MAGIC, LTHASH_MAGIC_LEN);
+	put_le64(out + LTHASH_MAGIC_LEN, size);
+	lthash_bytes(s, out + LTHASH_MAGIC_LEN + 8);
+}
 
-	if (!p)
-		return -ENOMEM;
-	memcpy(p, BLOCKS_MAGIC, BLOCKS_MAGIC_LEN);
-	put_le64(p + BLOCKS_MAGIC_LEN, b->size);
-	if (b->n)
-		memcpy(p + BLOCKS_MAGIC_LEN + 8, b->h, (size_t)b->n * SHA256_LEN);
-	*ret = p;
-	*ret_len = len;
+int lthash_parse(const uint8_t *data, size_t len, struct lthash *ret, uint64_t *ret_size)
+{
+	const uint8_t *b = data + LTHASH_MAGIC_LEN + 8;
+
+	if (len != LTHASH_STORED_LEN || memcmp(data, LTHASH_MAGIC, LTHASH_MAGIC_LEN))
+		return -EILSEQ;
+	*ret_size = get_le64(data + LTHASH_MAGIC_LEN);
+	for (int i = 0; i < LTHASH_LANES; i++)
+		ret->lane[i] = (uint16_t)(b[2 * i] | b[2 * i + 1] << 8);
 	return 0;
 }
 
-int blocklist_parse(const uint8_t *data, size_t len, struct blocklist *ret)
-{
-	struct blocklist b;
-	uint64_t size;
-	int r;
+/* ---- the volume hasher ------------------------------------------------------------------------- */
 
-	if (len < BLOCKS_MAGIC_LEN + 8 || memcmp(data, BLOCKS_MAGIC, BLOCKS_MAGIC_LEN))
-		return -EILSEQ;
-	size = get_le64(data + BLOCKS_MAGIC_LEN);
-	if (blocklist_count(size) > (len - BLOCKS_MAGIC_LEN - 8) / SHA256_LEN ||
-	    len != BLOCKS_MAGIC_LEN + 8 + blocklist_count(size) * SHA256_LEN)
-		return -EILSEQ;
-	r = blocklist_init(&b, size);
-	if (r < 0)
-		return r;
-	if (b.n)
-		memcpy(b.h, data + BLOCKS_MAGIC_LEN + 8, (size_t)b.n * SHA256_LEN);
-	*ret = b;
-	return 0;
+static void cursor_init(struct hcursor *c, uint64_t size)
+{
+	memset(c, 0, sizeof(*c));
+	c->size = size;
+	c->sub = UINT64_MAX;
 }
 
-/* ---- the block hasher ---------------------------------------------------------------------- */
-
-int bhasher_init(struct bhasher *h, struct blocklist *bl)
+int vhasher_init(struct vhasher *h, struct lthash *state, uint64_t new_size, uint64_t old_size)
 {
 	memset(h, 0, sizeof(*h));
-	h->bl = bl;
-	h->cur = UINT64_MAX;
-	return zero_hash(BK_BLOCK, h->zero_full);
+	h->state = state;
+	cursor_init(&h->add, new_size);
+	cursor_init(&h->sub, old_size);
+	return 0;
 }
 
-static void bhasher_close_block(struct bhasher *h)
+static uint64_t sub_len(const struct hcursor *c, uint64_t i)
 {
-	sha256_final(&h->sha, h->bl->h[h->cur]);
-	h->sha_live = false;
-	h->cur = UINT64_MAX;
+	uint64_t start = i * BK_SUB;
+
+	return c->size - start < BK_SUB ? c->size - start : BK_SUB;
 }
 
-int bhasher_feed(struct bhasher *h, uint64_t off, const void *data, uint64_t len)
+/* The sub-block hashing so far holds its first non-zero byte: start its SHA-256. */
+static int cursor_start(struct hcursor *c)
 {
+	uint8_t prefix[16];
+	int r;
+
+	r = sha256_init(&c->sha);
+	if (r < 0)
+		return r;
+	put_le64(prefix, c->sub);
+	put_le64(prefix + 8, sub_len(c, c->sub));
+	sha256_update(&c->sha, prefix, sizeof(prefix));
+	sha256_update_zeros(&c->sha, c->zeros);
+	c->started = true;
+	return 0;
+}
+
+static int cursor_close(struct vhasher *h, struct hcursor *c, bool old)
+{
+	uint8_t sha[SHA256_LEN];
+	struct lthash v;
+	int r = 0;
+
+	if (c->started) {
+		sha256_final(&c->sha, sha);
+		c->started = false;
+		r = lthash_expand(sha, &v);
+		if (r >= 0) {
+			if (old)
+				lthash_sub(h->state, &v);
+			else
+				lthash_add(h->state, &v);
+		}
+	}
+	c->sub = UINT64_MAX;
+	c->zeros = 0;
+	return r;
+}
+
+int vhasher_feed(struct vhasher *h, bool old, uint64_t off, const void *data, uint64_t len)
+{
+	struct hcursor *c = old ? &h->sub : &h->add;
 	const uint8_t *p = data;
 	int r;
 
-	if (len > h->bl->size || off > h->bl->size - len)
+	if (len > c->size || off > c->size - len)
 		return -EINVAL;
 	while (len) {
-		uint64_t b = off / BK_BLOCK;
-		uint64_t start = b * BK_BLOCK;
-		uint64_t blen = blocklist_block_len(h->bl, b);
-		uint64_t in = off - start;
-		uint64_t n = blen - in < len ? blen - in : len;
+		uint64_t i = off / BK_SUB;
+		uint64_t start = i * BK_SUB, slen = sub_len(c, i);
+		uint64_t n = slen - (off - start) < len ? slen - (off - start) : len;
+		bool zero = !p || buf_is_zero(p, (size_t)n);
 
-		if (h->cur != UINT64_MAX && h->cur != b)
-			return -EINVAL; /* the previous block was left half fed */
-		if (h->cur == UINT64_MAX) {
-			if (in != 0)
-				return -EINVAL; /* a block must be fed from its start */
-			if (!p && n == BK_BLOCK) {
-				memcpy(h->bl->h[b], h->zero_full, SHA256_LEN);
+		if (c->sub != UINT64_MAX && c->sub != i)
+			return -EINVAL; /* the previous sub-block was left half fed */
+		if (c->sub == UINT64_MAX) {
+			if (off != start)
+				return -EINVAL; /* a sub-block is fed from its start */
+			if (zero && n == slen) {
+				/* a whole zero sub-block adds nothing; a zero run skips ahead */
+				uint64_t whole = (len / BK_SUB) * BK_SUB;
+				if (!p && whole > n && start + whole <= c->size)
+					n = whole;
 				off += n;
 				len -= n;
+				if (p)
+					p += n;
 				continue;
 			}
-			r = sha256_init(&h->sha);
-			if (r < 0)
-				return r;
-			h->sha_live = true;
-			h->cur = b;
-			h->pos = start;
+			c->sub = i;
+			c->pos = start;
+			c->zeros = 0;
 		}
-		if (off != h->pos)
+		if (off != c->pos)
 			return -EINVAL;
-		if (p)
-			sha256_update(&h->sha, p, (size_t)n);
-		else
-			sha256_update_zeros(&h->sha, n);
-		h->pos += n;
+		if (zero && !c->started) {
+			c->zeros += n;
+		} else {
+			if (!c->started && (r = cursor_start(c)) < 0)
+				return r;
+			if (zero)
+				sha256_update_zeros(&c->sha, n);
+			else
+				sha256_update(&c->sha, p, (size_t)n);
+		}
+		c->pos += n;
 		off += n;
 		len -= n;
 		if (p)
 			p += n;
-		if (h->pos == start + blen)
-			bhasher_close_block(h);
+		if (c->pos == start + slen && (r = cursor_close(h, c, old)) < 0)
+			return r;
 	}
 	return 0;
 }
 
-int bhasher_finish(struct bhasher *h)
+int vhasher_finish(struct vhasher *h)
 {
-	if (h->cur != UINT64_MAX)
+	if (h->add.sub != UINT64_MAX || h->sub.sub != UINT64_MAX)
 		return -EINVAL;
 	return 0;
 }
 
-void bhasher_release(struct bhasher *h)
+void vhasher_release(struct vhasher *h)
 {
-	if (h->sha_live)
-		sha256_release(&h->sha);
-	h->sha_live = false;
-	h->cur = UINT64_MAX;
+	if (h->add.started)
+		sha256_release(&h->add.sha);
+	if (h->sub.started)
+		sha256_release(&h->sub.sha);
+	h->add.started = h->sub.started = false;
+	h->add.sub = h->sub.sub = UINT64_MAX;
 }

@@ -7,6 +7,7 @@
 #define LOG_MODULE "backup"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/uio.h>
@@ -82,6 +83,25 @@ static int writer_flush(struct dstream_writer *w, const void *data, size_t len)
 	sha256_update(&w->sha, data, len);
 	w->bytes += w->used + len;
 	w->used = 0;
+	if (w->bytes - w->synced >= DSTREAM_SYNC_EVERY) {
+		/*
+		 * Start writing back what came since the last time, and wait for (and drop
+		 * from the page cache) the window before it: the final fsync has little left
+		 * to do, and a large backup does not fill the page cache. Errors are the final
+		 * fsync's to report.
+		 */
+		sync_file_range(w->fd, (off64_t)w->synced, (off64_t)(w->bytes - w->synced),
+		                SYNC_FILE_RANGE_WRITE);
+		if (w->synced > w->prev) {
+			sync_file_range(w->fd, (off64_t)w->prev, (off64_t)(w->synced - w->prev),
+			                SYNC_FILE_RANGE_WAIT_BEFORE | SYNC_FILE_RANGE_WRITE |
+			                        SYNC_FILE_RANGE_WAIT_AFTER);
+			posix_fadvise(w->fd, (off_t)w->prev, (off_t)(w->synced - w->prev),
+			              POSIX_FADV_DONTNEED);
+		}
+		w->prev = w->synced;
+		w->synced = w->bytes;
+	}
 	return 0;
 }
 
@@ -185,6 +205,36 @@ int dstream_write_data(struct dstream_writer *w, uint64_t off, uint64_t len, con
 	put_le64(w->hdr + w->used + 8, len);
 	w->used += 16;
 	return writer_flush(w, data, (size_t)len);
+}
+
+int dstream_write_runs(struct dstream_writer *w, uint64_t off, const void *data, uint64_t len,
+                       uint64_t *data_bytes)
+{
+	const uint8_t *buf = data;
+	uint64_t pos = 0;
+	int r;
+
+	while (pos < len) {
+		uint64_t n = len - pos < DSTREAM_RUN ? len - pos : DSTREAM_RUN, end = pos + n;
+		bool z = buf_is_zero(buf + pos, (size_t)n);
+
+		while (end < len) {
+			uint64_t m = len - end < DSTREAM_RUN ? len - end : DSTREAM_RUN;
+			if (buf_is_zero(buf + end, (size_t)m) != z)
+				break;
+			end += m;
+		}
+		if (z) {
+			r = dstream_write_zero(w, off + pos, end - pos);
+		} else {
+			r = dstream_write_data(w, off + pos, end - pos, buf + pos);
+			*data_bytes += end - pos;
+		}
+		if (r < 0)
+			return r;
+		pos = end;
+	}
+	return 0;
 }
 
 int dstream_write_zero(struct dstream_writer *w, uint64_t off, uint64_t len)

@@ -30,8 +30,9 @@ struct slot {
 	size_t chunk;
 	uint8_t *buf;
 	rbd_completion_t comp;
-	bool done;   /* set by the completion */
-	ssize_t ret; /* its result */
+	bool done;   /* set by the completion (the last one, for several writes) */
+	ssize_t ret; /* its result (the first failure, for several writes) */
+	int pending; /* writes of this slot in flight, plus one while they are sent */
 };
 
 struct window {
@@ -51,6 +52,65 @@ static void aio_done(rbd_completion_t comp, void *arg)
 	s->ret = r;
 	s->done = true;
 	pthread_cond_signal(&s->w->cond);
+	pthread_mutex_unlock(&s->w->mu);
+}
+
+/* One of several writes of a slot: each completion is released here, the last one done. */
+static void aio_part_done(rbd_completion_t comp, void *arg)
+{
+	struct slot *s = arg;
+	ssize_t r = rbd_aio_get_return_value(comp);
+
+	rbd_aio_release(comp);
+	pthread_mutex_lock(&s->w->mu);
+	if (r < 0 && s->ret >= 0)
+		s->ret = r;
+	if (--s->pending == 0) {
+		s->done = true;
+		pthread_cond_signal(&s->w->cond);
+	}
+	pthread_mutex_unlock(&s->w->mu);
+}
+
+static void parts_begin(struct slot *s)
+{
+	s->done = false;
+	s->ret = 0;
+	s->pending = 1; /* held until every part is sent */
+}
+
+static int part_send(struct slot *s, rbd_image_t dst, uint64_t off, uint64_t len,
+                     const uint8_t *data)
+{
+	rbd_completion_t comp;
+	int r;
+
+	r = rbd_aio_create_completion(s, aio_part_done, &comp);
+	if (r < 0)
+		return r;
+	pthread_mutex_lock(&s->w->mu);
+	s->pending++;
+	pthread_mutex_unlock(&s->w->mu);
+	if (data)
+		r = rbd_aio_write2(dst, off, (size_t)len, (const char *)data, comp, 0);
+	else
+		r = rbd_aio_write_zeroes(dst, off, (size_t)len, comp, 0, 0);
+	if (r < 0) {
+		rbd_aio_release(comp);
+		pthread_mutex_lock(&s->w->mu);
+		s->pending--;
+		pthread_mutex_unlock(&s->w->mu);
+	}
+	return r;
+}
+
+static void parts_sent(struct slot *s)
+{
+	pthread_mutex_lock(&s->w->mu);
+	if (--s->pending == 0) {
+		s->done = true;
+		pthread_cond_signal(&s->w->cond);
+	}
 	pthread_mutex_unlock(&s->w->mu);
 }
 
@@ -152,8 +212,15 @@ static void issue(struct run *rn, struct cairn_err *err)
 				run_fail(rn, err, r, "cannot read", ch->off, strerror(-r));
 				return;
 			}
-			r = rbd_aio_read2(cp->src, ch->off, (size_t)ch->len, (char *)s->buf,
-			                  s->comp, LIBRADOS_OP_FLAG_FADVISE_SEQUENTIAL);
+			rbd_image_t from = ch->kind == CHUNK_OLD ? cp->src_old : cp->src;
+			if (!from) {
+				slot_reap(s);
+				run_fail(rn, err, -EINVAL, "cannot read", ch->off,
+				         "no base image to read old data from");
+				return;
+			}
+			r = rbd_aio_read2(from, ch->off, (size_t)ch->len, (char *)s->buf, s->comp,
+			                  LIBRADOS_OP_FLAG_FADVISE_SEQUENTIAL);
 			if (r < 0) {
 				slot_reap(s);
 				run_fail(rn, err, r, "cannot read", ch->off, strerror(-r));
@@ -195,9 +262,10 @@ static void process(struct run *rn, struct slot *s, struct cairn_err *err)
 		}
 		cp->bytes_read += ch->len;
 	}
-	zero = ch->kind == CHUNK_ZERO || (ch->kind == CHUNK_DATA && buf_is_zero(s->buf, ch->len));
+	zero = ch->kind == CHUNK_ZERO || buf_is_zero(s->buf, ch->len);
 	if (cp->hasher) {
-		r = bhasher_feed(cp->hasher, ch->off, zero ? NULL : s->buf, ch->len);
+		r = vhasher_feed(cp->hasher, ch->kind == CHUNK_OLD, ch->off, zero ? NULL : s->buf,
+		                 ch->len);
 		if (r < 0) {
 			run_fail(rn, err, r, "cannot hash", ch->off, strerror(-r));
 			slot_free(rn, s);
@@ -209,41 +277,53 @@ static void process(struct run *rn, struct slot *s, struct cairn_err *err)
 		progress_report(cp->progress, cp->progress_base + rn->done_bytes,
 		                cp->progress_total);
 	}
-	if (ch->kind == CHUNK_HASH) {
+	if (ch->kind == CHUNK_OLD) {
 		slot_free(rn, s);
 		return;
 	}
 	if (cp->file) {
-		r = zero ? dstream_write_zero(cp->file, ch->off, ch->len)
-		         : dstream_write_data(cp->file, ch->off, ch->len, s->buf);
+		if (zero)
+			r = dstream_write_zero(cp->file, ch->off, ch->len);
+		else
+			r = dstream_write_runs(cp->file, ch->off, s->buf, ch->len, &cp->bytes_data);
 		if (r < 0) {
 			run_fail(rn, err, r, "cannot write the file", ch->off, strerror(-r));
 			slot_free(rn, s);
 			return;
 		}
 	}
-	if (!zero)
-		cp->bytes_data += ch->len;
 	if (!cp->dst || (zero && !cp->dst_zero)) {
 		slot_free(rn, s);
 		return;
 	}
-	r = slot_completion(s);
-	if (r >= 0) {
+	/* runs of BK_POOL_RUN: data written, zeros zeroed (or left alone on a blank image) */
+	parts_begin(s);
+	r = 0;
+	for (uint64_t pos = 0; pos < ch->len && r >= 0;) {
+		uint64_t n = ch->len - pos < BK_POOL_RUN ? ch->len - pos : BK_POOL_RUN;
+		uint64_t end = pos + n;
+		bool z = zero || buf_is_zero(s->buf + pos, (size_t)n);
+
+		while (!zero && end < ch->len) {
+			uint64_t m = ch->len - end < BK_POOL_RUN ? ch->len - end : BK_POOL_RUN;
+			if (buf_is_zero(s->buf + end, (size_t)m) != z)
+				break;
+			end += m;
+		}
 		if (zero)
-			r = rbd_aio_write_zeroes(cp->dst, ch->off, (size_t)ch->len, s->comp, 0, 0);
-		else
-			r = rbd_aio_write2(cp->dst, ch->off, (size_t)ch->len, (const char *)s->buf,
-			                   s->comp, 0);
-		if (r < 0)
-			slot_reap(s);
+			end = ch->len;
+		if (!z)
+			r = part_send(s, cp->dst, ch->off + pos, end - pos, s->buf + pos);
+		else if (cp->dst_zero)
+			r = part_send(s, cp->dst, ch->off + pos, end - pos, NULL);
+		if (r >= 0 && !z && !cp->file)
+			cp->bytes_data += end - pos;
+		pos = end;
 	}
-	if (r < 0) {
+	if (r < 0)
 		run_fail(rn, err, r, "cannot write", ch->off, strerror(-r));
-		slot_free(rn, s);
-		return;
-	}
 	s->state = SLOT_WRITING;
+	parts_sent(s); /* done once the parts sent so far are */
 }
 
 /* Under the lock: is there anything for the caller's thread to do? */
@@ -378,10 +458,59 @@ int bk_diff_extents(rbd_image_t img, const char *from_snap, uint64_t size, struc
 		extent_list_release(&l);
 		return err_set(err, r, "out of memory");
 	}
+	if (whole && from_snap) {
+		/*
+		 * The object map says which objects changed, in whole objects: a 4 KiB write
+		 * would cost 4 MiB. Ask again for the exact extents, only over those objects.
+		 */
+		struct extent_list exact = {0};
+		for (size_t i = 0; i < l.n && r >= 0; i++) {
+			if (l.v[i].data)
+				r = rbd_diff_iterate2(img, from_snap, l.v[i].off, l.v[i].len, 1, 0,
+				                      diff_cb, &exact);
+			else
+				r = extent_list_add(&exact, l.v[i].off, l.v[i].len, false);
+		}
+		extent_list_release(&l);
+		if (r >= 0)
+			r = extent_list_normalize(&exact, size);
+		if (r < 0) {
+			extent_list_release(&exact);
+			return err_set(err, r,
+			               "cannot list the changed extents since snapshot %s: %s",
+			               from_snap, strerror(-r));
+		}
+		l = exact;
+	}
 	log_debug("diff since %s: %zu extents (%s)", from_snap ? from_snap : "the start", l.n,
 	          whole ? "fast-diff, whole objects" : "exact");
 	*ret = l;
 	return 0;
+}
+
+int bk_alloc_extents(rbd_image_t img, uint64_t size, struct extent_list *ret, struct cairn_err *err)
+{
+	struct extent_list l = {0};
+	uint64_t features = 0, flags = 0;
+	int r;
+
+	r = rbd_get_features(img, &features);
+	if (r >= 0)
+		r = rbd_get_flags(img, &flags);
+	if (r < 0)
+		return err_set(err, r, "cannot read the features of the image: %s", strerror(-r));
+	if (!(features & RBD_FEATURE_FAST_DIFF) ||
+	    (flags & (RBD_FLAG_FAST_DIFF_INVALID | RBD_FLAG_OBJECT_MAP_INVALID)))
+		return 0;
+	r = rbd_diff_iterate2(img, NULL, 0, size, 1, 1, diff_cb, &l);
+	if (r >= 0)
+		r = extent_list_normalize(&l, size);
+	if (r < 0) {
+		extent_list_release(&l);
+		return err_set(err, r, "cannot list the allocated extents: %s", strerror(-r));
+	}
+	*ret = l;
+	return 1;
 }
 
 int bk_image_digest(rbd_image_t img, uint64_t size, const struct cairn_config *conf,
@@ -391,28 +520,19 @@ int bk_image_digest(rbd_image_t img, uint64_t size, const struct cairn_config *c
 {
 	struct extent_list l = {0};
 	struct chunk_plan plan = {0};
-	struct blocklist bl = {0};
-	struct bhasher h = {0};
+	struct lthash state = {{0}};
+	struct vhasher h;
 	struct copier cp = {0};
 	int r;
 
 	r = bk_diff_extents(img, NULL, size, &l, err);
 	if (r < 0)
 		return r;
-	r = chunk_plan_build(&l, size, conf->backup.chunk, true, NULL, &plan);
+	r = chunk_plan_build(&l, size, conf->backup.chunk, true, 0, NULL, &plan);
 	extent_list_release(&l);
 	if (r < 0)
 		return err_set(err, r, "out of memory");
-	r = blocklist_init(&bl, size);
-	if (r < 0) {
-		chunk_plan_release(&plan);
-		return err_set(err, r, "out of memory");
-	}
-	r = bhasher_init(&h, &bl);
-	if (r < 0) {
-		err_set(err, r, "out of memory");
-		goto out;
-	}
+	vhasher_init(&h, &state, size, 0);
 	cp.src = img;
 	cp.hasher = &h;
 	cp.window = conf->backup.in_flight;
@@ -425,17 +545,16 @@ int bk_image_digest(rbd_image_t img, uint64_t size, const struct cairn_config *c
 	r = copier_run(&cp, &plan, err);
 	if (r < 0)
 		goto out;
-	r = bhasher_finish(&h);
+	r = vhasher_finish(&h);
 	if (r < 0) {
-		err_set(err, r, "checksum: a block was not hashed whole");
+		err_set(err, r, "checksum: a sub-block was not hashed whole");
 		goto out;
 	}
-	r = blocklist_digest(&bl, out);
+	r = lthash_digest(&state, out);
 	if (r < 0)
 		err_set(err, r, "out of memory");
 out:
-	bhasher_release(&h);
-	blocklist_release(&bl);
+	vhasher_release(&h);
 	chunk_plan_release(&plan);
 	return r;
 }

@@ -178,12 +178,102 @@ static int plan_range(struct chunk_plan *p, uint64_t off, uint64_t len, enum chu
 	return 0;
 }
 
+static uint64_t sub_down(uint64_t x)
+{
+	return x / BK_SUB * BK_SUB;
+}
+
+static uint64_t sub_up(uint64_t x, uint64_t size)
+{
+	uint64_t r = x % BK_SUB ? sub_down(x) + BK_SUB : x;
+
+	return r > size ? size : r;
+}
+
+/* The sub-block aligned extents an incremental covers (see backup-internal.h). */
+static int cover_incremental(const struct extent_list *l, uint64_t size, uint64_t old_size,
+                             struct extent_list *x)
+{
+	int r;
+
+	for (size_t i = 0; i < l->n; i++) {
+		uint64_t s = l->v[i].off, t = l->v[i].off + l->v[i].len;
+
+		if (s >= size)
+			break;
+		if (t > size)
+			t = size;
+		if (l->v[i].data) {
+			r = extent_list_add(x, sub_down(s), sub_up(t, size) - sub_down(s), true);
+		} else {
+			/* zeros only over whole sub-blocks; the partial ends are read as data */
+			uint64_t si = sub_up(s, size), ti = t == size ? t : sub_down(t);
+			if (si >= ti) {
+				r = extent_list_add(x, sub_down(s), sub_up(t, size) - sub_down(s),
+				                    true);
+			} else {
+				r = extent_list_add(x, si, ti - si, false);
+				if (r >= 0 && s < si)
+					r = extent_list_add(x, sub_down(s), si - sub_down(s), true);
+				if (r >= 0 && t > ti)
+					r = extent_list_add(x, ti, sub_up(t, size) - ti, true);
+			}
+		}
+		if (r < 0)
+			return r;
+	}
+	if (old_size != size) {
+		/* the sub-block that holds the old end changed length, and all after it */
+		uint64_t from = sub_down(old_size < size ? old_size : size);
+		if (from < size && (r = extent_list_add(x, from, size - from, true)) < 0)
+			return r;
+	}
+	return extent_list_normalize(x, size);
+}
+
+static int chunk_cmp(const void *a, const void *b)
+{
+	const struct chunk *x = a, *y = b;
+
+	if (x->off != y->off)
+		return x->off < y->off ? -1 : 1;
+	return (x->kind == CHUNK_OLD ? 0 : 1) - (y->kind == CHUNK_OLD ? 0 : 1);
+}
+
+/* The part of [s, t) that alloc covers, in whole sub-blocks, added to out. */
+static int add_within(struct extent_list *out, uint64_t s, uint64_t t,
+                      const struct extent_list *alloc)
+{
+	int r;
+
+	if (!alloc)
+		return extent_list_add(out, s, t - s, true);
+	for (size_t i = 0; i < alloc->n; i++) {
+		uint64_t a = alloc->v[i].off, b = alloc->v[i].off + alloc->v[i].len;
+		if (!alloc->v[i].data || b <= s)
+			continue;
+		if (a >= t)
+			break;
+		a = sub_down(a < s ? s : a);
+		b = b > t ? t : b;
+		if (b % BK_SUB)
+			b = sub_down(b) + BK_SUB;
+		if (b > t)
+			b = t;
+		if (a < s)
+			a = s;
+		r = extent_list_add(out, a, b - a, true);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
 int chunk_plan_build(const struct extent_list *l, uint64_t size, uint64_t chunk_max, bool full,
-                     const bool *rehash, struct chunk_plan *ret)
+                     uint64_t old_size, const struct extent_list *old_alloc, struct chunk_plan *ret)
 {
 	struct chunk_plan p = {0};
-	uint64_t nblocks = blocklist_count(size);
-	_cleanup_(freep) bool *touched = NULL;
+	struct extent_list x = {0};
 	uint64_t pos = 0;
 	int r;
 
@@ -194,89 +284,67 @@ int chunk_plan_build(const struct extent_list *l, uint64_t size, uint64_t chunk_
 
 	if (full) {
 		for (size_t i = 0; i < l->n; i++) {
-			const struct extent *e = &l->v[i];
-			if (e->off >= size)
+			uint64_t s = l->v[i].off, t = l->v[i].off + l->v[i].len;
+			if (s >= size)
 				break;
-			if (!e->data)
+			if (!l->v[i].data)
 				continue;
-			if (e->off > pos &&
-			    (r = plan_range(&p, pos, e->off - pos, CHUNK_ZERO, chunk_max)) < 0)
-				goto fail;
-			r = plan_range(&p, e->off, e->len, CHUNK_DATA, chunk_max);
+			r = extent_list_add(&x, sub_down(s), sub_up(t, size) - sub_down(s), true);
 			if (r < 0)
 				goto fail;
-			pos = e->off + e->len;
+		}
+		r = extent_list_normalize(&x, size);
+		if (r < 0)
+			goto fail;
+		for (size_t i = 0; i < x.n; i++) {
+			if (x.v[i].off > pos &&
+			    (r = plan_range(&p, pos, x.v[i].off - pos, CHUNK_ZERO, chunk_max)) < 0)
+				goto fail;
+			r = plan_range(&p, x.v[i].off, x.v[i].len, CHUNK_DATA, chunk_max);
+			if (r < 0)
+				goto fail;
+			pos = x.v[i].off + x.v[i].len;
 		}
 		if (pos < size && (r = plan_range(&p, pos, size - pos, CHUNK_ZERO, chunk_max)) < 0)
 			goto fail;
+		extent_list_release(&x);
 		*ret = p;
 		return 0;
 	}
 
-	/* incremental: which blocks are recomputed */
-	touched = calloc(nblocks ? nblocks : 1, sizeof(bool));
-	if (!touched)
-		return -ENOMEM;
-	for (size_t i = 0; i < l->n; i++) {
-		uint64_t first = l->v[i].off / BK_BLOCK;
-		uint64_t last = (l->v[i].off + l->v[i].len - 1) / BK_BLOCK;
-		for (uint64_t b = first; b <= last && b < nblocks; b++)
-			touched[b] = true;
+	r = cover_incremental(l, size, old_size, &x);
+	if (r < 0)
+		goto fail;
+	for (size_t i = 0; i < x.n; i++) {
+		r = plan_range(&p, x.v[i].off, x.v[i].len, x.v[i].data ? CHUNK_DATA : CHUNK_ZERO,
+		               chunk_max);
+		if (r < 0)
+			goto fail;
 	}
-	if (rehash)
-		for (uint64_t b = 0; b < nblocks; b++)
-			touched[b] |= rehash[b];
-
-	/* walk blocks and extents together; fill untouched parts of touched blocks with HASH */
-	size_t i = 0;
-	for (uint64_t b = 0; b < nblocks; b++) {
-		uint64_t bstart = b * BK_BLOCK;
-		uint64_t bend = bstart + BK_BLOCK < size ? bstart + BK_BLOCK : size;
-
-		if (!touched[b]) {
-			/* no extent can start here (it would have touched the block) */
-			continue;
+	/* the same sub-blocks at the base, to take their old values out */
+	{
+		struct extent_list old = {0};
+		for (size_t i = 0; i < x.n && r >= 0; i++) {
+			uint64_t s = x.v[i].off, t = x.v[i].off + x.v[i].len;
+			if (s < old_size)
+				r = add_within(&old, s, t < old_size ? t : old_size, old_alloc);
 		}
-		pos = bstart;
-		/* an extent that began in an earlier block and reaches in here */
-		while (pos < bend) {
-			while (i < l->n && l->v[i].off + l->v[i].len <= pos)
-				i++;
-			if (i < l->n && l->v[i].off <= pos) {
-				uint64_t e = l->v[i].off + l->v[i].len;
-				if (e > bend)
-					e = bend;
-				r = plan_range(&p, pos, e - pos,
-				               l->v[i].data ? CHUNK_DATA : CHUNK_ZERO, chunk_max);
-				if (r < 0)
-					goto fail;
-				pos = e;
-				continue;
-			}
-			uint64_t stop = bend;
-			if (i < l->n && l->v[i].off < stop)
-				stop = l->v[i].off;
-			r = plan_range(&p, pos, stop - pos, CHUNK_HASH, chunk_max);
-			if (r < 0)
-				goto fail;
-			pos = stop;
-		}
+		if (r >= 0 && size < old_size)
+			r = add_within(&old, sub_down(size), old_size, old_alloc);
+		if (r >= 0)
+			r = extent_list_normalize(&old, old_size);
+		for (size_t i = 0; i < old.n && r >= 0; i++)
+			r = plan_range(&p, old.v[i].off, old.v[i].len, CHUNK_OLD, chunk_max);
+		extent_list_release(&old);
+		if (r < 0)
+			goto fail;
 	}
-	/* merge ZERO chunks that touch (they were cut at block boundaries above) */
-	size_t w = 0;
-	for (size_t k = 0; k < p.n; k++) {
-		if (w && p.v[k].kind == CHUNK_ZERO && p.v[w - 1].kind == CHUNK_ZERO &&
-		    p.v[w - 1].off + p.v[w - 1].len == p.v[k].off &&
-		    p.v[w - 1].len + p.v[k].len <= BK_ZERO_CHUNK_MAX) {
-			p.v[w - 1].len += p.v[k].len;
-			continue;
-		}
-		p.v[w++] = p.v[k];
-	}
-	p.n = w;
+	qsort(p.v, p.n, sizeof(*p.v), chunk_cmp);
+	extent_list_release(&x);
 	*ret = p;
 	return 0;
 fail:
+	extent_list_release(&x);
 	chunk_plan_release(&p);
 	return r;
 }

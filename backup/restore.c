@@ -251,7 +251,7 @@ static int apply_pool(struct cluster *c, const struct backup_record *b, rbd_imag
 	r = bk_diff_extents(src, NULL, b->size, &l, err);
 	if (r < 0)
 		return r;
-	r = chunk_plan_build(&l, b->size, conf->backup.chunk, true, NULL, &plan);
+	r = chunk_plan_build(&l, b->size, conf->backup.chunk, true, 0, NULL, &plan);
 	extent_list_release(&l);
 	if (r < 0)
 		return err_set(err, r, "out of memory");

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * backup: records in the directory, block lists in RADOS, the volumes they belong to.
+ * backup: records in the directory, digest states in RADOS, the volumes they belong to.
  */
 #define LOG_MODULE "backup"
 
@@ -14,7 +14,6 @@
 #include "backup/backup-internal.h"
 
 #define RECORD_ATTEMPTS 5
-#define BLOCKS_PIECE    (16 * BK_MiB)
 
 void bk_snap_name(char buf[128], const char *backup_id)
 {
@@ -33,7 +32,7 @@ void bk_image_snap_name(char buf[128], const char *backup_id)
 
 void bk_blocks_oid(char buf[128], const char *backup_id)
 {
-	snprintf(buf, 128, "backup.blocks.%s", backup_id);
+	snprintf(buf, 128, "backup.digest.%s", backup_id);
 }
 
 /* ---- records -------------------------------------------------------------------------------- */
@@ -165,76 +164,49 @@ void bk_record_set_release(struct bk_record_set *s)
 	memset(s, 0, sizeof(*s));
 }
 
-/* ---- block lists ----------------------------------------------------------------------------- */
+/* ---- digest states --------------------------------------------------------------------------- */
 
-int bk_blocks_store(struct cluster *c, const char *backup_id, const struct blocklist *b,
-                    struct cairn_err *err)
+int bk_blocks_store(struct cluster *c, const char *backup_id, const struct lthash *st,
+                    uint64_t size, struct cairn_err *err)
 {
-	_cleanup_(freep) uint8_t *data = NULL;
+	uint8_t data[LTHASH_STORED_LEN];
 	rados_ioctx_t io;
 	char oid[128];
-	size_t len, off;
 	int r;
 
 	r = cluster_state_ioctx(c, &io, err);
 	if (r < 0)
 		return r;
-	r = blocklist_serialize(b, &data, &len);
-	if (r < 0)
-		return err_set(err, r, "out of memory");
+	lthash_serialize(st, size, data);
 	bk_blocks_oid(oid, backup_id);
-	off = len < BLOCKS_PIECE ? len : BLOCKS_PIECE;
-	r = rados_write_full(io, oid, (const char *)data, off);
-	while (r >= 0 && off < len) {
-		size_t n = len - off < BLOCKS_PIECE ? len - off : BLOCKS_PIECE;
-		r = rados_write(io, oid, (const char *)data + off, n, off);
-		off += n;
-	}
+	r = rados_write_full(io, oid, (const char *)data, sizeof(data));
 	if (r < 0)
-		return err_set(err, r, "cannot store the block list of backup '%s': %s", backup_id,
-		               strerror(-r));
+		return err_set(err, r, "cannot store the digest state of backup '%s': %s",
+		               backup_id, strerror(-r));
 	return 0;
 }
 
-int bk_blocks_load(struct cluster *c, const char *backup_id, struct blocklist *ret,
+int bk_blocks_load(struct cluster *c, const char *backup_id, struct lthash *ret, uint64_t *ret_size,
                    struct cairn_err *err)
 {
-	_cleanup_(freep) uint8_t *data = NULL;
+	uint8_t data[LTHASH_STORED_LEN + 1];
 	rados_ioctx_t io;
-	uint64_t size = 0;
-	time_t mtime;
 	char oid[128];
-	size_t off = 0;
 	int r;
 
 	r = cluster_state_ioctx(c, &io, err);
 	if (r < 0)
 		return r;
 	bk_blocks_oid(oid, backup_id);
-	r = rados_stat(io, oid, &size, &mtime);
+	r = rados_read(io, oid, (char *)data, sizeof(data), 0);
 	if (r == -ENOENT)
 		return -ENOENT;
 	if (r < 0)
-		return err_set(err, r, "cannot read the block list of backup '%s': %s", backup_id,
+		return err_set(err, r, "cannot read the digest state of backup '%s': %s", backup_id,
 		               strerror(-r));
-	if (size > SIZE_MAX / 2)
-		return err_set(err, -EFBIG, "block list of backup '%s' is too large", backup_id);
-	data = malloc(size ? size : 1);
-	if (!data)
-		return err_set(err, -ENOMEM, "out of memory");
-	while (off < size) {
-		size_t n = size - off < BLOCKS_PIECE ? size - off : BLOCKS_PIECE;
-		r = rados_read(io, oid, (char *)data + off, n, off);
-		if (r < 0)
-			return err_set(err, r, "cannot read the block list of backup '%s': %s",
-			               backup_id, strerror(-r));
-		if (r == 0)
-			break;
-		off += (size_t)r;
-	}
-	r = blocklist_parse(data, off, ret);
+	r = lthash_parse(data, (size_t)r, ret, ret_size);
 	if (r < 0)
-		return err_set(err, r, "the block list of backup '%s' is corrupt", backup_id);
+		return err_set(err, r, "the digest state of backup '%s' is corrupt", backup_id);
 	return 0;
 }
 

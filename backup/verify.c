@@ -29,8 +29,9 @@ static int check_stream(const struct backup_record *b, const char *expect_from,
 	_cleanup_(freep) uint8_t *buf = NULL;
 	struct dstream_reader rd;
 	struct dstream_rec rec;
-	struct blocklist bl = {0};
-	struct bhasher h = {0};
+	struct lthash state = {{0}};
+	struct vhasher h = {0};
+	bool hash_ready = false;
 	bool hashing = b->kind == BACKUP_KIND_FULL, seen_to = false, seen_from = false;
 	uint64_t pos = 0, data = 0;
 	char to[128], hex[BACKUP_SHA256_HEX];
@@ -69,23 +70,22 @@ static int check_stream(const struct backup_record *b, const char *expect_from,
 				r = err_set(err, -EILSEQ, "says size %llu, %llu was recorded",
 				            (unsigned long long)rec.size,
 				            (unsigned long long)b->size);
-			else if (hashing && ((r = blocklist_init(&bl, rec.size)) < 0 ||
-			                     (r = bhasher_init(&h, &bl)) < 0))
-				err_set(err, r, "out of memory");
+			else if (hashing)
+				hash_ready = vhasher_init(&h, &state, rec.size, 0) >= 0;
 			break;
 		case 'z':
 		case 'w':
 			if (hashing && rec.off < pos)
 				hashing = false; /* out of order: no digest from the stream alone */
 			if (hashing && rec.off > pos)
-				r = bhasher_feed(&h, pos, NULL, rec.off - pos);
+				r = vhasher_feed(&h, false, pos, NULL, rec.off - pos);
 			if (hashing && r >= 0 && rec.tag == 'z')
-				r = bhasher_feed(&h, rec.off, NULL, rec.len);
+				r = vhasher_feed(&h, false, rec.off, NULL, rec.len);
 			for (uint64_t k = 0; rec.tag == 'w' && k < rec.len && r >= 0;) {
 				uint64_t n = rec.len - k < cap ? rec.len - k : cap;
 				r = dstream_read_data(&rd, buf, n, err);
 				if (r >= 0 && hashing)
-					r = bhasher_feed(&h, rec.off + k, buf, n);
+					r = vhasher_feed(&h, false, rec.off + k, buf, n);
 				k += n;
 				*done += n;
 				progress_report(progress, *done, total);
@@ -115,13 +115,13 @@ static int check_stream(const struct backup_record *b, const char *expect_from,
 		            (unsigned long long)data, (unsigned long long)b->bytes);
 		goto out;
 	}
-	if (hashing && bl.h) {
-		if (pos < bl.size)
-			r = bhasher_feed(&h, pos, NULL, bl.size - pos);
+	if (hashing && hash_ready) {
+		if (pos < b->size)
+			r = vhasher_feed(&h, false, pos, NULL, b->size - pos);
 		if (r >= 0)
-			r = bhasher_finish(&h);
+			r = vhasher_finish(&h);
 		if (r >= 0)
-			r = blocklist_digest(&bl, digest);
+			r = lthash_digest(&state, digest);
 		if (r < 0) {
 			err_set(err, r, "cannot hash the data");
 			goto out;
@@ -136,8 +136,7 @@ static int check_stream(const struct backup_record *b, const char *expect_from,
 	}
 	r = 0;
 out:
-	bhasher_release(&h);
-	blocklist_release(&bl);
+	vhasher_release(&h);
 	dstream_reader_release(&rd);
 	if (r == -EILSEQ) {
 		char msg[sizeof(err->msg)];

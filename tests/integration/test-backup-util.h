@@ -160,22 +160,51 @@ static inline void sha_of(const void *p, uint64_t len, char out[65])
 	sha_hex(d, out);
 }
 
-/* cairn's volume digest, from the definition: SHA-256 over the SHA-256 of 4 MiB blocks. */
+/*
+ * cairn's volume digest, from its definition (backup/backup.h): each 64 KiB sub-block i
+ * of length n holding a non-zero byte has the value SHAKE256(SHA-256(le64 i, le64 n,
+ * bytes)) as 1024 16-bit lanes; the lanes are summed modulo 2^16; the digest is the
+ * SHA-256 of the sum's 2048 bytes.
+ */
 static inline void block_digest_of(const uint8_t *p, uint64_t size, char out[65])
 {
-	EVP_MD_CTX *top = EVP_MD_CTX_new();
+	uint16_t lanes[1024] = {0};
+	uint8_t bytes[2048];
 	unsigned char d[32];
 	unsigned int n = 32;
 
-	assert_non_null(top);
-	assert_int_equal(EVP_DigestInit_ex(top, EVP_sha256(), NULL), 1);
-	for (uint64_t off = 0; off < size; off += 4 * MiB) {
-		uint64_t len = size - off < 4 * MiB ? size - off : 4 * MiB;
-		assert_int_equal(EVP_Digest(p + off, len, d, &n, EVP_sha256(), NULL), 1);
-		EVP_DigestUpdate(top, d, 32);
+	for (uint64_t off = 0, i = 0; off < size; off += 65536, i++) {
+		uint64_t len = size - off < 65536 ? size - off : 65536;
+		uint8_t prefix[16], sha[32], v[2048];
+		EVP_MD_CTX *ctx;
+		bool zero = true;
+
+		for (uint64_t k = 0; k < len && zero; k++)
+			zero = p[off + k] == 0;
+		if (zero)
+			continue;
+		for (int b = 0; b < 8; b++) {
+			prefix[b] = (uint8_t)(i >> (8 * b));
+			prefix[8 + b] = (uint8_t)(len >> (8 * b));
+		}
+		ctx = EVP_MD_CTX_new();
+		assert_non_null(ctx);
+		assert_int_equal(EVP_DigestInit_ex(ctx, EVP_sha256(), NULL), 1);
+		EVP_DigestUpdate(ctx, prefix, 16);
+		EVP_DigestUpdate(ctx, p + off, len);
+		EVP_DigestFinal_ex(ctx, sha, &n);
+		assert_int_equal(EVP_DigestInit_ex(ctx, EVP_shake256(), NULL), 1);
+		EVP_DigestUpdate(ctx, sha, 32);
+		assert_int_equal(EVP_DigestFinalXOF(ctx, v, sizeof(v)), 1);
+		EVP_MD_CTX_free(ctx);
+		for (int l = 0; l < 1024; l++)
+			lanes[l] = (uint16_t)(lanes[l] + (v[2 * l] | v[2 * l + 1] << 8));
 	}
-	EVP_DigestFinal_ex(top, d, &n);
-	EVP_MD_CTX_free(top);
+	for (int l = 0; l < 1024; l++) {
+		bytes[2 * l] = (uint8_t)lanes[l];
+		bytes[2 * l + 1] = (uint8_t)(lanes[l] >> 8);
+	}
+	assert_int_equal(EVP_Digest(bytes, sizeof(bytes), d, &n, EVP_sha256(), NULL), 1);
 	sha_hex(d, out);
 }
 

@@ -19,6 +19,7 @@
 
 #include <cmocka.h>
 #include <json-c/json.h>
+#include <openssl/evp.h>
 
 #include "backup/backup-internal.h"
 #include "common/json.h"
@@ -136,97 +137,145 @@ static void test_sha256_vectors(void **state)
 	}
 }
 
-/* ---- the block digest ------------------------------------------------------------------------- */
+/* ---- the volume digest ------------------------------------------------------------------------ */
 
-/* The digest the definition gives, straight from the bytes. */
-static void digest_direct(const uint8_t *vol, uint64_t size, uint8_t out[SHA256_LEN])
+static void put64(uint8_t *p, uint64_t v)
 {
-	struct sha256 top;
-
-	assert_int_equal(sha256_init(&top), 0);
-	for (uint64_t off = 0; off < size; off += BK_BLOCK) {
-		uint64_t n = size - off < BK_BLOCK ? size - off : BK_BLOCK;
-		uint8_t h[SHA256_LEN];
-		assert_int_equal(sha256_buf(vol + off, (size_t)n, h), 0);
-		sha256_update(&top, h, SHA256_LEN);
-	}
-	sha256_final(&top, out);
+	for (int i = 0; i < 8; i++)
+		p[i] = (uint8_t)(v >> (8 * i));
 }
 
-static void test_block_digest(void **state)
+/* The digest as the definition gives it, straight from the bytes, with OpenSSL alone. */
+static void digest_direct(const uint8_t *vol, uint64_t size, char out[BACKUP_SHA256_HEX])
 {
-	const uint64_t size = 3 * BK_BLOCK + 512 * KiB; /* a short last block */
-	uint8_t *vol = calloc(1, size);
-	uint8_t want[SHA256_LEN], got[SHA256_LEN];
-	struct blocklist bl, bl2;
-	struct bhasher h;
-	uint8_t *ser;
-	size_t ser_len;
+	uint16_t lanes[1024] = {0};
+	uint8_t bytes[2048], d[32];
 
-	assert_non_null(vol);
-	memset(vol + BK_BLOCK + 100, 0x5a, 3000);
-	memset(vol + 3 * BK_BLOCK + 10, 0xa5, 10);
-	digest_direct(vol, size, want);
+	for (uint64_t off = 0, i = 0; off < size; off += 65536, i++) {
+		uint64_t n = size - off < 65536 ? size - off : 65536;
+		uint8_t prefix[16], sha[32], v[2048];
+		unsigned int len = 32;
+		EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+		bool zero = true;
 
-	/* fed in pieces, holes as NULL, the zero block 0 and 2 as a whole */
-	assert_int_equal(blocklist_init(&bl, size), 0);
-	assert_int_equal(bl.n, 4);
-	assert_int_equal(blocklist_block_len(&bl, 3), 512 * KiB);
-	assert_int_equal(bhasher_init(&h, &bl), 0);
-	assert_int_equal(bhasher_feed(&h, 0, NULL, BK_BLOCK), 0);
-	assert_int_equal(bhasher_feed(&h, BK_BLOCK, NULL, 100), 0);
-	assert_int_equal(bhasher_feed(&h, BK_BLOCK + 100, vol + BK_BLOCK + 100, 3000), 0);
-	assert_int_equal(bhasher_feed(&h, BK_BLOCK + 3100, NULL, 2 * BK_BLOCK - 3100), 0);
-	assert_int_equal(bhasher_feed(&h, 3 * BK_BLOCK, vol + 3 * BK_BLOCK, 512 * KiB), 0);
-	assert_int_equal(bhasher_finish(&h), 0);
-	bhasher_release(&h);
-	assert_int_equal(blocklist_digest(&bl, got), 0);
-	assert_memory_equal(got, want, SHA256_LEN);
-
-	/* a skipped byte inside a block, a block not fed from its start, a half block */
-	assert_int_equal(bhasher_init(&h, &bl), 0);
-	assert_int_equal(bhasher_feed(&h, 0, NULL, 100), 0);
-	assert_int_equal(bhasher_feed(&h, 200, NULL, 100), -EINVAL);
-	bhasher_release(&h);
-	assert_int_equal(bhasher_init(&h, &bl), 0);
-	assert_int_equal(bhasher_feed(&h, 5, NULL, 100), -EINVAL);
-	assert_int_equal(bhasher_feed(&h, size - 10, NULL, 20), -EINVAL); /* past the end */
-	assert_int_equal(bhasher_feed(&h, 0, NULL, 10), 0);
-	assert_int_equal(bhasher_finish(&h), -EINVAL);
-	bhasher_release(&h);
-
-	/* stored form round trip, and a corrupt one */
-	assert_int_equal(blocklist_serialize(&bl, &ser, &ser_len), 0);
-	assert_int_equal(blocklist_parse(ser, ser_len, &bl2), 0);
-	assert_int_equal(bl2.size, size);
-	assert_int_equal(bl2.n, 4);
-	assert_memory_equal(bl2.h, bl.h, 4 * SHA256_LEN);
-	blocklist_release(&bl2);
-	assert_int_equal(blocklist_parse(ser, ser_len - 1, &bl2), -EILSEQ);
-	ser[0] ^= 1;
-	assert_int_equal(blocklist_parse(ser, ser_len, &bl2), -EILSEQ);
-	free(ser);
-
-	/* growing: the new blocks are zero blocks; the old short block is not recomputed here */
-	{
-		const uint64_t big = 5 * BK_BLOCK;
-		uint8_t *vol2 = calloc(1, big);
-		assert_non_null(vol2);
-		memcpy(vol2, vol, size);
-		assert_int_equal(blocklist_resize(&bl, big), 0);
-		assert_int_equal(bl.n, 5);
-		/* block 3 was 512 KiB long and is 4 MiB now: hash it again as the caller must */
-		assert_int_equal(bhasher_init(&h, &bl), 0);
-		assert_int_equal(bhasher_feed(&h, 3 * BK_BLOCK, vol2 + 3 * BK_BLOCK, BK_BLOCK), 0);
-		assert_int_equal(bhasher_finish(&h), 0);
-		bhasher_release(&h);
-		digest_direct(vol2, big, want);
-		assert_int_equal(blocklist_digest(&bl, got), 0);
-		assert_memory_equal(got, want, SHA256_LEN);
-		free(vol2);
+		for (uint64_t k = 0; k < n && zero; k++)
+			zero = vol[off + k] == 0;
+		if (zero) {
+			EVP_MD_CTX_free(ctx);
+			continue;
+		}
+		put64(prefix, i);
+		put64(prefix + 8, n);
+		assert_int_equal(EVP_DigestInit_ex(ctx, EVP_sha256(), NULL), 1);
+		EVP_DigestUpdate(ctx, prefix, 16);
+		EVP_DigestUpdate(ctx, vol + off, n);
+		EVP_DigestFinal_ex(ctx, sha, &len);
+		assert_int_equal(EVP_DigestInit_ex(ctx, EVP_shake256(), NULL), 1);
+		EVP_DigestUpdate(ctx, sha, 32);
+		assert_int_equal(EVP_DigestFinalXOF(ctx, v, sizeof(v)), 1);
+		EVP_MD_CTX_free(ctx);
+		for (int l = 0; l < 1024; l++)
+			lanes[l] = (uint16_t)(lanes[l] + (v[2 * l] | v[2 * l + 1] << 8));
 	}
-	blocklist_release(&bl);
-	free(vol);
+	for (int l = 0; l < 1024; l++) {
+		bytes[2 * l] = (uint8_t)lanes[l];
+		bytes[2 * l + 1] = (uint8_t)(lanes[l] >> 8);
+	}
+	assert_int_equal(sha256_buf(bytes, sizeof(bytes), d), 0);
+	sha256_hex(d, out);
+}
+
+static void state_hex(const struct lthash *st, char out[BACKUP_SHA256_HEX])
+{
+	uint8_t d[SHA256_LEN];
+
+	assert_int_equal(lthash_digest(st, d), 0);
+	sha256_hex(d, out);
+}
+
+static void test_volume_digest(void **state)
+{
+	const uint64_t size = 5 * BK_SUB + 12 * KiB; /* a short last sub-block */
+	uint8_t *v0 = calloc(1, size), *v1 = calloc(1, 8 * BK_SUB);
+	char want[BACKUP_SHA256_HEX], got[BACKUP_SHA256_HEX];
+	struct lthash st = {{0}}, back;
+	struct vhasher h;
+	uint8_t stored[LTHASH_STORED_LEN];
+	uint64_t sz;
+
+	assert_non_null(v0);
+	assert_non_null(v1);
+
+	/* nothing but zeros: the state is zero, the digest that of 2048 zero bytes
+	 * (`head -c 2048 /dev/zero | sha256sum`) */
+	digest_direct(v0, size, want);
+	assert_string_equal(want,
+	                    "e5a00aa9991ac8a5ee3109844d84a55583bd20572ad3ffcd42792f3c36b183ad");
+	state_hex(&st, got);
+	assert_string_equal(got, want);
+
+	/* data in sub-blocks 1 and 5 (the short one); fed in pieces, zeros as NULL */
+	memset(v0 + BK_SUB + 100, 0x5a, 3000);
+	memset(v0 + 5 * BK_SUB + 10, 0xa5, 10);
+	digest_direct(v0, size, want);
+	assert_int_equal(vhasher_init(&h, &st, size, 0), 0);
+	assert_int_equal(vhasher_feed(&h, false, 0, NULL, BK_SUB + 100), 0);
+	assert_int_equal(vhasher_feed(&h, false, BK_SUB + 100, v0 + BK_SUB + 100, 3000), 0);
+	assert_int_equal(vhasher_feed(&h, false, BK_SUB + 3100, NULL, 4 * BK_SUB - 3100), 0);
+	assert_int_equal(vhasher_feed(&h, false, 5 * BK_SUB, v0 + 5 * BK_SUB, 12 * KiB), 0);
+	assert_int_equal(vhasher_finish(&h), 0);
+	vhasher_release(&h);
+	state_hex(&st, got);
+	assert_string_equal(got, want);
+	/* zeros fed as data are zeros too */
+	{
+		struct lthash st2 = {{0}};
+		assert_int_equal(vhasher_init(&h, &st2, size, 0), 0);
+		assert_int_equal(vhasher_feed(&h, false, 0, v0, size), 0);
+		assert_int_equal(vhasher_finish(&h), 0);
+		vhasher_release(&h);
+		assert_memory_equal(&st2, &st, sizeof(st));
+	}
+
+	/* an incremental: sub-block 1 changed, 3 written, 5 zeroed, and the volume grew to 8
+	 * sub-blocks: out go the old values of 1, 3 (zero: nothing), 5; in the new ones */
+	memcpy(v1, v0, size);
+	memset(v1 + BK_SUB + 200, 0x11, 10);
+	memset(v1 + 3 * BK_SUB, 0x22, BK_SUB);
+	memset(v1 + 5 * BK_SUB, 0, 12 * KiB);
+	memset(v1 + 7 * BK_SUB + 1, 0x33, 1);
+	assert_int_equal(vhasher_init(&h, &st, 8 * BK_SUB, size), 0);
+	assert_int_equal(vhasher_feed(&h, true, BK_SUB, v0 + BK_SUB, BK_SUB), 0);
+	assert_int_equal(vhasher_feed(&h, false, BK_SUB, v1 + BK_SUB, BK_SUB), 0);
+	assert_int_equal(vhasher_feed(&h, true, 3 * BK_SUB, v0 + 3 * BK_SUB, BK_SUB), 0);
+	assert_int_equal(vhasher_feed(&h, false, 3 * BK_SUB, v1 + 3 * BK_SUB, BK_SUB), 0);
+	assert_int_equal(vhasher_feed(&h, true, 5 * BK_SUB, v0 + 5 * BK_SUB, 12 * KiB), 0);
+	assert_int_equal(vhasher_feed(&h, false, 5 * BK_SUB, v1 + 5 * BK_SUB, 3 * BK_SUB), 0);
+	assert_int_equal(vhasher_finish(&h), 0);
+	vhasher_release(&h);
+	digest_direct(v1, 8 * BK_SUB, want);
+	state_hex(&st, got);
+	assert_string_equal(got, want);
+
+	/* misuse: a skipped byte, a sub-block not fed from its start, past the end, half fed */
+	assert_int_equal(vhasher_init(&h, &st, size, size), 0);
+	assert_int_equal(vhasher_feed(&h, false, 0, v0, 100), 0);
+	assert_int_equal(vhasher_feed(&h, false, 200, v0, 100), -EINVAL);
+	assert_int_equal(vhasher_feed(&h, true, 5, v0, 100), -EINVAL);
+	assert_int_equal(vhasher_feed(&h, true, size - 10, NULL, 20), -EINVAL);
+	assert_int_equal(vhasher_finish(&h), -EINVAL);
+	vhasher_release(&h);
+
+	/* stored form */
+	lthash_serialize(&st, 8 * BK_SUB, stored);
+	assert_int_equal(lthash_parse(stored, sizeof(stored), &back, &sz), 0);
+	assert_int_equal(sz, 8 * BK_SUB);
+	assert_memory_equal(&back, &st, sizeof(st));
+	assert_int_equal(lthash_parse(stored, sizeof(stored) - 1, &back, &sz), -EILSEQ);
+	stored[3] ^= 1;
+	assert_int_equal(lthash_parse(stored, sizeof(stored), &back, &sz), -EILSEQ);
+	free(v0);
+	free(v1);
 }
 
 /* ---- extents and chunks ---------------------------------------------------------------------- */
@@ -276,15 +325,19 @@ static void test_extents_normalize(void **state)
 	assert_int_equal(l.n, 0);
 }
 
-/* Checks every plan must pass: offset order, no overlap, sizes, block boundaries. */
+/* Checks every plan must pass: each stream (new: DATA and ZERO; old: OLD) in offset order
+ * without overlap, sizes, block boundaries, the byte counts. */
 static void plan_sane(const struct chunk_plan *p, uint64_t chunk_max)
 {
-	uint64_t end = 0, rb = 0, db = 0;
+	uint64_t end_new = 0, end_old = 0, rb = 0, db = 0;
 
 	for (size_t i = 0; i < p->n; i++) {
 		const struct chunk *c = &p->v[i];
+		uint64_t *end = c->kind == CHUNK_OLD ? &end_old : &end_new;
 		assert_true(c->len > 0);
-		assert_true(c->off >= end);
+		assert_true(c->off >= *end);
+		if (i)
+			assert_true(c->off >= p->v[i - 1].off);
 		if (c->kind != CHUNK_ZERO) {
 			assert_true(c->len <= chunk_max);
 			assert_true(c->off / BK_BLOCK == (c->off + c->len - 1) / BK_BLOCK);
@@ -294,7 +347,7 @@ static void plan_sane(const struct chunk_plan *p, uint64_t chunk_max)
 		}
 		if (c->kind == CHUNK_DATA)
 			db += c->len;
-		end = c->off + c->len;
+		*end = c->off + c->len;
 	}
 	assert_int_equal(rb, p->read_bytes);
 	assert_int_equal(db, p->data_bytes);
@@ -308,16 +361,17 @@ static void test_chunk_plan_full(void **state)
 	uint64_t covered = 0;
 
 	assert_int_equal(extent_list_add(&l, 3 * MiB, 3 * MiB, true), 0); /* crosses 4 MiB */
-	assert_int_equal(extent_list_add(&l, 40 * MiB, 4 * KiB, true), 0);
+	assert_int_equal(extent_list_add(&l, 40 * MiB + 8 * KiB, 4 * KiB, true), 0);
 	assert_int_equal(extent_list_normalize(&l, size), 0);
-	assert_int_equal(chunk_plan_build(&l, size, 1 * MiB, true, NULL, &p), 0);
+	assert_int_equal(chunk_plan_build(&l, size, 1 * MiB, true, 0, NULL, &p), 0);
 	plan_sane(&p, 1 * MiB);
 	for (size_t i = 0; i < p.n; i++) {
-		assert_int_equal(p.v[i].off, covered); /* a full plan covers everything */
+		assert_int_equal(p.v[i].off, covered); /* a full plan covers everything once */
 		covered += p.v[i].len;
 	}
 	assert_int_equal(covered, size);
-	assert_int_equal(p.data_bytes, 3 * MiB + 4 * KiB);
+	/* the small extent grows to its whole sub-block */
+	assert_int_equal(p.data_bytes, 3 * MiB + BK_SUB);
 	/* zero, data 3-4, data 4-5, data 5-6, zero, data, zero */
 	assert_int_equal(p.n, 7);
 	assert_int_equal(p.v[0].kind, CHUNK_ZERO);
@@ -328,24 +382,26 @@ static void test_chunk_plan_full(void **state)
 	assert_int_equal(p.v[3].off, 5 * MiB);
 	assert_int_equal(p.v[4].kind, CHUNK_ZERO);
 	assert_int_equal(p.v[5].kind, CHUNK_DATA);
+	assert_int_equal(p.v[5].off, 40 * MiB);
+	assert_int_equal(p.v[5].len, BK_SUB);
 	assert_int_equal(p.v[6].kind, CHUNK_ZERO);
 	assert_int_equal(p.v[6].off + p.v[6].len, size);
 	chunk_plan_release(&p);
 
 	/* a chunk larger than a block is cut at the block */
-	assert_int_equal(chunk_plan_build(&l, size, 64 * MiB, true, NULL, &p), 0);
+	assert_int_equal(chunk_plan_build(&l, size, 64 * MiB, true, 0, NULL, &p), 0);
 	plan_sane(&p, BK_BLOCK);
 	assert_int_equal(p.v[1].len, 1 * MiB); /* 3 MiB .. 4 MiB */
 	assert_int_equal(p.v[2].len, 2 * MiB); /* 4 MiB .. 6 MiB */
 	chunk_plan_release(&p);
 	extent_list_release(&l);
 
-	/* an empty volume: one zero chunk; a 3 GiB empty one: cut at 1 GiB */
-	assert_int_equal(chunk_plan_build(&l, 3ULL << 30, MiB, true, NULL, &p), 0);
+	/* an empty volume: zero chunks only, cut at 1 GiB */
+	assert_int_equal(chunk_plan_build(&l, 3ULL << 30, MiB, true, 0, NULL, &p), 0);
 	assert_int_equal(p.n, 3);
 	assert_int_equal(p.read_bytes, 0);
 	chunk_plan_release(&p);
-	assert_int_equal(chunk_plan_build(&l, MiB, 0, true, NULL, &p), -EINVAL);
+	assert_int_equal(chunk_plan_build(&l, MiB, 0, true, 0, NULL, &p), -EINVAL);
 }
 
 static void test_chunk_plan_incremental(void **state)
@@ -353,53 +409,90 @@ static void test_chunk_plan_incremental(void **state)
 	const uint64_t size = 16 * MiB;
 	struct extent_list l = {0};
 	struct chunk_plan p = {0};
-	bool rehash[4] = {false, false, false, true};
 
-	/* block 0: data in the middle; block 1: a zeroed piece; block 2: untouched */
+	/* data in sub-blocks; a small zeroed piece inside one sub-block */
 	assert_int_equal(extent_list_add(&l, 1 * MiB, 512 * KiB, true), 0);
 	assert_int_equal(extent_list_add(&l, BK_BLOCK + 4 * KiB, 8 * KiB, false), 0);
 	assert_int_equal(extent_list_normalize(&l, size), 0);
-	assert_int_equal(chunk_plan_build(&l, size, 1 * MiB, false, rehash, &p), 0);
+	assert_int_equal(chunk_plan_build(&l, size, 1 * MiB, false, size, NULL, &p), 0);
 	plan_sane(&p, 1 * MiB);
-
-	/* block 0: hash 0-1M, data 1M-1.5M, hash 1.5M-2M, 2M-3M, 3M-4M */
-	assert_int_equal(p.v[0].kind, CHUNK_HASH);
-	assert_int_equal(p.v[0].off, 0);
-	assert_int_equal(p.v[0].len, 1 * MiB);
+	/* old and new of the same sub-blocks; the partial zero is read as data */
+	assert_int_equal(p.n, 4);
+	assert_int_equal(p.v[0].kind, CHUNK_OLD);
+	assert_int_equal(p.v[0].off, 1 * MiB);
+	assert_int_equal(p.v[0].len, 512 * KiB);
 	assert_int_equal(p.v[1].kind, CHUNK_DATA);
-	assert_int_equal(p.v[1].len, 512 * KiB);
-	assert_int_equal(p.v[2].kind, CHUNK_HASH);
-	assert_int_equal(p.v[2].off, 1536 * KiB);
-	/* every touched block (0, 1 and the rehashed 3) is covered whole, block 2 not at all */
-	{
-		uint64_t cover[4] = {0};
-		for (size_t i = 0; i < p.n; i++) {
-			uint64_t b = p.v[i].off / BK_BLOCK;
-			assert_true(b != 2);
-			cover[b] += p.v[i].len;
-		}
-		assert_int_equal(cover[0], BK_BLOCK);
-		assert_int_equal(cover[1], BK_BLOCK);
-		assert_int_equal(cover[3], BK_BLOCK);
-	}
-	assert_int_equal(p.data_bytes, 512 * KiB);
-	assert_int_equal(p.read_bytes, 3 * BK_BLOCK - 8 * KiB);
+	assert_int_equal(p.v[1].off, 1 * MiB);
+	assert_int_equal(p.v[2].kind, CHUNK_OLD);
+	assert_int_equal(p.v[2].off, BK_BLOCK);
+	assert_int_equal(p.v[2].len, BK_SUB);
+	assert_int_equal(p.v[3].kind, CHUNK_DATA);
+	assert_int_equal(p.v[3].off, BK_BLOCK);
+	assert_int_equal(p.v[3].len, BK_SUB);
+	assert_int_equal(p.data_bytes, 512 * KiB + BK_SUB);
+	assert_int_equal(p.read_bytes, 2 * (512 * KiB + BK_SUB));
+	chunk_plan_release(&p);
+	extent_list_release(&l);
+
+	/* a zero extent of whole sub-blocks with ragged ends: zeros inside, data at the ends */
+	assert_int_equal(extent_list_add(&l, 10 * KiB, 2 * MiB, false), 0);
+	assert_int_equal(extent_list_normalize(&l, size), 0);
+	assert_int_equal(chunk_plan_build(&l, size, 4 * MiB, false, size, NULL, &p), 0);
+	plan_sane(&p, 4 * MiB);
+	/* old [0, 2 MiB + 64 KiB); new: data [0, 64K), zero [64K, 2M), data [2M, 2M + 64K) */
+	assert_int_equal(p.n, 4);
+	assert_int_equal(p.v[0].kind, CHUNK_OLD);
+	assert_int_equal(p.v[0].len, 2 * MiB + BK_SUB);
+	assert_int_equal(p.v[1].kind, CHUNK_DATA);
+	assert_int_equal(p.v[1].len, BK_SUB);
+	assert_int_equal(p.v[2].kind, CHUNK_ZERO);
+	assert_int_equal(p.v[2].off, BK_SUB);
+	assert_int_equal(p.v[2].len, 2 * MiB - BK_SUB);
+	assert_int_equal(p.v[3].kind, CHUNK_DATA);
+	assert_int_equal(p.v[3].off, 2 * MiB);
+	chunk_plan_release(&p);
+	extent_list_release(&l);
+
+	/* grown from 10 MiB + 32 KiB: the old last sub-block and all after it are new */
+	assert_int_equal(chunk_plan_build(&l, size, 1 * MiB, false, 10 * MiB + 32 * KiB, NULL, &p),
+	                 0);
+	plan_sane(&p, 1 * MiB);
+	assert_int_equal(p.data_bytes, 6 * MiB);
+	assert_int_equal(p.read_bytes, 6 * MiB + 32 * KiB);
+	assert_int_equal(p.v[0].kind, CHUNK_OLD);
+	assert_int_equal(p.v[0].off, 10 * MiB);
+	assert_int_equal(p.v[0].len, 32 * KiB);
 	chunk_plan_release(&p);
 
-	/* a zero extent over two whole blocks is one chunk */
-	extent_list_release(&l);
-	assert_int_equal(extent_list_add(&l, 0, 2 * BK_BLOCK, false), 0);
-	assert_int_equal(extent_list_normalize(&l, size), 0);
-	assert_int_equal(chunk_plan_build(&l, size, 1 * MiB, false, NULL, &p), 0);
-	assert_int_equal(p.n, 1);
-	assert_int_equal(p.v[0].kind, CHUNK_ZERO);
-	assert_int_equal(p.v[0].len, 2 * BK_BLOCK);
-	assert_int_equal(p.read_bytes, 0);
+	/* shrunk to 8 MiB + 4 KiB: the old values from the new end's sub-block on go out */
+	assert_int_equal(chunk_plan_build(&l, 8 * MiB + 4 * KiB, 4 * MiB, false, size, NULL, &p),
+	                 0);
+	plan_sane(&p, 4 * MiB);
+	assert_int_equal(p.data_bytes, 4 * KiB);
+	assert_int_equal(p.read_bytes, 4 * KiB + (size - 8 * MiB));
+
+	/* the base had data only in [4 MiB, 8 MiB): old values elsewhere are zero */
 	chunk_plan_release(&p);
-	extent_list_release(&l);
+	{
+		struct extent_list alloc = {0}, ch = {0};
+		assert_int_equal(extent_list_add(&alloc, BK_BLOCK, BK_BLOCK, true), 0);
+		assert_int_equal(extent_list_add(&ch, 1 * MiB, 4 * KiB, true), 0);
+		assert_int_equal(extent_list_add(&ch, BK_BLOCK + 4 * KiB, 4 * KiB, true), 0);
+		assert_int_equal(extent_list_normalize(&ch, size), 0);
+		assert_int_equal(chunk_plan_build(&ch, size, 1 * MiB, false, size, &alloc, &p), 0);
+		plan_sane(&p, 1 * MiB);
+		assert_int_equal(p.n, 3); /* data, old, data */
+		assert_int_equal(p.v[0].kind, CHUNK_DATA);
+		assert_int_equal(p.v[1].kind, CHUNK_OLD);
+		assert_int_equal(p.v[1].off, BK_BLOCK);
+		assert_int_equal(p.v[1].len, BK_SUB);
+		extent_list_release(&alloc);
+		extent_list_release(&ch);
+	}
 
 	/* nothing changed: nothing to do */
-	assert_int_equal(chunk_plan_build(&l, size, 1 * MiB, false, NULL, &p), 0);
+	chunk_plan_release(&p);
+	assert_int_equal(chunk_plan_build(&l, size, 1 * MiB, false, size, NULL, &p), 0);
 	assert_int_equal(p.n, 0);
 	chunk_plan_release(&p);
 }
@@ -619,42 +712,41 @@ static void model_diff(const struct model *m, const uint8_t *base, struct extent
 }
 
 /* Write one backup stream from the model the way backup_create does. */
-static int model_backup(const struct model *m, const uint8_t *base, struct blocklist *bl,
-                        const char *from, const char *to, uint8_t digest[SHA256_LEN],
-                        uint64_t *bytes)
+static int model_backup(const struct model *m, const uint8_t *base, uint64_t base_size,
+                        struct lthash *st, const char *from, const char *to, uint64_t *bytes)
 {
 	struct extent_list l = {0};
 	struct chunk_plan p = {0};
 	struct dstream_writer w;
-	struct bhasher h;
+	struct vhasher h;
 	uint8_t sha[SHA256_LEN];
 	int fd = memfd();
 
 	model_diff(m, base, &l);
-	assert_int_equal(chunk_plan_build(&l, m->size, 256 * KiB, base == NULL, NULL, &p), 0);
-	assert_int_equal(bhasher_init(&h, bl), 0);
+	assert_int_equal(
+	        chunk_plan_build(&l, m->size, 256 * KiB, base == NULL, base_size, NULL, &p), 0);
+	plan_sane(&p, 256 * KiB);
+	assert_int_equal(vhasher_init(&h, st, m->size, base_size), 0);
 	assert_int_equal(dstream_writer_init(&w, fd, 1), 0);
 	assert_int_equal(dstream_write_header(&w, from, to, m->size), 0);
 	*bytes = 0;
 	for (size_t i = 0; i < p.n; i++) {
 		const struct chunk *c = &p.v[i];
-		const uint8_t *d = m->data + c->off;
-		bool zero = c->kind == CHUNK_ZERO || buf_is_zero(d, c->len);
-		assert_int_equal(bhasher_feed(&h, c->off, zero ? NULL : d, c->len), 0);
-		if (c->kind == CHUNK_HASH)
+		if (c->kind == CHUNK_OLD) {
+			assert_int_equal(vhasher_feed(&h, true, c->off, base + c->off, c->len), 0);
 			continue;
-		if (zero) {
-			assert_int_equal(dstream_write_zero(&w, c->off, c->len), 0);
-		} else {
-			assert_int_equal(dstream_write_data(&w, c->off, c->len, d), 0);
-			*bytes += c->len;
 		}
+		const uint8_t *d = c->kind == CHUNK_ZERO ? NULL : m->data + c->off;
+		assert_int_equal(vhasher_feed(&h, false, c->off, d, c->len), 0);
+		if (!d)
+			assert_int_equal(dstream_write_zero(&w, c->off, c->len), 0);
+		else
+			assert_int_equal(dstream_write_runs(&w, c->off, d, c->len, bytes), 0);
 	}
-	assert_int_equal(bhasher_finish(&h), 0);
-	bhasher_release(&h);
+	assert_int_equal(vhasher_finish(&h), 0);
+	vhasher_release(&h);
 	assert_int_equal(dstream_write_end(&w, sha), 0);
 	dstream_writer_release(&w);
-	assert_int_equal(blocklist_digest(bl, digest), 0);
 	chunk_plan_release(&p);
 	extent_list_release(&l);
 	assert_int_equal(lseek(fd, 0, SEEK_SET), 0);
@@ -687,14 +779,13 @@ static void test_chain_round_trip(void **state)
 	const uint64_t size = 3 * BK_BLOCK + 1 * MiB;
 	struct model m = {.size = size, .data = calloc(1, size)};
 	uint8_t *points[3], *restored = calloc(1, size);
-	uint8_t digest[3][SHA256_LEN], want[SHA256_LEN];
-	struct blocklist bl;
+	char digest[3][BACKUP_SHA256_HEX], want[BACKUP_SHA256_HEX];
+	struct lthash st = {{0}};
 	uint64_t bytes[3];
 	int fds[3];
 
 	assert_non_null(m.data);
 	assert_non_null(restored);
-	assert_int_equal(blocklist_init(&bl, size), 0);
 
 	/* point 0: scattered data; a full backup */
 	model_write(&m, 0, 100 * KiB, 1);
@@ -702,36 +793,38 @@ static void test_chain_round_trip(void **state)
 	model_write(&m, size - 64 * KiB, 64 * KiB, 3);
 	points[0] = malloc(size);
 	memcpy(points[0], m.data, size);
-	fds[0] = model_backup(&m, NULL, &bl, NULL, "p0", digest[0], &bytes[0]);
-	/* zeros are never data: whole 64 KiB pieces that hold any data, nothing else */
-	assert_int_equal(bytes[0], 128 * KiB + 17 * 64 * KiB + 64 * KiB);
+	fds[0] = model_backup(&m, NULL, 0, &st, NULL, "p0", &bytes[0]);
+	state_hex(&st, digest[0]);
+	/* zeros are never data: non-zero 4 KiB runs, nothing else */
+	assert_int_equal(bytes[0], 100 * KiB + 1 * MiB + 64 * KiB);
 
-	/* point 1: overwrite, zero a piece (a discard), touch a new block */
+	/* point 1: overwrite, zero a piece (a discard), touch a new sub-block */
 	model_write(&m, 10 * KiB, 20 * KiB, 4);
 	memset(m.data + 2 * BK_BLOCK + 320 * KiB, 0, 64 * KiB);
 	model_write(&m, BK_BLOCK + 5, 7, 5);
 	points[1] = malloc(size);
 	memcpy(points[1], m.data, size);
-	fds[1] = model_backup(&m, points[0], &bl, "p0", "p1", digest[1], &bytes[1]);
-	assert_int_equal(bytes[1], 64 * KiB + 64 * KiB);
+	fds[1] = model_backup(&m, points[0], size, &st, "p0", "p1", &bytes[1]);
+	state_hex(&st, digest[1]);
+	assert_int_equal(bytes[1], 64 * KiB + 4 * KiB);
 
 	/* point 2: one byte */
 	m.data[size - 1] ^= 0xff;
 	points[2] = malloc(size);
 	memcpy(points[2], m.data, size);
-	fds[2] = model_backup(&m, points[1], &bl, "p1", "p2", digest[2], &bytes[2]);
+	fds[2] = model_backup(&m, points[1], size, &st, "p1", "p2", &bytes[2]);
+	state_hex(&st, digest[2]);
 	assert_int_equal(bytes[2], 64 * KiB);
 
-	/* replay the chain: each point comes back, with its digest */
+	/* replay the chain: each point comes back, and each digest is that point's */
 	for (int i = 0; i < 3; i++) {
 		model_apply(fds[i], restored, size);
 		assert_memory_equal(restored, points[i], size);
 		digest_direct(points[i], size, want);
-		assert_memory_equal(digest[i], want, SHA256_LEN);
+		assert_string_equal(digest[i], want);
 		close(fds[i]);
 		free(points[i]);
 	}
-	blocklist_release(&bl);
 	free(restored);
 	free(m.data);
 }
@@ -912,7 +1005,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	        cmocka_unit_test(test_sha256_vectors),
-	        cmocka_unit_test(test_block_digest),
+	        cmocka_unit_test(test_volume_digest),
 	        cmocka_unit_test(test_extents_normalize),
 	        cmocka_unit_test(test_chunk_plan_full),
 	        cmocka_unit_test(test_chunk_plan_incremental),
