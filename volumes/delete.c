@@ -198,11 +198,8 @@ static int delete_finish(struct cluster *c, struct vol_record *r, char **text, b
 	if (ret < 0)
 		goto fail;
 	if (!direct && conf->volumes.deferred_delete) {
-		/* snapshots first: the trash takes the image as it is */
 		{
 			_cleanup_(rbd_closep) rbd_image_t img = NULL;
-			struct vol_snap *snaps = NULL;
-			size_t n = 0;
 			struct cairn_err lerr = {0};
 
 			ret = vol_open(c, r->pool, r->rbd_image, NULL, false, &img, &lerr);
@@ -212,22 +209,8 @@ static int delete_finish(struct cluster *c, struct vol_record *r, char **text, b
 				err_set(err, ret, "%s", lerr.msg);
 				goto fail;
 			}
-			ret = vol_rbd_snaps(img, &snaps, &n, err);
-			if (ret < 0)
-				goto fail;
-			for (size_t i = 0; i < n && ret >= 0; i++) {
-				if (snaps[i].ns != RBD_SNAP_NAMESPACE_TYPE_USER)
-					continue;
-				ret = rbd_snap_remove2(img, snaps[i].name,
-				                       RBD_SNAP_REMOVE_UNPROTECT, NULL, NULL);
-				if (ret == -ENOENT)
-					ret = 0;
-				if (ret < 0)
-					err_set(err, ret,
-					        "cannot remove snapshot '%s' of %s '%s': %s",
-					        snaps[i].name, what, r->name, strerror(-ret));
-			}
-			vol_rbd_snaps_free(snaps, n);
+			/* out of its group, without snapshots: the trash takes it as it is */
+			ret = vol_rbd_strip(c, img, r->pool, r->rbd_image, err);
 			if (ret < 0)
 				goto fail;
 			/* the purge removes only what carries cairn's mark (managed ones too) */
@@ -335,6 +318,16 @@ int vol_delete_record(struct cluster *c, struct vol_record *r, char **text, bool
 		if (list[0]) {
 			ret = err_set(err, -ENOTEMPTY,
 			              "volume '%s' has snapshots (%s): delete them first or force",
+			              r->name, list);
+			goto out;
+		}
+		/* a group snapshot is the user's too: one consistent point across volumes */
+		ret = vol_rbd_group(c, img, list, sizeof(list), err);
+		if (ret < 0)
+			goto out;
+		if (ret > 0) {
+			ret = err_set(err, -ENOTEMPTY,
+			              "volume '%s' is in group '%s': take it out first or force",
 			              r->name, list);
 			goto out;
 		}

@@ -399,11 +399,120 @@ int vol_rbd_snap_remove(struct cluster *c, const char *pool, const char *rbd_ima
 	return 0;
 }
 
+int vol_rbd_group(struct cluster *c, rbd_image_t img, char *ret_name, size_t len,
+                  struct cairn_err *err)
+{
+	rbd_group_info_t g = {0};
+	char pool[NAME_MAX_LEN + 1];
+	int r;
+
+	r = rbd_get_group(img, &g, sizeof(g));
+	if (r == -EOPNOTSUPP)
+		return 0; /* an old-format image is in no group */
+	if (r < 0)
+		return err_set(err, r, "cannot read the group of an image: %s", strerror(-r));
+	if (g.pool < 0 || !g.name || !*g.name) {
+		rbd_group_info_cleanup(&g, sizeof(g));
+		return 0;
+	}
+	if (rados_pool_reverse_lookup(cluster_rados(c), g.pool, pool, sizeof(pool)) < 0)
+		snprintf(pool, sizeof(pool), "%" PRId64, g.pool);
+	snprintf(ret_name, len, "%s/%s", pool, g.name);
+	rbd_group_info_cleanup(&g, sizeof(g));
+	return 1;
+}
+
+/*
+ * Remove a group snapshot of an image through its group, so that it goes from every image
+ * of the group: a group snapshot that names a removed image could never be removed again.
+ */
+static int group_snap_remove(struct cluster *c, rbd_image_t img, const struct vol_snap *s,
+                             struct cairn_err *err)
+{
+	rbd_snap_group_namespace_t ns = {0};
+	char pool[NAME_MAX_LEN + 1];
+	rados_ioctx_t gio;
+	int r;
+
+	r = rbd_snap_get_group_namespace(img, s->id, &ns, sizeof(ns));
+	if (r >= 0 &&
+	    rados_pool_reverse_lookup(cluster_rados(c), ns.group_pool, pool, sizeof(pool)) >= 0 &&
+	    cluster_ioctx_by_name(c, pool, &gio, err) >= 0) {
+		r = rbd_group_snap_remove(gio, ns.group_name, ns.group_snap_name);
+		if (r >= 0)
+			log_debug("removed group snapshot %s/%s@%s", pool, ns.group_name,
+			          ns.group_snap_name);
+	} else {
+		r = -ENOENT;
+	}
+	if (ns.group_name)
+		rbd_snap_group_namespace_cleanup(&ns, sizeof(ns));
+	if (r == -ENOENT) /* the group is gone: the image's part alone */
+		r = rbd_snap_remove_by_id(img, s->id);
+	return r;
+}
+
+int vol_rbd_strip(struct cluster *c, rbd_image_t img, const char *pool, const char *rbd_image,
+                  struct cairn_err *err)
+{
+	struct vol_snap *snaps = NULL;
+	char group[2 * NAME_MAX_LEN + 2];
+	size_t n = 0;
+	int r;
+
+	r = vol_rbd_snaps(img, &snaps, &n, err);
+	if (r < 0)
+		return r;
+	/* group snapshots first, while the image is still in its group */
+	for (int pass = 0; pass < 2 && r >= 0; pass++) {
+		rbd_snap_namespace_type_t want =
+		        pass == 0 ? RBD_SNAP_NAMESPACE_TYPE_GROUP : RBD_SNAP_NAMESPACE_TYPE_USER;
+
+		for (size_t i = 0; i < n && r >= 0; i++) {
+			if (snaps[i].ns != want)
+				continue; /* trash snapshots go with their last clone */
+			if (want == RBD_SNAP_NAMESPACE_TYPE_GROUP)
+				r = group_snap_remove(c, img, &snaps[i], err);
+			else
+				r = rbd_snap_remove2(img, snaps[i].name, RBD_SNAP_REMOVE_UNPROTECT,
+				                     NULL, NULL);
+			if (r == -ENOENT)
+				r = 0;
+			if (r < 0)
+				err_set(err, r, "cannot remove snapshot '%s' of '%s/%s': %s",
+				        snaps[i].name, pool, rbd_image, strerror(-r));
+		}
+		if (pass == 0 && r >= 0) {
+			r = vol_rbd_group(c, img, group, sizeof(group), err);
+			if (r > 0) {
+				char *slash = strchr(group, '/');
+				rados_ioctx_t gio, io;
+
+				*slash = '\0';
+				r = cluster_ioctx_by_name(c, group, &gio, err);
+				if (r >= 0)
+					r = cluster_ioctx_by_name(c, pool, &io, err);
+				if (r >= 0) {
+					r = rbd_group_image_remove(gio, slash + 1, io, rbd_image);
+					if (r == -ENOENT)
+						r = 0;
+					if (r < 0)
+						err_set(err, r,
+						        "cannot take '%s/%s' out of group '%s/%s': "
+						        "%s",
+						        pool, rbd_image, group, slash + 1,
+						        strerror(-r));
+				}
+			}
+		}
+	}
+	vol_rbd_snaps_free(snaps, n);
+	return r < 0 ? r : 0;
+}
+
 int vol_rbd_remove(struct cluster *c, const char *pool, const char *rbd_image,
                    struct cairn_progress *progress, struct cairn_err *err)
 {
-	struct vol_snap *snaps = NULL;
-	size_t n = 0;
 	rados_ioctx_t io;
 	int r;
 
@@ -419,22 +528,9 @@ int vol_rbd_remove(struct cluster *c, const char *pool, const char *rbd_image,
 			return 0;
 		if (r < 0)
 			return err_set(err, r, "%s", lerr.msg);
-		r = vol_rbd_snaps(img, &snaps, &n, err);
+		r = vol_rbd_strip(c, img, pool, rbd_image, err);
 		if (r < 0)
 			return r;
-		for (size_t i = 0; i < n; i++) {
-			if (snaps[i].ns != RBD_SNAP_NAMESPACE_TYPE_USER)
-				continue; /* trash snapshots go with their last clone */
-			r = rbd_snap_remove2(img, snaps[i].name, RBD_SNAP_REMOVE_UNPROTECT, NULL,
-			                     NULL);
-			if (r < 0 && r != -ENOENT) {
-				err_set(err, r, "cannot remove snapshot '%s/%s@%s': %s", pool,
-				        rbd_image, snaps[i].name, strerror(-r));
-				vol_rbd_snaps_free(snaps, n);
-				return r;
-			}
-		}
-		vol_rbd_snaps_free(snaps, n);
 	}
 	r = rbd_remove_with_progress(io, rbd_image, vol_rbd_progress_cb, progress);
 	if (r == -ENOENT)

@@ -113,7 +113,14 @@ int vol_rbd_mark(struct cluster *c, const char *pool, const char *rbd_image, con
 /* Is the image marked as cairn's? (0 no, 1 yes, <0 error; -ENOENT missing) */
 int vol_rbd_is_marked(rbd_image_t img);
 
-/* Remove an image for good (snapshots first); missing is done (0). */
+/* The group of an open image as "pool/group" in ret_name: 1 in a group, 0 in none. */
+int vol_rbd_group(struct cluster *c, rbd_image_t img, char *ret_name, size_t len,
+                  struct cairn_err *err);
+/* Take an open (read-write) image out of its group and remove its user and group
+ * snapshots, so that it can be removed or trashed. */
+int vol_rbd_strip(struct cluster *c, rbd_image_t img, const char *pool, const char *rbd_image,
+                  struct cairn_err *err);
+/* Remove an image for good (vol_rbd_strip first); missing is done (0). */
 int vol_rbd_remove(struct cluster *c, const char *pool, const char *rbd_image,
                    struct cairn_progress *progress, struct cairn_err *err);
 /* Remove a snapshot (unprotecting it); missing is done; with v2 children it goes to the

@@ -30,6 +30,12 @@ static int require_available(const struct vol_record *r, struct cairn_err *err)
 	               vol_status_to_string(r->status));
 }
 
+/*
+ * The size of the parent snapshot and the depth of its image. The image is opened at its
+ * head, never at the snapshot: a read-only open at a snapshot closed just before a clone
+ * from it makes pacific's librbd crash now and then (a use after free in its io_context
+ * threads, seen under MALLOC_PERTURB_). The depth is that of the image's current chain.
+ */
 static int source_measure(struct cluster *c, struct clone_source *s, const char *snap,
                           const char *what, struct cairn_err *err)
 {
@@ -37,14 +43,34 @@ static int source_measure(struct cluster *c, struct clone_source *s, const char 
 	struct cairn_err lerr = {0};
 	int r;
 
-	r = vol_open(c, s->parent.pool, s->parent.rbd_image, snap, true, &img, &lerr);
+	r = vol_open(c, s->parent.pool, s->parent.rbd_image, NULL, true, &img, &lerr);
 	if (r == -ENOENT)
 		return err_set(err, r, "%s not found", what);
 	if (r < 0)
 		return err_set(err, r, "%s", lerr.msg);
-	r = rbd_get_size(img, &s->size);
-	if (r < 0)
-		return err_set(err, r, "cannot read the size of %s: %s", what, strerror(-r));
+	if (snap) {
+		struct vol_snap *snaps = NULL;
+		size_t n = 0;
+		bool found = false;
+
+		r = vol_rbd_snaps(img, &snaps, &n, err);
+		if (r < 0)
+			return r;
+		for (size_t i = 0; i < n; i++)
+			if (snaps[i].ns == RBD_SNAP_NAMESPACE_TYPE_USER &&
+			    strcmp(snaps[i].name, snap) == 0) {
+				s->size = snaps[i].size;
+				found = true;
+			}
+		vol_rbd_snaps_free(snaps, n);
+		if (!found)
+			return err_set(err, -ENOENT, "%s not found", what);
+	} else {
+		r = rbd_get_size(img, &s->size);
+		if (r < 0)
+			return err_set(err, r, "cannot read the size of %s: %s", what,
+			               strerror(-r));
+	}
 	return vol_rbd_depth(c, img, &s->depth, err);
 }
 
@@ -117,6 +143,8 @@ static int create_validate(struct cluster *c, const struct vol_create_params *p,
 
 	if (name_validate(p->name, "volume", err) < 0)
 		return err->code;
+	if (str_has_prefix(p->name, "hidden-"))
+		return err_set(err, -EINVAL, "volume names starting with 'hidden-' are cairn's");
 	if (sources > 1)
 		return err_set(err, -EINVAL,
 		               "a volume is made from at most one of 'image', "

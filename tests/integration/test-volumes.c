@@ -625,6 +625,38 @@ static void test_delete_trash_purge(void **state)
 	assert_int_equal(trash_count(fx->conf.pools.volumes), 0);
 }
 
+static void test_delete_grouped(void **state)
+{
+	struct fixture *fx = *state;
+	struct cairn_err err = {0};
+	struct json_object *v;
+	char n[NAME_MAX_LEN + 1], group[NAME_MAX_LEN + 1], rbd_image[128];
+	rados_ioctx_t io;
+
+	name(n, "grouped");
+	name(group, "vm");
+	v = create_blank(fx, n, MiB);
+	str_copy(rbd_image, sizeof(rbd_image), json_get_string(v, "rbd_image"));
+	json_object_put(v);
+	/* in an RBD group with a group snapshot, as snapshots/ makes them */
+	assert_int_equal(cluster_ioctx(fx->c, POOL_ROLE_VOLUMES, &io, &err), 0);
+	assert_int_equal(rbd_group_create(io, group), 0);
+	assert_int_equal(rbd_group_image_add(io, group, io, rbd_image), 0);
+	assert_int_equal(rbd_group_snap_create(io, group, "consistent"), 0);
+
+	assert_int_equal(vol_delete(fx->c, n, false, NULL, &err), -ENOTEMPTY);
+	assert_non_null(strstr(err.msg, group));
+	assert_true(rbd_exists(fx->conf.pools.volumes, rbd_image));
+	err_clear(&err);
+
+	/* force: out of the group, its group snapshot gone, the image through the trash */
+	assert_int_equal(vol_delete(fx->c, n, true, NULL, &err), 0);
+	assert_false(rbd_exists(fx->conf.pools.volumes, rbd_image));
+	assert_true(vol_purge(fx->c, &err) >= 1);
+	assert_int_equal(trash_count(fx->conf.pools.volumes), 0);
+	assert_int_equal(rbd_group_remove(io, group), 0);
+}
+
 static void test_delete_parent_hidden_until_clone_goes(void **state)
 {
 	struct fixture *fx = *state;
@@ -1219,6 +1251,7 @@ int main(int argc, char **argv)
 	        cmocka_unit_test(test_name_conflict),
 	        cmocka_unit_test(test_create_race),
 	        cmocka_unit_test(test_delete_trash_purge),
+	        cmocka_unit_test(test_delete_grouped),
 	        cmocka_unit_test(test_delete_parent_hidden_until_clone_goes),
 	        cmocka_unit_test(test_list_by_label),
 	        cmocka_unit_test(test_extend),
