@@ -266,9 +266,12 @@ static int virt_uri_check(const char *uri, struct cairn_err *err)
 		return err_set(err, -EINVAL, "libvirt uri '%.200s': only the local host is taken",
 		               uri);
 	query = strchr(path, '?');
+	n = query ? (size_t)(query - path) : strlen(path);
+	if (strspn(path, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789/._-") != n)
+		return err_set(err, -EINVAL, "libvirt uri '%.200s': the path is not /name", uri);
 	if (!query)
 		return 0;
-	if ((size_t)(query - path) != strlen("/embed") || strncmp(path, "/embed", 6) != 0 ||
+	if (n != strlen("/embed") || strncmp(path, "/embed", 6) != 0 ||
 	    strncmp(query, "?root=", 6) != 0 || strpbrk(query + 6, "&;"))
 		return err_set(err, -EINVAL,
 		               "libvirt uri '%.200s': the only parameter taken is root= of /embed",
