@@ -2,6 +2,7 @@
 /* volumes: the librbd steps images and volumes are made of. */
 #define LOG_MODULE "volumes"
 
+#include <endian.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -196,6 +197,65 @@ int vol_rbd_mark(struct cluster *c, const char *pool, const char *rbd_image, con
 	if (r < 0)
 		return r;
 	r = rbd_metadata_set(img, VOL_MARK_KEY, id);
+	if (r < 0)
+		return err_set(err, r, "cannot set metadata of '%s/%s': %s", pool, rbd_image,
+		               strerror(-r));
+	return 0;
+}
+
+static size_t put_le32(char *buf, size_t off, uint32_t v)
+{
+	uint32_t le = htole32(v);
+
+	memcpy(buf + off, &le, sizeof(le));
+	return off + sizeof(le);
+}
+
+/*
+ * The mark through the image's header object, without opening the image: an open for
+ * writing takes the exclusive lock, loads the object map and registers a watch, and the
+ * close undoes it all (20-40 ms on a busy 2-core host, as much as the clone itself); this
+ * is one read and one cls call. It is what rbd_metadata_set() does underneath, minus the
+ * notification of other clients: for an image made a moment ago that nobody has open.
+ * The input of cls_rbd's metadata_set is an encoded map<string, bufferlist>: a le32 count,
+ * then per entry a le32 length and the key, a le32 length and the value.
+ */
+int vol_rbd_mark_new(struct cluster *c, const char *pool, const char *rbd_image, const char *id,
+                     struct cairn_err *err)
+{
+	char oid[VOL_RBD_NAME_MAX + 16], buf[128], in[256];
+	size_t kl = strlen(VOL_MARK_KEY), vl = strlen(id), off = 0;
+	rados_ioctx_t io;
+	uint32_t len, le;
+	int r;
+
+	if (vl > 128)
+		return err_set(err, -EINVAL, "mark '%s' is too long", id);
+	r = cluster_ioctx_by_name(c, pool, &io, err);
+	if (r < 0)
+		return r;
+	/* rbd_id.<name> holds the image id as an encoded string: le32 length, bytes */
+	snprintf(oid, sizeof(oid), "rbd_id.%s", rbd_image);
+	r = rados_read(io, oid, buf, sizeof(buf), 0);
+	if (r < 0)
+		return err_set(err, r, "cannot read the id of '%s/%s': %s", pool, rbd_image,
+		               strerror(-r));
+	if (r < 4)
+		return err_set(err, -EBADMSG, "bad id object of '%s/%s'", pool, rbd_image);
+	memcpy(&le, buf, 4);
+	len = le32toh(le);
+	if (len == 0 || len > 64 || len + 4 > (uint32_t)r)
+		return err_set(err, -EBADMSG, "bad id object of '%s/%s'", pool, rbd_image);
+	snprintf(oid, sizeof(oid), "rbd_header.%.*s", (int)len, buf + 4);
+
+	off = put_le32(in, off, 1);
+	off = put_le32(in, off, (uint32_t)kl);
+	memcpy(in + off, VOL_MARK_KEY, kl);
+	off += kl;
+	off = put_le32(in, off, (uint32_t)vl);
+	memcpy(in + off, id, vl);
+	off += vl;
+	r = rados_exec(io, oid, "rbd", "metadata_set", in, off, NULL, 0);
 	if (r < 0)
 		return err_set(err, r, "cannot set metadata of '%s/%s': %s", pool, rbd_image,
 		               strerror(-r));

@@ -110,6 +110,9 @@ int vol_rbd_clone(struct cluster *c, const char *ppool, const char *pimage, cons
 /* Set the cairn_id mark. */
 int vol_rbd_mark(struct cluster *c, const char *pool, const char *rbd_image, const char *id,
                  struct cairn_err *err);
+/* Set the mark of an image made a moment ago that nobody has open, without opening it. */
+int vol_rbd_mark_new(struct cluster *c, const char *pool, const char *rbd_image, const char *id,
+                     struct cairn_err *err);
 /* Is the image marked as cairn's? (0 no, 1 yes, <0 error; -ENOENT missing) */
 int vol_rbd_is_marked(rbd_image_t img);
 

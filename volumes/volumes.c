@@ -132,6 +132,15 @@ static int source_resolve(struct cluster *c, const struct vol_create_params *p,
 	str_copy(s->parent.id, sizeof(s->parent.id), rec.id);
 	str_copy(s->parent.pool, sizeof(s->parent.pool), rec.pool);
 	str_copy(s->parent.rbd_image, sizeof(s->parent.rbd_image), rec.rbd_image);
+	if (s->parent.kind == VOL_PARENT_IMAGE && rec.size) {
+		/*
+		 * An image is read-only and imported whole: its base snapshot has the size of
+		 * its record and no parent. Opening it to read both cost as much as the clone.
+		 */
+		s->size = rec.size;
+		s->depth = 0;
+		return 0;
+	}
 	return source_measure(c, s, s->parent.kind == VOL_PARENT_VOLUME ? NULL : s->parent.rbd_snap,
 	                      what, err);
 }
@@ -234,6 +243,15 @@ static int create_configure(struct cluster *c, struct vol_record *r, uint64_t pa
 	_cleanup_(rbd_closep) rbd_image_t img = NULL;
 	int ret;
 
+	if (!flatten && !qos && !(r->parent.kind != VOL_PARENT_NONE && r->size > parent_size)) {
+		/* the mark is all there is to do: no need to open the image for it */
+		ret = vol_rbd_mark_new(c, r->pool, r->rbd_image, r->id, err);
+		if (ret < 0)
+			return ret;
+		failpoint("volume.create.marked");
+		failpoint("volume.create.configured");
+		return 0;
+	}
 	ret = vol_open(c, r->pool, r->rbd_image, NULL, false, &img, err);
 	if (ret < 0)
 		return ret;
