@@ -339,7 +339,8 @@ int chunk_plan_build(const struct extent_list *l, uint64_t size, uint64_t chunk_
 		if (r < 0)
 			goto fail;
 	}
-	qsort(p.v, p.n, sizeof(*p.v), chunk_cmp);
+	if (p.n > 1) /* an empty plan has no array: qsort(NULL, 0) is undefined */
+		qsort(p.v, p.n, sizeof(*p.v), chunk_cmp);
 	extent_list_release(&x);
 	*ret = p;
 	return 0;
