@@ -95,19 +95,13 @@ static int backup_create_work(struct svc *svc, void *data, struct cairn_progress
 		.label = a->label,
 		.op_id = a->op_id,
 	};
-	int r;
 
 	if (a->target) {
 		p.has_target = true;
 		p.target = (enum backup_target)backup_target_from_string(a->target);
 	}
-	r = backup_create(svc->cluster, &p, progress, ret_result, err);
-	if (r >= 0 && svc->conf->backup.keep_last) {
-		struct cairn_err perr = {0};
-		if (backup_prune(svc->cluster, a->volume, &perr) < 0)
-			log_warn("retention of volume '%s': %s", a->volume, perr.msg);
-	}
-	return r;
+	/* retention ([backup] keep_last) runs inside, after the backup is good */
+	return backup_create(svc->cluster, &p, progress, ret_result, err);
 }
 
 static void route_backups_create(struct svc_call *call)
