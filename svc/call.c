@@ -15,8 +15,16 @@
 #include "svc/http-util.h"
 #include "svc/svc-internal.h"
 
-/* replies at least this large give the memory that built them back (malloc_trim) */
-#define CALL_TRIM_AFTER (256 * 1024)
+/* A reply at least this large gives the memory that built it back (malloc_trim), once no
+ * other large reply has followed it for this long. */
+#define CALL_TRIM_AFTER    (256 * 1024)
+#define CALL_TRIM_DELAY_MS 1000
+
+static void trim_timer_cb(uv_timer_t *t)
+{
+	(void)t;
+	malloc_trim(0);
+}
 
 struct svc_slow_pending {
 	struct svc_slow_pending *next;
@@ -74,6 +82,7 @@ static void call_idem_store(struct svc_call *call, int status, const char *body,
 
 void call_reply_json(struct svc_call *call, int status, struct json_object *reply)
 {
+	struct svc *svc = call->svc;
 	const char *text;
 	size_t len;
 
@@ -102,10 +111,11 @@ void call_reply_json(struct svc_call *call, int status, struct json_object *repl
 	/*
 	 * A large reply (a list of thousands of volumes) was built on a worker: its freed
 	 * pieces stay in that worker's malloc arena, so an idle cairnd would keep the peak of
-	 * its biggest list for good. Give them back to the system.
+	 * its biggest list for good. Give them back once such replies stop: not after each,
+	 * or back-to-back lists would fault all those pages in again (twice as slow).
 	 */
 	if (len >= CALL_TRIM_AFTER)
-		malloc_trim(0);
+		uv_timer_start(&svc->trim_timer, trim_timer_cb, CALL_TRIM_DELAY_MS, 0);
 }
 
 static void call_reply_error_status(struct svc_call *call, int status, const char *reason,

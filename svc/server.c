@@ -198,6 +198,7 @@ static void svc_stop(struct svc *svc, const char *why)
 	events_close_all(svc);
 	ops_stop(svc);
 	uv_timer_stop(&svc->reconcile_timer);
+	uv_timer_stop(&svc->trim_timer);
 	uv_timer_stop(&svc->probe_timer);
 	uv_timer_start(&svc->shutdown_timer, shutdown_timer_cb, 0, 100);
 }
@@ -241,10 +242,10 @@ static void on_http_closed(void *userdata)
 static void svc_close_handles(struct svc *svc)
 {
 	uv_handle_t *handles[] = {
-	        (uv_handle_t *)&svc->probe_timer,    (uv_handle_t *)&svc->reconcile_timer,
-	        (uv_handle_t *)&svc->shutdown_timer, (uv_handle_t *)&svc->sigterm,
-	        (uv_handle_t *)&svc->sigint,         (uv_handle_t *)&svc->sighup,
-	        (uv_handle_t *)&svc->ops_async,
+	        (uv_handle_t *)&svc->probe_timer, (uv_handle_t *)&svc->reconcile_timer,
+	        (uv_handle_t *)&svc->trim_timer,  (uv_handle_t *)&svc->shutdown_timer,
+	        (uv_handle_t *)&svc->sigterm,     (uv_handle_t *)&svc->sigint,
+	        (uv_handle_t *)&svc->sighup,      (uv_handle_t *)&svc->ops_async,
 	};
 
 	for (size_t i = 0; i < ARRAY_SIZE(handles); i++)
@@ -389,6 +390,7 @@ int svc_run(const struct cairn_config *conf, const char *config_path)
 
 	uv_timer_init(&svc->loop, &svc->probe_timer);
 	uv_timer_init(&svc->loop, &svc->reconcile_timer);
+	uv_timer_init(&svc->loop, &svc->trim_timer);
 	uv_timer_init(&svc->loop, &svc->shutdown_timer);
 	ops_init(svc);
 

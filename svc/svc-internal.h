@@ -225,6 +225,7 @@ struct svc {
 
 	/* background: reconcile and purge */
 	uv_timer_t reconcile_timer;
+	uv_timer_t trim_timer; /* gives freed memory back once large replies stop (call.c) */
 	bool reconcile_running;
 	bool reconciled_once; /* the first pass after start settles this host's intents */
 
