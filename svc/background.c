@@ -152,22 +152,22 @@ static int pass_purge(struct svc *svc, struct cairn_err *err)
 static int pass_backups(struct svc *svc, struct cairn_err *err)
 {
 	struct backup_reconcile_opts opts = {
-		.startup = !svc->reconciled_once,
-		.host = svc->hostname,
+	        .startup = !svc->reconciled_once,
+	        .host = svc->hostname,
 	};
 	struct backup_reconcile_stats st = {0};
 	int r = backup_reconcile(svc->cluster, &opts, &st, err);
 
 	if (r >= 0 && (st.failed || st.deleted || st.restores_rolled_back))
 		log_info("backups: %u interrupted backup(s) marked failed, %u delete(s) finished, "
-			 "%u restore(s) rolled back",
-			 st.failed, st.deleted, st.restores_rolled_back);
+		         "%u restore(s) rolled back",
+		         st.failed, st.deleted, st.restores_rolled_back);
 	return r;
 }
 
 const struct svc_background_pass svc_background_passes[] = {
-	{"reconcile", pass_reconcile},
-	{"backups", pass_backups},
-	{"purge", pass_purge},
-	{NULL, NULL},
+        {"reconcile", pass_reconcile},
+        {"backups", pass_backups},
+        {"purge", pass_purge},
+        {NULL, NULL},
 };

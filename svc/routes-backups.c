@@ -12,9 +12,9 @@
 struct backup_args {
 	const char *volume, *target, *label;
 	bool incremental, original;
-	char id[UUID_STR_LEN];         /* a backup id from the path */
-	char op_id[UUID_STR_LEN];      /* the operation running it */
-	struct json_object *body;      /* holds the strings above */
+	char id[UUID_STR_LEN];    /* a backup id from the path */
+	char op_id[UUID_STR_LEN]; /* the operation running it */
+	struct json_object *body; /* holds the strings above */
 };
 
 static void backup_args_free(void *data)
@@ -29,7 +29,7 @@ static int backup_id_param(struct svc_call *call)
 {
 	if (!uuid_is_valid(call->params[0])) {
 		call_reply_error(call, -ENOENT, "backup '%.64s' not found (ids are UUIDs)",
-				 call->params[0]);
+		                 call->params[0]);
 		return -ENOENT;
 	}
 	return 0;
@@ -50,7 +50,7 @@ static struct backup_args *backup_args_new(struct svc_call *call)
 
 /* Hand the arguments to an operation: they outlive the call. */
 static void backup_op_start(struct svc_call *call, const char *kind, const char *rname,
-			    op_work_fn work)
+                            op_work_fn work)
 {
 	struct backup_args *a = call->data;
 	struct json_object *op;
@@ -86,14 +86,14 @@ static void route_backups_list(struct svc_call *call)
 }
 
 static int backup_create_work(struct svc *svc, void *data, struct cairn_progress *progress,
-			      struct json_object **ret_result, struct cairn_err *err)
+                              struct json_object **ret_result, struct cairn_err *err)
 {
 	struct backup_args *a = data;
 	struct backup_create_params p = {
-		.volume = a->volume,
-		.incremental = a->incremental,
-		.label = a->label,
-		.op_id = a->op_id,
+	        .volume = a->volume,
+	        .incremental = a->incremental,
+	        .label = a->label,
+	        .op_id = a->op_id,
 	};
 
 	if (a->target) {
@@ -108,23 +108,23 @@ static void route_backups_create(struct svc_call *call)
 {
 	struct backup_args *a = backup_args_new(call);
 	const struct jfield fields[] = {
-		{"volume", JF_NAME, offsetof(struct backup_args, volume), JF_REQUIRED, NULL},
-		{"incremental", JF_BOOL, offsetof(struct backup_args, incremental), 0, NULL},
-		{"target", JF_STRING, offsetof(struct backup_args, target), JF_NULLABLE, NULL},
-		{"label", JF_STRING, offsetof(struct backup_args, label), JF_NULLABLE, NULL},
-		{NULL, 0, 0, 0, NULL},
+	        {"volume", JF_NAME, offsetof(struct backup_args, volume), JF_REQUIRED, NULL},
+	        {"incremental", JF_BOOL, offsetof(struct backup_args, incremental), 0, NULL},
+	        {"target", JF_STRING, offsetof(struct backup_args, target), JF_NULLABLE, NULL},
+	        {"label", JF_STRING, offsetof(struct backup_args, label), JF_NULLABLE, NULL},
+	        {NULL, 0, 0, 0, NULL},
 	};
 
 	if (!a || call_parse_body(call, fields, a, NULL) < 0)
 		return;
 	if (a->target && backup_target_from_string(a->target) < 0) {
-		call_reply_error(call, -EINVAL, "field 'target' must be 'pool' or 'file', not '%.32s'",
-				 a->target);
+		call_reply_error(call, -EINVAL,
+		                 "field 'target' must be 'pool' or 'file', not '%.32s'", a->target);
 		return;
 	}
 	if (a->label && strlen(a->label) >= BACKUP_LABEL_MAX) {
 		call_reply_error(call, -EINVAL, "field 'label' is longer than %d bytes",
-				 BACKUP_LABEL_MAX - 1);
+		                 BACKUP_LABEL_MAX - 1);
 		return;
 	}
 	backup_op_start(call, "backup.create", a->volume, backup_create_work);
@@ -159,13 +159,13 @@ static void route_backup_delete(struct svc_call *call)
 }
 
 static int backup_restore_work(struct svc *svc, void *data, struct cairn_progress *progress,
-			       struct json_object **ret_result, struct cairn_err *err)
+                               struct json_object **ret_result, struct cairn_err *err)
 {
 	struct backup_args *a = data;
 	struct backup_restore_params p = {
-		.volume = a->volume,
-		.original = a->original,
-		.op_id = a->op_id,
+	        .volume = a->volume,
+	        .original = a->original,
+	        .op_id = a->op_id,
 	};
 
 	return backup_restore(svc->cluster, a->id, &p, progress, ret_result, err);
@@ -175,16 +175,17 @@ static void route_backup_restore(struct svc_call *call)
 {
 	struct backup_args *a;
 	const struct jfield fields[] = {
-		{"volume", JF_NAME, offsetof(struct backup_args, volume), JF_NULLABLE, NULL},
-		{"original", JF_BOOL, offsetof(struct backup_args, original), 0, NULL},
-		{NULL, 0, 0, 0, NULL},
+	        {"volume", JF_NAME, offsetof(struct backup_args, volume), JF_NULLABLE, NULL},
+	        {"original", JF_BOOL, offsetof(struct backup_args, original), 0, NULL},
+	        {NULL, 0, 0, 0, NULL},
 	};
 
 	if (backup_id_param(call) < 0 || !(a = backup_args_new(call)) ||
 	    call_parse_body(call, fields, a, NULL) < 0)
 		return;
 	if (a->volume && a->original) {
-		call_reply_error(call, -EINVAL, "give either 'volume' (a new one) or 'original', not both");
+		call_reply_error(call, -EINVAL,
+		                 "give either 'volume' (a new one) or 'original', not both");
 		return;
 	}
 	str_copy(a->id, sizeof(a->id), call->params[0]);
@@ -192,7 +193,7 @@ static void route_backup_restore(struct svc_call *call)
 }
 
 static int backup_verify_work(struct svc *svc, void *data, struct cairn_progress *progress,
-			      struct json_object **ret_result, struct cairn_err *err)
+                              struct json_object **ret_result, struct cairn_err *err)
 {
 	struct backup_args *a = data;
 
@@ -212,16 +213,16 @@ static void route_backup_verify(struct svc_call *call)
 }
 
 const struct route routes_backups[] = {
-	{HTTP_METHOD_GET, "/v1/backups", route_backups_list, ROUTE_CLUSTER,
-	 "list backups (?volume)"},
-	{HTTP_METHOD_POST, "/v1/backups", route_backups_create, ROUTE_MUTATING | ROUTE_CLUSTER,
-	 "back up a volume (operation)"},
-	{HTTP_METHOD_GET, "/v1/backups/{id}", route_backup_show, ROUTE_CLUSTER, "show a backup"},
-	{HTTP_METHOD_DELETE, "/v1/backups/{id}", route_backup_delete,
-	 ROUTE_MUTATING | ROUTE_CLUSTER, "delete a backup"},
-	{HTTP_METHOD_POST, "/v1/backups/{id}/restore", route_backup_restore,
-	 ROUTE_MUTATING | ROUTE_CLUSTER, "restore a backup (operation)"},
-	{HTTP_METHOD_POST, "/v1/backups/{id}/verify", route_backup_verify,
-	 ROUTE_MUTATING | ROUTE_CLUSTER, "verify a backup and its chain (operation)"},
-	{0, NULL, NULL, 0, NULL},
+        {HTTP_METHOD_GET, "/v1/backups", route_backups_list, ROUTE_CLUSTER,
+         "list backups (?volume)"},
+        {HTTP_METHOD_POST, "/v1/backups", route_backups_create, ROUTE_MUTATING | ROUTE_CLUSTER,
+         "back up a volume (operation)"},
+        {HTTP_METHOD_GET, "/v1/backups/{id}", route_backup_show, ROUTE_CLUSTER, "show a backup"},
+        {HTTP_METHOD_DELETE, "/v1/backups/{id}", route_backup_delete,
+         ROUTE_MUTATING | ROUTE_CLUSTER, "delete a backup"},
+        {HTTP_METHOD_POST, "/v1/backups/{id}/restore", route_backup_restore,
+         ROUTE_MUTATING | ROUTE_CLUSTER, "restore a backup (operation)"},
+        {HTTP_METHOD_POST, "/v1/backups/{id}/verify", route_backup_verify,
+         ROUTE_MUTATING | ROUTE_CLUSTER, "verify a backup and its chain (operation)"},
+        {0, NULL, NULL, 0, NULL},
 };
