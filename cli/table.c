@@ -427,8 +427,9 @@ static int h_volume_update(const struct cli_invocation *inv, struct cli_request 
 
 	if (!labels->set && !clear->set && !cli_opt(inv, "qos-iops")->set &&
 	    !cli_opt(inv, "qos-bps")->set)
-		return err_set(err, -EINVAL,
-		               "nothing to change: give --label, --no-labels, --qos-iops or --qos-bps");
+		return err_set(
+		        err, -EINVAL,
+		        "nothing to change: give --label, --no-labels, --qos-iops or --qos-bps");
 	if (labels->set && clear->set)
 		return err_set(err, -EINVAL, "give either --label or --no-labels");
 	r = req_item(req, "PATCH", "/v1/volumes", inv->args[0]);

@@ -112,8 +112,8 @@ int pools_ensure(struct cluster *c, struct cairn_err *err)
 	for (int role = 0; role < POOL_ROLE_MAX; role++) {
 		jobs[role].c = c;
 		jobs[role].role = (enum pool_role)role;
-		started[role] = pthread_create(&threads[role], NULL, pool_ensure_thread,
-					       &jobs[role]) == 0;
+		started[role] =
+		        pthread_create(&threads[role], NULL, pool_ensure_thread, &jobs[role]) == 0;
 		if (!started[role]) /* no thread to spare: do it here */
 			pool_ensure_thread(&jobs[role]);
 	}
