@@ -2,7 +2,8 @@
 /*
  * Calls (requests in handling) and jobs on the thread pool. Quick jobs go straight to
  * libuv's pool; slow ones take one of a bounded number of slots (at most half the
- * workers) so quick requests never starve; past queue_max everything is a prompt 503.
+ * workers) so quick requests never starve; past queue_max quick jobs, or queue_max slow
+ * jobs waiting for a slot, a request is a prompt 503.
  */
 #define LOG_MODULE "svc"
 
@@ -218,7 +219,12 @@ static int pool_queue(struct svc *svc, uv_work_t *work, uv_work_cb work_cb,
 	unsigned slow_max = conf_slow_workers(svc->conf);
 	int r;
 
-	if (svc->jobs_queued + svc->slow_pending >= svc->conf->service.queue_max) {
+	/*
+	 * Quick jobs and waiting slow jobs have a budget of queue_max each: a backlog of slow
+	 * work (deletes, backups a burst accepted with 202) must not turn reads away.
+	 */
+	if (slow ? svc->slow_pending >= svc->conf->service.queue_max
+	         : svc->jobs_queued >= svc->conf->service.queue_max) {
 		svc->requests_rejected++;
 		return -EAGAIN;
 	}
@@ -305,8 +311,9 @@ void call_submit(struct svc_call *call, call_work_fn work, bool slow)
 	call->slow = slow;
 	r = pool_queue(call->svc, &call->work, call_work_cb, call_after_cb, slow);
 	if (r == -EAGAIN) {
-		call_reply_error(call, -EAGAIN, "cairnd is busy: %u requests are queued, try again",
-		                 call->svc->jobs_queued);
+		call_reply_error(call, -EAGAIN, "cairnd is busy: %u %s are queued, try again",
+		                 slow ? call->svc->slow_pending : call->svc->jobs_queued,
+		                 slow ? "long jobs" : "requests");
 	} else if (r < 0) {
 		call_reply_error(call, r, "cannot queue the request: %s", uv_strerror(r));
 	}
