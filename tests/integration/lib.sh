@@ -76,9 +76,12 @@ CONF
 	mkdir -p "$T/import"
 }
 
+# CAIRN_TEST_WRAPPER: a command line cairnd runs under (e.g. "valgrind --leak-check=full"),
+# split on blanks; the wrapper must exec cairnd in its own process (DAEMON_PID stays right).
 daemon_start() { # [env assignments...]
 	[ -f "$T/cairn.conf" ] || daemon_config
-	env "$@" "$CAIRND" --config "$T/cairn.conf" >>"$T/cairnd.log" 2>&1 &
+	# shellcheck disable=SC2086
+	env "$@" ${CAIRN_TEST_WRAPPER:-} "$CAIRND" --config "$T/cairn.conf" >>"$T/cairnd.log" 2>&1 &
 	DAEMON_PID=$!
 	for _ in $(seq 1 600); do
 		if [ -S "$SOCK" ] && curl -s --max-time 2 --unix-socket "$SOCK" http://cairn/v1/health >/dev/null; then
