@@ -71,20 +71,14 @@ static void disk_ctx_release(struct disk_ctx *dc)
 static int disk_prepare(struct svc *svc, const char *name, const struct virt_args *a,
                         struct disk_ctx *dc, struct cairn_err *err)
 {
-	_cleanup_(freep) char *text = NULL, *dump = NULL;
+	_cleanup_(freep) char *dump = NULL;
 	const char *secret = a->secret ? a->secret : svc->conf->ceph.secret_uuid;
 	struct xml_disk *d = &dc->d;
-	char id[VOL_RBD_NAME_MAX];
 	int r;
 
 	memset(dc, 0, sizeof(*dc));
-	r = dir_lookup(svc->cluster, DIR_VOLUMES, name, id, sizeof(id), err);
-	if (r == -ENOENT) {
-		err_clear(err);
-		return err_set(err, -ENOENT, "volume '%s' not found", name);
-	}
-	if (r < 0 || (r = dir_get(svc->cluster, DIR_VOLUMES, id, &text, err)) < 0 ||
-	    (r = vol_record_parse(text, false, &dc->rec, err)) < 0)
+	r = vol_record_load(svc->cluster, false, name, &dc->rec, NULL, err);
+	if (r < 0)
 		return r;
 	r = cluster_mon_dump(svc->cluster, &dump, err);
 	if (r >= 0)

@@ -43,25 +43,8 @@ static bool query_flag(struct svc_call *call, const char *name)
 static int volume_open(struct cluster *c, const char *name, struct vol_record *rec,
                        rados_ioctx_t *io, struct cairn_err *err)
 {
-	_cleanup_(freep) char *text = NULL;
-	char id[VOL_RBD_NAME_MAX];
-	int r;
+	int r = vol_record_load(c, false, name, rec, NULL, err);
 
-	r = dir_lookup(c, DIR_VOLUMES, name, id, sizeof(id), err);
-	if (r == -ENOENT) {
-		err_clear(err);
-		return err_set(err, -ENOENT, "volume '%s' not found", name);
-	}
-	if (r < 0)
-		return r;
-	r = dir_get(c, DIR_VOLUMES, id, &text, err);
-	if (r == -ENOENT) {
-		err_clear(err);
-		return err_set(err, -ENOENT, "volume '%s' not found", name);
-	}
-	if (r < 0)
-		return r;
-	r = vol_record_parse(text, false, rec, err);
 	if (r < 0)
 		return r;
 	r = cluster_ioctx_by_name(c, rec->pool, io, err);

@@ -66,11 +66,6 @@ extern const struct vol_qos_key vol_qos_keys[];
 /* Fill a new record. */
 void vol_record_init(struct vol_record *r, bool is_image);
 
-/*
- * Look a name up and parse its record: -ENOENT "volume 'x' not found".
- */
-int vol_record_load(struct cluster *c, bool is_image, const char *name, struct vol_record *ret,
-                    char **ret_text, struct cairn_err *err);
 int vol_record_load_id(struct cluster *c, bool is_image, const char *id, struct vol_record *ret,
                        char **ret_text, struct cairn_err *err);
 /*

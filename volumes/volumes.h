@@ -104,6 +104,13 @@ struct vol_record {
 	char error[128];        /* why the status is "error" */
 };
 
+/*
+ * Look a name up and parse its record: -ENOENT "volume 'x' not found". ret_text (may be
+ * NULL) receives the stored text, for a guarded update.
+ */
+int vol_record_load(struct cluster *c, bool is_image, const char *name, struct vol_record *ret,
+                    char **ret_text, struct cairn_err *err);
+
 /* Parse a stored record (JSON text); is_image tells the directory it came from. */
 int vol_record_parse(const char *text, bool is_image, struct vol_record *ret,
                      struct cairn_err *err);
