@@ -16,28 +16,46 @@ static bool name_char(char c)
 	return name_char_first(c) || c == '.' || c == '_' || c == '-';
 }
 
+/*
+ * What the messages call the name: "volume" gives "volume name", but a what that already
+ * ends in the word "name" (a JSON field called "name", "new volume name") is not doubled.
+ */
+static const char *name_suffix(const char *what)
+{
+	size_t n = strlen(what);
+
+	if (n >= 4 && strcmp(what + n - 4, "name") == 0 &&
+	    (n == 4 || what[n - 5] == ' ' || what[n - 5] == '_' || what[n - 5] == '-'))
+		return "";
+	return " name";
+}
+
 int name_validate(const char *name, const char *what, struct cairn_err *err)
 {
+	const char *sfx;
 	size_t len;
 
+	if (!what)
+		what = "";
+	sfx = *what ? name_suffix(what) : "name";
 	if (!name)
-		return err_set(err, -EINVAL, "%s name is missing", what);
+		return err_set(err, -EINVAL, "%s%s is missing", what, sfx);
 	len = strlen(name);
 	if (len == 0)
-		return err_set(err, -EINVAL, "%s name is empty", what);
+		return err_set(err, -EINVAL, "%s%s is empty", what, sfx);
 	if (len > NAME_MAX_LEN)
-		return err_set(err, -EINVAL,
-		               "%s name is %zu characters long, at most %d are allowed", what, len,
-		               NAME_MAX_LEN);
+		return err_set(err, -EINVAL, "%s%s is %zu characters long, at most %d are allowed",
+		               what, sfx, len, NAME_MAX_LEN);
 	if (!name_char_first(name[0]))
 		return err_set(err, -EINVAL,
-		               "%s name must start with a letter or a digit (A-Z, a-z, 0-9)", what);
+		               "%s%s must start with a letter or a digit (A-Z, a-z, 0-9)", what,
+		               sfx);
 	for (size_t i = 1; i < len; i++)
 		if (!name_char(name[i]))
 			return err_set(err, -EINVAL,
-			               "%s name has a character that is not allowed at position %zu"
+			               "%s%s has a character that is not allowed at position %zu"
 			               " (allowed: A-Z a-z 0-9 . _ -)",
-			               what, i + 1);
+			               what, sfx, i + 1);
 	return 0;
 }
 

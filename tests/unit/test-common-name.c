@@ -78,6 +78,37 @@ static void test_name_length_limit(void **state)
 	assert_non_null(strstr(err.msg, "64 characters long"));
 }
 
+/* The messages say "<what> name", without "name name" when what is already a name. */
+static void test_name_what_not_doubled(void **state)
+{
+	static const struct {
+		const char *what, *name, *msg;
+	} cases[] = {
+	        {"name", "a/b",
+	         "name has a character that is not allowed at position 2 "
+	         "(allowed: A-Z a-z 0-9 . _ -)"},
+	        {"name", "", "name is empty"},
+	        {"name", NULL, "name is missing"},
+	        {"name", "-a", "name must start with a letter or a digit (A-Z, a-z, 0-9)"},
+	        {"new volume name", "x y",
+	         "new volume name has a character that is not allowed "
+	         "at position 2 (allowed: A-Z a-z 0-9 . _ -)"},
+	        {"volume", "a/b",
+	         "volume name has a character that is not allowed at position 2 "
+	         "(allowed: A-Z a-z 0-9 . _ -)"},
+	        {"hostname", "", "hostname name is empty"}, /* only the word "name" */
+	        {"", "", "name is empty"},
+	        {NULL, "", "name is empty"},
+	};
+	struct cairn_err err;
+
+	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+		err_clear(&err);
+		assert_int_equal(name_validate(cases[i].name, cases[i].what, &err), -EINVAL);
+		assert_string_equal(err.msg, cases[i].msg);
+	}
+}
+
 static void test_uuid_generate(void **state)
 {
 	char a[UUID_STR_LEN], b[UUID_STR_LEN];
@@ -148,6 +179,7 @@ int main(void)
 	        cmocka_unit_test(test_name_first_char),
 	        cmocka_unit_test(test_name_bad_chars),
 	        cmocka_unit_test(test_name_length_limit),
+	        cmocka_unit_test(test_name_what_not_doubled),
 	        cmocka_unit_test(test_uuid_generate),
 	        cmocka_unit_test(test_uuid_is_valid),
 	        cmocka_unit_test(test_str_copy),
