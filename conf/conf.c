@@ -1130,6 +1130,27 @@ int conf_validate(const struct cairn_config *c, struct cairn_err *err)
 	return 0;
 }
 
+/* What inih drops around a value (isspace() in the C locale). */
+static bool ini_space(char ch)
+{
+	return ch == ' ' || ch == '\t' || ch == '\n' || ch == '\v' || ch == '\f' || ch == '\r';
+}
+
+/*
+ * inih drops the whitespace that ends a value, so a path ending in one (a directory
+ * "/srv/x ", which a file can only give as "/srv/x /") would not read back the same: such a
+ * path is printed with a slash after it, which check_path() drops again on reading.
+ */
+static const char *conf_dump_suffix(const struct conf_key *k, const char *text)
+{
+	size_t n = strlen(text);
+
+	if (k->type == CONF_STRING && (k->check == check_path || k->check == check_socket_path) &&
+	    n && ini_space(text[n - 1]))
+		return "/";
+	return "";
+}
+
 int conf_dump(const struct cairn_config *c, FILE *f)
 {
 	const char *section = NULL;
@@ -1145,7 +1166,7 @@ int conf_dump(const struct cairn_config *c, FILE *f)
 			fprintf(f, "\n[%s]\n", section);
 		}
 		if (text && *text)
-			fprintf(f, "%s = %s\n", k->key, text);
+			fprintf(f, "%s = %s%s\n", k->key, text, conf_dump_suffix(k, text));
 		else
 			fprintf(f, "%s =\n", k->key);
 	}

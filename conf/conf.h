@@ -9,7 +9,8 @@
  *
  * Syntax (inih, as Debian builds it):
  * - "[section]" lines and "key = value" lines ("key: value" also works); sections and keys
- *   are case-sensitive. Surrounding whitespace of keys and values is dropped.
+ *   are case-sensitive. Surrounding whitespace of keys and values is dropped (a path that
+ *   ends in a space is given with a slash after it, "/srv/x /", and dumped the same way).
  * - Lines starting with '#' or ';' are comments, and so is the rest of a line from a ';'
  *   that follows whitespace ("workers = 8 ; more"). A '#' inside a value is kept.
  * - Leading whitespace is ignored, so keys may be indented: there are no multi-line values
