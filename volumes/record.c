@@ -486,3 +486,443 @@ int vol_record_modify(struct cluster *c, bool is_image, const char *id, vol_reco
 		return err_set(err, r, "%s", lerr.msg);
 	return 0;
 }
+
+/* ---- the API text of stored records, spliced ------------------------------------------------- */
+
+/*
+ * A list of thousands of volumes spent most of its time in json-c: each stored record was
+ * parsed into objects, copied into the API object, serialized and freed (malloc and free of
+ * a dozen small objects a volume). The stored text is json-c's plain output already, and
+ * the API object is the same members less a few, so its text is the stored values copied in
+ * API order. A record of any other shape (escapes where cairn writes none, whitespace, a
+ * number json-c would print otherwise, a duplicate member) is left to the json-c path, which
+ * stays the reference: the unit tests check that both give the same bytes.
+ */
+
+enum {
+	SK_ID,
+	SK_NAME,
+	SK_FORMER_NAME,
+	SK_POOL,
+	SK_RBD_IMAGE,
+	SK_SIZE,
+	SK_STATUS,
+	SK_PARENT,
+	SK_LABELS,
+	SK_QOS,
+	SK_CREATED,
+	SK_UPDATED,
+	SK_OP,
+	SK_FORMAT,
+	SK_FLATTENED,
+	SK_MANAGED,
+	SK_ERROR,
+	SK_MAX,
+};
+
+enum {
+	PK_KIND,
+	PK_NAME,
+	PK_SNAPSHOT,
+	PK_ID,
+	PK_POOL,
+	PK_RBD_IMAGE,
+	PK_RBD_SNAP,
+	PK_MAX,
+};
+
+/* The members vol_record_parse reads, and the longest string each field of the struct holds. */
+struct splice_key {
+	const char *name;
+	size_t max; /* a string: the field's size less its NUL; 0: not a string */
+};
+
+static const struct splice_key record_keys[SK_MAX] = {
+        [SK_ID] = {"id", UUID_STR_LEN - 1},
+        [SK_NAME] = {"name", NAME_MAX_LEN},
+        [SK_FORMER_NAME] = {"former_name", NAME_MAX_LEN},
+        [SK_POOL] = {"pool", NAME_MAX_LEN},
+        [SK_RBD_IMAGE] = {"rbd_image", VOL_RBD_NAME_MAX - 1},
+        [SK_SIZE] = {"size", 0},
+        [SK_STATUS] = {"status", 0},
+        [SK_PARENT] = {"parent", 0},
+        [SK_LABELS] = {"labels", 0},
+        [SK_QOS] = {"qos", 0},
+        [SK_CREATED] = {"created", VOL_TIME_MAX - 1},
+        [SK_UPDATED] = {"updated", VOL_TIME_MAX - 1},
+        [SK_OP] = {"op", VOL_OP_ID_MAX - 1},
+        [SK_FORMAT] = {"format", 15},
+        [SK_FLATTENED] = {"flattened", 0},
+        [SK_MANAGED] = {"managed", 0},
+        [SK_ERROR] = {"error", 127},
+};
+
+static const struct splice_key parent_keys[PK_MAX] = {
+        [PK_KIND] = {"kind", 0},
+        [PK_NAME] = {"name", NAME_MAX_LEN},
+        [PK_SNAPSHOT] = {"snapshot", NAME_MAX_LEN},
+        [PK_ID] = {"id", UUID_STR_LEN - 1},
+        [PK_POOL] = {"pool", NAME_MAX_LEN},
+        [PK_RBD_IMAGE] = {"rbd_image", VOL_RBD_NAME_MAX - 1},
+        [PK_RBD_SNAP] = {"rbd_snap", VOL_RBD_NAME_MAX - 1},
+};
+
+struct scan {
+	const char *p, *end;
+};
+
+/*
+ * A string as json-c writes it: '"' and '\' escaped as \" and \\, '/' as \/, no control
+ * character. With bare, no escape at all (the string is then its own value). Leaves s->p after
+ * the closing quote. 0, or -1: not of that form.
+ */
+static int scan_string(struct scan *s, bool bare)
+{
+	if (s->p >= s->end || *s->p != '"')
+		return -1;
+	for (s->p++; s->p < s->end; s->p++) {
+		unsigned char ch = (unsigned char)*s->p;
+
+		if (ch == '"') {
+			s->p++;
+			return 0;
+		}
+		if (ch < 0x20 || ch == '/')
+			return -1;
+		if (ch == '\\') {
+			if (bare || s->p + 1 >= s->end ||
+			    (s->p[1] != '"' && s->p[1] != '\\' && s->p[1] != '/'))
+				return -1;
+			s->p++;
+		}
+	}
+	return -1;
+}
+
+/* An integer as json-c prints an int64: -?(0|[1-9][0-9]*) within range. */
+static int scan_int(struct scan *s, bool negative_ok)
+{
+	const char *start = s->p;
+	size_t digits;
+
+	if (s->p < s->end && *s->p == '-') {
+		if (!negative_ok)
+			return -1;
+		s->p++;
+	}
+	digits = 0;
+	while (s->p < s->end && *s->p >= '0' && *s->p <= '9') {
+		s->p++;
+		digits++;
+	}
+	if (digits == 0 || digits > 19 || (digits > 1 && s->p[-(long)digits] == '0'))
+		return -1;
+	if (s->p < s->end && (*s->p == '.' || *s->p == 'e' || *s->p == 'E'))
+		return -1;
+	if (digits == 19) {
+		const char *d = s->p - digits;
+		/* 9223372036854775807 (and ...808 when negative) at most */
+		if (memcmp(d, *start == '-' ? "9223372036854775808" : "9223372036854775807", 19) >
+		    0)
+			return -1;
+	}
+	return 0;
+}
+
+static int scan_literal(struct scan *s, const char *lit)
+{
+	size_t n = strlen(lit);
+
+	if ((size_t)(s->end - s->p) < n || memcmp(s->p, lit, n) != 0)
+		return -1;
+	s->p += n;
+	return 0;
+}
+
+/* Any value in json-c's plain form (strings as scan_string, integers only). */
+static int scan_value(struct scan *s, int depth)
+{
+	char close;
+	bool first = true;
+
+	if (s->p >= s->end || depth > JSON_MAX_DEPTH)
+		return -1;
+	switch (*s->p) {
+	case '"':
+		return scan_string(s, false);
+	case 't':
+		return scan_literal(s, "true");
+	case 'f':
+		return scan_literal(s, "false");
+	case 'n':
+		return scan_literal(s, "null");
+	case '{':
+	case '[':
+		close = *s->p == '{' ? '}' : ']';
+		for (s->p++; s->p < s->end; first = false) {
+			if (*s->p == close) {
+				s->p++;
+				return 0;
+			}
+			if (!first) {
+				if (*s->p != ',')
+					return -1;
+				s->p++;
+			}
+			if (close == '}') {
+				if (scan_string(s, false) < 0 || s->p >= s->end || *s->p != ':')
+					return -1;
+				s->p++;
+			}
+			if (scan_value(s, depth + 1) < 0)
+				return -1;
+		}
+		return -1;
+	default:
+		return scan_int(s, true);
+	}
+}
+
+/*
+ * The members of the object at s->p whose names keys lists, into spans (n of them); other
+ * members are skipped. -1 when the object is not of json-c's plain form or names a known
+ * member twice.
+ */
+static int scan_members(struct scan *s, const struct splice_key *keys, struct vol_span *spans,
+                        size_t n)
+{
+	bool first = true;
+
+	if (s->p >= s->end || *s->p != '{')
+		return -1;
+	for (s->p++; s->p < s->end; first = false) {
+		const char *key, *value;
+		size_t key_len, i;
+
+		if (*s->p == '}') {
+			s->p++;
+			return 0;
+		}
+		if (!first) {
+			if (*s->p != ',')
+				return -1;
+			s->p++;
+		}
+		key = s->p + 1;
+		if (scan_string(s, true) < 0 || s->p >= s->end || *s->p != ':')
+			return -1;
+		key_len = (size_t)(s->p - 1 - key);
+		value = ++s->p;
+		if (scan_value(s, 1) < 0)
+			return -1;
+		for (i = 0; i < n; i++) {
+			if (strlen(keys[i].name) != key_len ||
+			    memcmp(keys[i].name, key, key_len) != 0)
+				continue;
+			if (spans[i].p)
+				return -1;
+			spans[i].p = value;
+			spans[i].n = (size_t)(s->p - value);
+			break;
+		}
+	}
+	return -1;
+}
+
+static bool span_is(const struct vol_span *v, const char *lit)
+{
+	return v->p && v->n == strlen(lit) && memcmp(v->p, lit, v->n) == 0;
+}
+
+/* A string without escapes: its text between the quotes. */
+static bool span_bare(const struct vol_span *v)
+{
+	return v->p && v->n >= 2 && v->p[0] == '"' && !memchr(v->p, '\\', v->n);
+}
+
+/*
+ * The string fields as vol_record_parse copies them: a string without escapes that fits
+ * its field, or (optional only) absent or not a string. false when the record is for the
+ * json-c path: a field too long (which that path refuses), escapes, a required one missing.
+ */
+static bool span_field_ok(const struct vol_span *v, const struct splice_key *k, bool required)
+{
+	if (!v->p || v->p[0] != '"')
+		return !required;
+	return span_bare(v) && v->n - 2 <= k->max;
+}
+
+int vol_splice_scan(const char *text, size_t len, struct vol_splice *ret)
+{
+	struct vol_span sp[SK_MAX] = {{0}}, pp[PK_MAX] = {{0}};
+	struct scan s = {text, text + len};
+	struct vol_splice v = {0};
+	int status;
+
+	if (scan_members(&s, record_keys, sp, SK_MAX) < 0 || s.p != s.end)
+		return 0;
+	for (int i = 0; i < SK_MAX; i++) {
+		bool required = i == SK_ID || i == SK_NAME || i == SK_POOL || i == SK_RBD_IMAGE;
+
+		if (record_keys[i].max && !span_field_ok(&sp[i], &record_keys[i], required))
+			return 0;
+	}
+	/* the status, by its name */
+	if (!span_bare(&sp[SK_STATUS]))
+		return 0;
+	status = -EINVAL;
+	for (int i = 0; i < VOL_STATUS_MAX; i++)
+		if (sp[SK_STATUS].n - 2 == strlen(status_names[i]) &&
+		    memcmp(sp[SK_STATUS].p + 1, status_names[i], sp[SK_STATUS].n - 2) == 0)
+			status = i;
+	if (status < 0)
+		return 0;
+	v.status = (enum vol_status)status;
+	/* size: absent is 0; an integer that fits; json-c's int64 read of anything else */
+	if (sp[SK_SIZE].p &&
+	    (sp[SK_SIZE].p[0] == '-' || sp[SK_SIZE].p[0] < '0' || sp[SK_SIZE].p[0] > '9'))
+		return 0;
+	/* booleans: only true and false are what they look like */
+	if ((sp[SK_FLATTENED].p && !span_is(&sp[SK_FLATTENED], "true") &&
+	     !span_is(&sp[SK_FLATTENED], "false")) ||
+	    (sp[SK_MANAGED].p && !span_is(&sp[SK_MANAGED], "true") &&
+	     !span_is(&sp[SK_MANAGED], "false")))
+		return 0;
+
+	v.parent_kind = VOL_PARENT_NONE;
+	if (sp[SK_PARENT].p && sp[SK_PARENT].p[0] == '{') {
+		struct scan ps = {sp[SK_PARENT].p, sp[SK_PARENT].p + sp[SK_PARENT].n};
+		int kind = -EINVAL;
+
+		if (scan_members(&ps, parent_keys, pp, PK_MAX) < 0 || !span_bare(&pp[PK_KIND]))
+			return 0;
+		for (int i = 0; i < VOL_PARENT_MAX; i++)
+			if (pp[PK_KIND].n - 2 == strlen(parent_kind_names[i]) &&
+			    memcmp(pp[PK_KIND].p + 1, parent_kind_names[i], pp[PK_KIND].n - 2) == 0)
+				kind = i;
+		if (kind < 0)
+			return 0;
+		for (int i = PK_NAME; i < PK_MAX; i++)
+			if (!span_field_ok(&pp[i], &parent_keys[i], false))
+				return 0;
+		v.parent_kind = (enum vol_parent_kind)kind;
+	}
+
+	v.name = sp[SK_NAME].p + 1;
+	v.name_len = sp[SK_NAME].n - 2;
+	v.pool = sp[SK_POOL].p + 1;
+	v.pool_len = sp[SK_POOL].n - 2;
+	if (v.parent_kind != VOL_PARENT_NONE) {
+		if (pp[PK_NAME].p && pp[PK_NAME].p[0] == '"') {
+			v.parent_name = pp[PK_NAME].p + 1;
+			v.parent_name_len = pp[PK_NAME].n - 2;
+		}
+		if (pp[PK_SNAPSHOT].p && pp[PK_SNAPSHOT].p[0] == '"') {
+			v.parent_snapshot = pp[PK_SNAPSHOT].p + 1;
+			v.parent_snapshot_len = pp[PK_SNAPSHOT].n - 2;
+		}
+	}
+	if (sp[SK_LABELS].p && sp[SK_LABELS].p[0] == '{') {
+		v.labels = sp[SK_LABELS].p;
+		v.labels_len = sp[SK_LABELS].n;
+	}
+	_Static_assert(sizeof(v.m) == sizeof(sp) && sizeof(v.pm) == sizeof(pp), "a span a member");
+	memcpy(v.m, sp, sizeof(sp));
+	memcpy(v.pm, pp, sizeof(pp));
+	*ret = v;
+	return 1;
+}
+
+int vol_buf_append(struct vol_buf *b, const char *s, size_t n)
+{
+	if (b->len + n + 1 > b->cap) {
+		size_t cap = b->cap ? b->cap : 4096;
+		char *p;
+
+		while (cap < b->len + n + 1)
+			cap *= 2;
+		p = realloc(b->p, cap);
+		if (!p)
+			return -ENOMEM;
+		b->p = p;
+		b->cap = cap;
+	}
+	memcpy(b->p + b->len, s, n);
+	b->len += n;
+	b->p[b->len] = '\0';
+	return 0;
+}
+
+void vol_buf_release(struct vol_buf *b)
+{
+	free(b->p);
+	*b = (struct vol_buf){0};
+}
+
+static int put(struct vol_buf *b, const char *s)
+{
+	return vol_buf_append(b, s, strlen(s));
+}
+
+static int put_span(struct vol_buf *b, const struct vol_span *v)
+{
+	return vol_buf_append(b, v->p, v->n);
+}
+
+/* a string member: its text when it is a string, else the fallback text */
+static int put_string_or(struct vol_buf *b, const struct vol_span *v, const char *fallback)
+{
+	if (v->p && v->p[0] == '"')
+		return put_span(b, v);
+	return put(b, fallback);
+}
+
+int vol_splice_emit(const struct vol_splice *v, struct vol_buf *out)
+{
+	const struct vol_span *m = v->m, *pm = v->pm;
+	int r = 0;
+
+	r |= put(out, "{\"id\":");
+	r |= put_span(out, &m[SK_ID]);
+	r |= put(out, ",\"name\":");
+	r |= put_span(out, &m[SK_NAME]);
+	r |= put(out, ",\"pool\":");
+	r |= put_span(out, &m[SK_POOL]);
+	r |= put(out, ",\"rbd_image\":");
+	r |= put_span(out, &m[SK_RBD_IMAGE]);
+	r |= put(out, ",\"size\":");
+	r |= m[SK_SIZE].p ? put_span(out, &m[SK_SIZE]) : put(out, "0");
+	r |= put(out, ",\"status\":");
+	r |= put_span(out, &m[SK_STATUS]);
+	r |= put(out, ",\"parent\":");
+	if (v->parent_kind == VOL_PARENT_NONE) {
+		r |= put(out, "null");
+	} else {
+		r |= put(out, "{\"kind\":");
+		r |= put_span(out, &pm[PK_KIND]);
+		r |= put(out, ",\"name\":");
+		r |= put_string_or(out, &pm[PK_NAME], "\"\"");
+		r |= put(out, ",\"snapshot\":");
+		r |= v->parent_snapshot_len ? put_span(out, &pm[PK_SNAPSHOT]) : put(out, "null");
+		r |= put(out, "}");
+	}
+	r |= put(out, ",\"labels\":");
+	r |= m[SK_LABELS].p && m[SK_LABELS].p[0] == '{' ? put_span(out, &m[SK_LABELS])
+	                                                : put(out, "{}");
+	r |= put(out, ",\"qos\":");
+	r |= m[SK_QOS].p && m[SK_QOS].p[0] == '{' ? put_span(out, &m[SK_QOS]) : put(out, "{}");
+	r |= put(out, ",\"created\":");
+	r |= put_string_or(out, &m[SK_CREATED], "\"\"");
+	r |= put(out, ",\"updated\":");
+	r |= put_string_or(out, &m[SK_UPDATED], "\"\"");
+	if (span_is(&m[SK_FLATTENED], "true"))
+		r |= put(out, ",\"flattened\":true");
+	if (span_is(&m[SK_MANAGED], "true"))
+		r |= put(out, ",\"managed\":true");
+	if (m[SK_ERROR].p && m[SK_ERROR].p[0] == '"' && m[SK_ERROR].n > 2) {
+		r |= put(out, ",\"error\":");
+		r |= put_span(out, &m[SK_ERROR]);
+	}
+	r |= put(out, "}");
+	return r < 0 ? -ENOMEM : 0;
+}

@@ -83,6 +83,65 @@ typedef int (*vol_record_change_fn)(struct vol_record *r, void *arg, struct cair
 int vol_record_modify(struct cluster *c, bool is_image, const char *id, vol_record_change_fn fn,
                       void *arg, struct vol_record *ret, struct cairn_err *err);
 
+/* A growing text buffer (always NUL-terminated once non-empty). */
+struct vol_buf {
+	char *p;
+	size_t len, cap;
+};
+int vol_buf_append(struct vol_buf *b, const char *s, size_t n);
+void vol_buf_release(struct vol_buf *b);
+
+/* A value's text inside a stored record, quotes included; p NULL: absent. */
+struct vol_span {
+	const char *p;
+	size_t n;
+};
+
+/*
+ * A stored volume record read without json-c (vol_splice_scan), for the list: what it is
+ * filtered and sorted on (pointers into the record's text, strings without their quotes)
+ * and the members its API text is made of (m, pm: record.c's own order).
+ */
+#define VOL_SPLICE_MEMBERS        17
+#define VOL_SPLICE_PARENT_MEMBERS 7
+struct vol_splice {
+	enum vol_status status;
+	enum vol_parent_kind parent_kind;
+	const char *name, *pool, *parent_name, *parent_snapshot;
+	size_t name_len, pool_len, parent_name_len, parent_snapshot_len;
+	const char *labels; /* the labels object's text, NULL when not an object */
+	size_t labels_len;
+	struct vol_span m[VOL_SPLICE_MEMBERS], pm[VOL_SPLICE_PARENT_MEMBERS];
+};
+/*
+ * 1 when the record (len bytes of text) is json-c's plain form of a record that
+ * vol_record_parse takes, filled into ret; 0 when it is for the json-c path (any other
+ * shape, or a record that path refuses).
+ */
+int vol_splice_scan(const char *text, size_t len, struct vol_splice *ret);
+/* Append the API text of a scanned record: the bytes of vol_record_to_json's plain form. */
+int vol_splice_emit(const struct vol_splice *v, struct vol_buf *out);
+
+/*
+ * The list's reply, built one stored record at a time: {"volumes": [...]} in name order,
+ * filtered as vol_list. Records are spliced when they can be, parsed otherwise.
+ */
+struct vol_list_item;
+struct vol_list_builder {
+	const struct vol_filter *f;
+	const char *pool; /* the pool filter, resolved; NULL: any */
+	struct vol_buf text, names;
+	struct vol_list_item *items;
+	size_t n, cap;
+	unsigned spliced, parsed, skipped; /* how each record went */
+};
+void vol_list_builder_init(struct vol_list_builder *b, const struct vol_filter *f,
+                           const char *pool);
+int vol_list_builder_add(struct vol_list_builder *b, const char *id, const char *record);
+/* The whole reply (malloc'd, NUL-terminated) and its length. */
+int vol_list_builder_finish(struct vol_list_builder *b, char **ret_text, size_t *ret_len);
+void vol_list_builder_release(struct vol_list_builder *b);
+
 /* ---- rbd.c ------------------------------------------------------------------------------------ */
 
 /* The pool of a volume: NULL -> volumes pool; a role name or the name of volumes/vms. */

@@ -4,6 +4,7 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -525,6 +526,210 @@ int vol_list(struct cluster *c, const struct vol_filter *filter, struct json_obj
 	return 0;
 }
 
+/* ---- list, spliced ------------------------------------------------------------------------ */
+
+struct vol_list_item {
+	size_t off, len;           /* the API text in text */
+	size_t name_off, name_len; /* the name in names */
+};
+
+void vol_list_builder_init(struct vol_list_builder *b, const struct vol_filter *f, const char *pool)
+{
+	*b = (struct vol_list_builder){.f = f, .pool = pool};
+}
+
+void vol_list_builder_release(struct vol_list_builder *b)
+{
+	vol_buf_release(&b->text);
+	vol_buf_release(&b->names);
+	free(b->items);
+	b->items = NULL;
+	b->n = b->cap = 0;
+}
+
+static int item_push(struct vol_list_builder *b, size_t off, const char *name, size_t name_len)
+{
+	struct vol_list_item *it;
+
+	if (b->n == b->cap) {
+		size_t cap = b->cap ? 2 * b->cap : 256;
+		struct vol_list_item *p = reallocarray(b->items, cap, sizeof(*p));
+
+		if (!p)
+			return -ENOMEM;
+		b->items = p;
+		b->cap = cap;
+	}
+	it = &b->items[b->n];
+	it->off = off;
+	it->len = b->text.len - off;
+	it->name_off = b->names.len;
+	it->name_len = name_len;
+	if (vol_buf_append(&b->names, name, name_len) < 0)
+		return -ENOMEM;
+	b->n++;
+	return 0;
+}
+
+/* The filters on a scanned record: true when it is listed. */
+static bool splice_matches(const struct vol_list_builder *b, const struct vol_splice *v)
+{
+	const struct vol_filter *f = b->f;
+
+	if (v->status == VOL_STATUS_HIDDEN && !(f && f->include_hidden))
+		return false;
+	if (b->pool && (v->pool_len != strlen(b->pool) || memcmp(v->pool, b->pool, v->pool_len)))
+		return false;
+	if (f && f->label) {
+		_cleanup_(json_putp) struct json_object *labels = NULL;
+		struct json_tokener *tok;
+
+		if (v->labels) {
+			tok = json_tokener_new();
+			if (!tok)
+				return false;
+			labels = json_tokener_parse_ex(tok, v->labels, (int)v->labels_len);
+			json_tokener_free(tok);
+		} else {
+			labels = json_object_new_object();
+		}
+		if (!labels || !label_matches(labels, f->label))
+			return false;
+	}
+	if (f && f->parent) {
+		struct vol_parent p = {.kind = v->parent_kind};
+
+		if (v->parent_name_len > NAME_MAX_LEN || v->parent_snapshot_len > NAME_MAX_LEN)
+			return false;
+		memcpy(p.name, v->parent_name ? v->parent_name : "", v->parent_name_len);
+		memcpy(p.snapshot, v->parent_snapshot ? v->parent_snapshot : "",
+		       v->parent_snapshot_len);
+		if (!parent_matches(&p, f->parent))
+			return false;
+	}
+	return true;
+}
+
+/* The json-c path: what list_one does. */
+static int builder_add_parsed(struct vol_list_builder *b, const char *id, const char *record)
+{
+	_cleanup_(vol_record_releasep) struct vol_record r = {0};
+	_cleanup_(json_putp) struct json_object *o = NULL;
+	struct cairn_err lerr = {0};
+	const char *text;
+	size_t len, off = b->text.len;
+
+	if (vol_record_parse(record, false, &r, &lerr) < 0) {
+		log_debug("volume record %s skipped: %s", id, lerr.msg);
+		b->skipped++;
+		return 0;
+	}
+	b->parsed++;
+	if (r.status == VOL_STATUS_HIDDEN && !(b->f && b->f->include_hidden))
+		return 0;
+	if (b->pool && strcmp(r.pool, b->pool) != 0)
+		return 0;
+	if (b->f && b->f->label && !label_matches(r.labels, b->f->label))
+		return 0;
+	if (b->f && b->f->parent && !parent_matches(&r.parent, b->f->parent))
+		return 0;
+	o = vol_record_to_json(&r);
+	if (!o)
+		return -ENOMEM;
+	text = json_object_to_json_string_length(o, JSON_C_TO_STRING_PLAIN, &len);
+	if (!text || vol_buf_append(&b->text, text, len) < 0)
+		return -ENOMEM;
+	return item_push(b, off, r.name, strlen(r.name));
+}
+
+int vol_list_builder_add(struct vol_list_builder *b, const char *id, const char *record)
+{
+	struct vol_splice v;
+	size_t off = b->text.len;
+
+	if (!vol_splice_scan(record, strlen(record), &v))
+		return builder_add_parsed(b, id, record);
+	b->spliced++;
+	if (!splice_matches(b, &v))
+		return 0;
+	if (vol_splice_emit(&v, &b->text) < 0)
+		return -ENOMEM;
+	return item_push(b, off, v.name, v.name_len);
+}
+
+static int item_by_name(const void *x, const void *y, void *arg)
+{
+	const struct vol_list_item *a = x, *b = y;
+	const char *names = arg;
+	size_t n = a->name_len < b->name_len ? a->name_len : b->name_len;
+	int c = memcmp(names + a->name_off, names + b->name_off, n);
+
+	if (c)
+		return c;
+	return a->name_len < b->name_len ? -1 : a->name_len > b->name_len;
+}
+
+int vol_list_builder_finish(struct vol_list_builder *b, char **ret_text, size_t *ret_len)
+{
+	static const char head[] = "{\"volumes\":[", tail[] = "]}";
+	size_t len = strlen(head) + strlen(tail) + (b->n ? b->n - 1 : 0), at;
+	char *out;
+
+	for (size_t i = 0; i < b->n; i++)
+		len += b->items[i].len;
+	if (b->n > 1)
+		qsort_r(b->items, b->n, sizeof(*b->items), item_by_name, b->names.p);
+	out = malloc(len + 1);
+	if (!out)
+		return -ENOMEM;
+	memcpy(out, head, strlen(head));
+	at = strlen(head);
+	for (size_t i = 0; i < b->n; i++) {
+		if (i)
+			out[at++] = ',';
+		memcpy(out + at, b->text.p + b->items[i].off, b->items[i].len);
+		at += b->items[i].len;
+	}
+	memcpy(out + at, tail, strlen(tail));
+	at += strlen(tail);
+	out[at] = '\0';
+	*ret_text = out;
+	*ret_len = at;
+	return 0;
+}
+
+static int list_text_one(const char *id, const char *record, void *userdata)
+{
+	return vol_list_builder_add(userdata, id, record);
+}
+
+static const char *list_pool(struct cluster *c, const struct vol_filter *filter)
+{
+	const struct cairn_config *conf = cluster_config(c);
+
+	if (!filter || !filter->pool || !*filter->pool)
+		return NULL;
+	if (strcmp(filter->pool, "volumes") == 0)
+		return conf->pools.volumes;
+	if (strcmp(filter->pool, "vms") == 0)
+		return conf->pools.vms;
+	return filter->pool;
+}
+
+int vol_list_text(struct cluster *c, const struct vol_filter *filter, char **ret_text,
+                  size_t *ret_len, struct cairn_err *err)
+{
+	struct vol_list_builder b;
+	int r;
+
+	vol_list_builder_init(&b, filter, list_pool(c, filter));
+	r = dir_list(c, DIR_VOLUMES, list_text_one, &b, err);
+	if (r >= 0 && vol_list_builder_finish(&b, ret_text, ret_len) < 0)
+		r = err_set(err, -ENOMEM, "out of memory");
+	vol_list_builder_release(&b);
+	return r;
+}
+
 /* ---- show ------------------------------------------------------------------------------------- */
 
 static int used_cb(uint64_t off, size_t len, int exists, void *arg)
@@ -722,8 +927,17 @@ int vol_show(struct cluster *c, const char *name, struct json_object **ret_volum
 {
 	_cleanup_(vol_record_releasep) struct vol_record r = {0};
 	_cleanup_(json_putp) struct json_object *out = NULL;
+	char as_of[VOL_TIME_MAX];
+	struct timespec ts;
+	struct tm tm;
 	int ret;
 
+	/* when the facts were read: the record and the image are read after this */
+	clock_gettime(CLOCK_REALTIME, &ts);
+	gmtime_r(&ts.tv_sec, &tm);
+	strftime(as_of, sizeof(as_of), "%Y-%m-%dT%H:%M:%S", &tm);
+	snprintf(as_of + strlen(as_of), sizeof(as_of) - strlen(as_of), ".%03dZ",
+	         (int)(ts.tv_nsec / 1000000));
 	ret = vol_record_load(c, false, name, &r, NULL, err);
 	if (ret < 0)
 		return ret;
@@ -733,7 +947,197 @@ int vol_show(struct cluster *c, const char *name, struct json_object **ret_volum
 	ret = show_live(c, &r, out, err);
 	if (ret < 0)
 		return ret;
+	if (json_add_string(out, "as_of", as_of) < 0)
+		return err_set(err, -ENOMEM, "out of memory");
 	*ret_volume = TAKE_PTR(out);
+	return 0;
+}
+
+/* ---- show, kept a moment --------------------------------------------------------------------- */
+
+struct show_entry {
+	struct show_entry *next; /* in its bucket */
+	char name[NAME_MAX_LEN + 1];
+	char *text;
+	size_t len, cap;
+	uint64_t read_ns, gen;
+	bool claimed;
+};
+
+struct vol_show_cache {
+	_Atomic uint64_t gen;
+	struct show_entry **buckets;
+	size_t nbuckets; /* a power of two */
+	size_t count, max;
+};
+
+struct vol_show_cache *vol_show_cache_new(size_t max_entries)
+{
+	struct vol_show_cache *sc = calloc(1, sizeof(*sc));
+
+	if (!sc)
+		return NULL;
+	sc->max = max_entries ? max_entries : 1;
+	sc->nbuckets = 16;
+	while (sc->nbuckets < 2 * sc->max)
+		sc->nbuckets *= 2;
+	sc->buckets = calloc(sc->nbuckets, sizeof(*sc->buckets));
+	if (!sc->buckets) {
+		free(sc);
+		return NULL;
+	}
+	atomic_init(&sc->gen, 1);
+	return sc;
+}
+
+static void show_entry_free(struct show_entry *e)
+{
+	free(e->text);
+	free(e);
+}
+
+struct vol_show_cache *vol_show_cache_free(struct vol_show_cache *sc)
+{
+	if (!sc)
+		return NULL;
+	for (size_t i = 0; i < sc->nbuckets; i++)
+		while (sc->buckets[i]) {
+			struct show_entry *e = sc->buckets[i];
+			sc->buckets[i] = e->next;
+			show_entry_free(e);
+		}
+	free(sc->buckets);
+	free(sc);
+	return NULL;
+}
+
+uint64_t vol_show_cache_generation(struct vol_show_cache *sc)
+{
+	return atomic_load(&sc->gen);
+}
+
+void vol_show_cache_invalidate(struct vol_show_cache *sc)
+{
+	if (sc)
+		atomic_fetch_add(&sc->gen, 1);
+}
+
+size_t vol_show_cache_count(struct vol_show_cache *sc)
+{
+	return sc->count;
+}
+
+/* The link that points at name's entry (or the bucket's end). */
+static struct show_entry **show_slot(struct vol_show_cache *sc, const char *name)
+{
+	uint64_t h = 14695981039346656037ULL; /* FNV-1a */
+	struct show_entry **pp;
+
+	for (const char *p = name; *p; p++)
+		h = (h ^ (unsigned char)*p) * 1099511628211ULL;
+	pp = &sc->buckets[h & (sc->nbuckets - 1)];
+	while (*pp && strcmp((*pp)->name, name) != 0)
+		pp = &(*pp)->next;
+	return pp;
+}
+
+static void show_unlink(struct vol_show_cache *sc, struct show_entry **pp)
+{
+	struct show_entry *e = *pp;
+
+	*pp = e->next;
+	show_entry_free(e);
+	sc->count--;
+}
+
+const char *vol_show_cache_get(struct vol_show_cache *sc, const char *name, uint64_t now_ns,
+                               uint64_t max_age_ns, size_t *ret_len, uint64_t *ret_read_ns)
+{
+	struct show_entry **pp = show_slot(sc, name), *e = *pp;
+
+	if (!e)
+		return NULL;
+	if (e->gen != atomic_load(&sc->gen) || now_ns - e->read_ns > max_age_ns) {
+		if (!e->claimed) /* a refresh under way puts or drops it */
+			show_unlink(sc, pp);
+		return NULL;
+	}
+	*ret_len = e->len;
+	*ret_read_ns = e->read_ns;
+	return e->text;
+}
+
+bool vol_show_cache_claim(struct vol_show_cache *sc, const char *name)
+{
+	struct show_entry *e = *show_slot(sc, name);
+
+	if (!e || e->claimed)
+		return false;
+	e->claimed = true;
+	return true;
+}
+
+void vol_show_cache_drop(struct vol_show_cache *sc, const char *name)
+{
+	struct show_entry **pp = show_slot(sc, name);
+
+	if (*pp)
+		show_unlink(sc, pp);
+}
+
+/* Make room: the oldest entry goes. */
+static void show_evict(struct vol_show_cache *sc)
+{
+	struct show_entry **oldest = NULL;
+
+	for (size_t i = 0; i < sc->nbuckets; i++)
+		for (struct show_entry **pp = &sc->buckets[i]; *pp; pp = &(*pp)->next)
+			if (!oldest || (*pp)->read_ns < (*oldest)->read_ns)
+				oldest = pp;
+	if (oldest)
+		show_unlink(sc, oldest);
+}
+
+int vol_show_cache_put(struct vol_show_cache *sc, const char *name, uint64_t gen, uint64_t read_ns,
+                       const char *text, size_t len)
+{
+	struct show_entry **pp = show_slot(sc, name), *e = *pp;
+
+	if (gen != atomic_load(&sc->gen)) {
+		if (e)
+			show_unlink(sc, pp);
+		return 1;
+	}
+	if (strlen(name) > NAME_MAX_LEN)
+		return -EINVAL;
+	if (!e) {
+		if (sc->count >= sc->max) {
+			show_evict(sc);
+			pp = show_slot(sc, name);
+		}
+		e = calloc(1, sizeof(*e));
+		if (!e)
+			return -ENOMEM;
+		str_copy(e->name, sizeof(e->name), name);
+		*pp = e;
+		sc->count++;
+	}
+	if (e->cap < len + 1) {
+		char *t = realloc(e->text, len + 1);
+
+		if (!t) {
+			show_unlink(sc, pp);
+			return -ENOMEM;
+		}
+		e->text = t;
+		e->cap = len + 1;
+	}
+	memcpy(e->text, text, len);
+	e->text[len] = '\0';
+	e->len = len;
+	e->read_ns = read_ns;
+	e->gen = gen;
+	e->claimed = false;
 	return 0;
 }
 

@@ -28,6 +28,7 @@
 #define CAIRN_VOLUMES_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "common/common.h"
@@ -203,11 +204,56 @@ struct vol_filter {
 int vol_list(struct cluster *c, const struct vol_filter *filter, struct json_object **ret_array,
              struct cairn_err *err);
 /*
+ * The same list as the reply's JSON text, {"volumes": [...]}, byte for byte what vol_list's
+ * array would serialize to (json-c's plain form), made without json-c objects for records
+ * in the form cairn writes them: 10,000 volumes in a fraction of the time and memory.
+ */
+int vol_list_text(struct cluster *c, const struct vol_filter *filter, char **ret_text,
+                  size_t *ret_len, struct cairn_err *err);
+/*
  * The record plus live facts: "provisioned" and "used" bytes, "parent_chain" (nearest
  * first), "snapshots" (user snapshots), "children" (clones of any of its snapshots).
  */
 int vol_show(struct cluster *c, const char *name, struct json_object **ret_volume,
              struct cairn_err *err);
+/*
+ * vol_show's replies kept for a moment, for a service that answers GETs of hot volumes
+ * without opening their images. Keyed by name; each entry holds the reply's text, when it
+ * was read (a monotonic clock, ns) and the generation it was read in. Whoever changes a
+ * volume calls vol_show_cache_invalidate() before and after the change: a reply read before
+ * that is then never given again (nor stored, when its read began before). Changes made
+ * elsewhere (another host) are bounded by the caller's max_age only.
+ *
+ * One thread uses the cache (the service's loop); vol_show_cache_invalidate() and
+ * vol_show_cache_generation() may be called from any.
+ */
+struct vol_show_cache;
+struct vol_show_cache *vol_show_cache_new(size_t max_entries);
+struct vol_show_cache *vol_show_cache_free(struct vol_show_cache *sc);
+uint64_t vol_show_cache_generation(struct vol_show_cache *sc);
+void vol_show_cache_invalidate(struct vol_show_cache *sc);
+/*
+ * The reply of name when one of this generation read at most max_age_ns before now_ns is
+ * kept: its text (borrowed until the next call), length and read time. NULL otherwise.
+ */
+const char *vol_show_cache_get(struct vol_show_cache *sc, const char *name, uint64_t now_ns,
+                               uint64_t max_age_ns, size_t *ret_len, uint64_t *ret_read_ns);
+/*
+ * Keep text (copied) as name's reply read at read_ns in generation gen. 0 when kept; 1
+ * when gen is no longer current (dropped: something changed meanwhile); -ENOMEM. A full
+ * cache drops its oldest entry.
+ */
+int vol_show_cache_put(struct vol_show_cache *sc, const char *name, uint64_t gen, uint64_t read_ns,
+                       const char *text, size_t len);
+/* Forget name's reply. */
+void vol_show_cache_drop(struct vol_show_cache *sc, const char *name);
+/*
+ * Claim the refresh of name's reply: true for the first caller while an entry exists and no
+ * refresh is claimed; vol_show_cache_put or _drop ends the claim.
+ */
+bool vol_show_cache_claim(struct vol_show_cache *sc, const char *name);
+size_t vol_show_cache_count(struct vol_show_cache *sc);
+
 /* Grow (shrinking is -EINVAL, saying both sizes). */
 int vol_extend(struct cluster *c, const char *name, uint64_t size, struct json_object **ret_volume,
                struct cairn_err *err);

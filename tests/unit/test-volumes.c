@@ -355,6 +355,330 @@ static void test_import_paths(void **state)
 	rmdir(outside);
 }
 
+/* ---- the list, spliced: the same bytes as the json-c path -------------------------------- */
+
+/* The reference: what vol_list's objects serialize to, built with json-c alone. */
+static char *reference_list(const char *const *records, size_t n, const struct vol_filter *f,
+                            const char *pool)
+{
+	struct json_object *arr = json_object_new_array(), *reply = json_object_new_object();
+	char *text;
+
+	for (size_t i = 0; i < n; i++) {
+		struct cairn_err err = {0};
+		struct vol_record r;
+		struct json_object *o;
+
+		if (vol_record_parse(records[i], false, &r, &err) < 0)
+			continue;
+		bool keep = !(r.status == VOL_STATUS_HIDDEN && !(f && f->include_hidden)) &&
+		            !(pool && strcmp(r.pool, pool) != 0);
+		if (keep && f && f->label) {
+			const char *eq = strchr(f->label, '=');
+			char key[64] = "";
+			struct json_object *v = NULL;
+
+			if (eq)
+				snprintf(key, sizeof(key), "%.*s", (int)(eq - f->label), f->label);
+			keep = eq ? json_object_object_get_ex(r.labels, key, &v) &&
+			                       json_object_is_type(v, json_type_string) &&
+			                       strcmp(json_object_get_string(v), eq + 1) == 0
+			          : json_object_object_get_ex(r.labels, f->label, NULL);
+		}
+		if (keep && f && f->parent) {
+			char full[160];
+
+			snprintf(full, sizeof(full), "%s@%s", r.parent.name, r.parent.snapshot);
+			keep = r.parent.kind != VOL_PARENT_NONE &&
+			       (strcmp(r.parent.name, f->parent) == 0 ||
+			        (r.parent.snapshot[0] && strcmp(full, f->parent) == 0));
+		}
+		if (keep) {
+			o = vol_record_to_json(&r);
+			assert_non_null(o);
+			json_object_array_add(arr, o);
+		}
+		vol_record_release(&r);
+	}
+	/* name order: a simple insertion sort by strcmp, independent of the code under test */
+	for (size_t i = 1; i < json_object_array_length(arr); i++)
+		for (size_t j = i; j > 0; j--) {
+			struct json_object *a = json_object_array_get_idx(arr, j - 1);
+			struct json_object *b = json_object_array_get_idx(arr, j);
+			if (strcmp(json_get_string(a, "name"), json_get_string(b, "name")) <= 0)
+				break;
+			json_object_get(a);
+			json_object_get(b);
+			json_object_array_put_idx(arr, j - 1, b);
+			json_object_array_put_idx(arr, j, a);
+		}
+	json_object_object_add(reply, "volumes", arr);
+	text = strdup(json_object_to_json_string_ext(reply, JSON_C_TO_STRING_PLAIN));
+	json_object_put(reply);
+	return text;
+}
+
+static char *spliced_list(const char *const *records, size_t n, const struct vol_filter *f,
+                          const char *pool, struct vol_list_builder *stats)
+{
+	struct vol_list_builder b;
+	char *text = NULL;
+	size_t len = 0;
+
+	vol_list_builder_init(&b, f, pool);
+	for (size_t i = 0; i < n; i++)
+		assert_int_equal(vol_list_builder_add(&b, "id", records[i]), 0);
+	assert_int_equal(vol_list_builder_finish(&b, &text, &len), 0);
+	assert_int_equal(strlen(text), len);
+	if (stats)
+		*stats = (struct vol_list_builder){
+		        .spliced = b.spliced, .parsed = b.parsed, .skipped = b.skipped};
+	vol_list_builder_release(&b);
+	return text;
+}
+
+/* Records as cairn writes them, of every shape a volume takes. */
+static char **stored_records(size_t *ret_n)
+{
+	static const char *const names[] = {"web1", "db-2", "a", "Z.9", "hidden-x", "mid_1"};
+	char **out = calloc(32, sizeof(char *));
+	size_t n = 0;
+
+	for (size_t i = 0; i < ARRAY_SIZE(names); i++) {
+		struct vol_record r;
+
+		fill(&r);
+		str_copy(r.name, sizeof(r.name), names[i]);
+		r.id[0] = (char)('a' + i);
+		switch (i) {
+		case 0: /* labels that json-c escapes, and UTF-8 */
+			json_object_put(r.labels);
+			r.labels = json_tokener_parse("{\"env\": \"prod\", \"path\": "
+			                              "\"/srv/a\\\"b\\\\c\", \"who\": \"Zoë\"}");
+			break;
+		case 1:
+			r.parent.kind = VOL_PARENT_SNAPSHOT;
+			str_copy(r.parent.snapshot, sizeof(r.parent.snapshot), "s1");
+			str_copy(r.pool, sizeof(r.pool), "vms");
+			r.managed = true;
+			break;
+		case 2:
+			r.parent.kind = VOL_PARENT_NONE;
+			r.flattened = true;
+			json_object_put(r.qos);
+			r.qos = json_object_new_object();
+			break;
+		case 3: /* an error with a slash: escaped, so left to json-c */
+			r.status = VOL_STATUS_ERROR;
+			str_copy(r.error, sizeof(r.error), "image 'volumes/x' vanished");
+			break;
+		case 4:
+			r.status = VOL_STATUS_HIDDEN;
+			str_copy(r.former_name, sizeof(r.former_name), "old");
+			break;
+		case 5:
+			r.parent.kind = VOL_PARENT_IMAGE;
+			str_copy(r.parent.name, sizeof(r.parent.name), "debian");
+			r.size = 0;
+			r.op[0] = '\0';
+			break;
+		}
+		out[n++] = vol_record_format(&r);
+		vol_record_release(&r);
+	}
+	*ret_n = n;
+	return out;
+}
+
+static void free_records(char **v, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(v[i]);
+	free(v);
+}
+
+static void test_list_splice_same_bytes(void **state)
+{
+	size_t n;
+	char **rec = stored_records(&n);
+	const struct vol_filter filters[] = {
+	        {0},
+	        {.include_hidden = true},
+	        {.label = "env=prod"},
+	        {.label = "path"},
+	        {.label = "env=dev"},
+	        {.parent = "base"},
+	        {.parent = "base@s1"},
+	        {.parent = "debian"},
+	        {.parent = "none"},
+	};
+
+	for (size_t i = 0; i < ARRAY_SIZE(filters); i++) {
+		struct vol_list_builder st;
+		char *want = reference_list((const char *const *)rec, n, &filters[i], NULL);
+		char *got = spliced_list((const char *const *)rec, n, &filters[i], NULL, &st);
+
+		assert_string_equal(got, want);
+		/* all but the record with the escaped error went without json-c */
+		assert_int_equal(st.spliced, n - 1);
+		assert_int_equal(st.parsed, 1);
+		free(want);
+		free(got);
+	}
+	{
+		char *want = reference_list((const char *const *)rec, n, NULL, "vms");
+		char *got = spliced_list((const char *const *)rec, n, NULL, "vms", NULL);
+
+		assert_string_equal(got, want);
+		assert_non_null(strstr(got, "\"db-2\""));
+		assert_null(strstr(got, "\"web1\""));
+		free(want);
+		free(got);
+	}
+	free_records(rec, n);
+}
+
+static void test_list_splice_odd_records(void **state)
+{
+	/* shapes the splicer leaves to json-c (or that json-c refuses): same bytes either way */
+	static const char *const odd[] = {
+	        /* whitespace */
+	        "{\"id\": \"1\", \"name\": \"w\", \"pool\": \"p\", \"rbd_image\": \"i\", "
+	        "\"status\": \"available\"}",
+	        /* members missing or of other types, other order */
+	        "{\"status\":\"available\",\"rbd_image\":\"i\",\"pool\":\"p\",\"name\":\"m\","
+	        "\"id\":\"2\",\"labels\":null,\"qos\":[],\"created\":5,\"parent\":{\"kind\":"
+	        "\"none\"}}",
+	        /* size as a string, a double, too big */
+	        "{\"id\":\"3\",\"name\":\"s1\",\"pool\":\"p\",\"rbd_image\":\"i\",\"size\":\"12\","
+	        "\"status\":\"available\"}",
+	        "{\"id\":\"4\",\"name\":\"s2\",\"pool\":\"p\",\"rbd_image\":\"i\",\"size\":1.5,"
+	        "\"status\":\"available\"}",
+	        "{\"id\":\"5\",\"name\":\"s3\",\"pool\":\"p\",\"rbd_image\":\"i\","
+	        "\"size\":99999999999999999999,\"status\":\"available\"}",
+	        /* an escape in a name, a \\u escape in a label */
+	        "{\"id\":\"6\",\"name\":\"e\\u0041\",\"pool\":\"p\",\"rbd_image\":\"i\","
+	        "\"status\":\"available\"}",
+	        "{\"id\":\"7\",\"name\":\"u\",\"pool\":\"p\",\"rbd_image\":\"i\","
+	        "\"status\":\"available\",\"labels\":{\"k\":\"\\u00e9\"}}",
+	        /* a duplicate member, trailing text, a bad status, a missing id */
+	        "{\"id\":\"8\",\"name\":\"d\",\"name\":\"d2\",\"pool\":\"p\",\"rbd_image\":\"i\","
+	        "\"status\":\"available\"}",
+	        "{\"id\":\"9\",\"name\":\"t\",\"pool\":\"p\",\"rbd_image\":\"i\","
+	        "\"status\":\"available\"} ",
+	        "{\"id\":\"10\",\"name\":\"b\",\"pool\":\"p\",\"rbd_image\":\"i\","
+	        "\"status\":\"gone\"}",
+	        "{\"name\":\"n\",\"pool\":\"p\",\"rbd_image\":\"i\",\"status\":\"available\"}",
+	        /* a field too long for its struct member: refused by both */
+	        "{\"id\":\"11\",\"name\":\"l\",\"pool\":\"p\",\"rbd_image\":\"i\","
+	        "\"status\":\"available\",\"format\":\"0123456789abcdefg\"}",
+	        /* booleans of other types, a bad parent kind, not JSON */
+	        "{\"id\":\"12\",\"name\":\"f\",\"pool\":\"p\",\"rbd_image\":\"i\","
+	        "\"status\":\"available\",\"flattened\":1,\"managed\":false}",
+	        "{\"id\":\"13\",\"name\":\"k\",\"pool\":\"p\",\"rbd_image\":\"i\","
+	        "\"status\":\"available\",\"parent\":{\"kind\":\"cousin\"}}",
+	        "{\"id\":",
+	        "",
+	        /* spliced: the smallest record cairn could have written */
+	        "{\"id\":\"14\",\"name\":\"min\",\"pool\":\"p\",\"rbd_image\":\"i\","
+	        "\"status\":\"creating\"}",
+	};
+	struct vol_list_builder st;
+	char *want = reference_list(odd, ARRAY_SIZE(odd),
+	                            &(struct vol_filter){.include_hidden = true}, NULL);
+	char *got = spliced_list(odd, ARRAY_SIZE(odd), &(struct vol_filter){.include_hidden = true},
+	                         NULL, &st);
+
+	assert_string_equal(got, want);
+	assert_int_equal(st.spliced, 2); /* the minimal one and the one of other types */
+	assert_int_equal(st.spliced + st.parsed + st.skipped, ARRAY_SIZE(odd));
+	free(want);
+	free(got);
+}
+
+static void test_list_splice_many(void **state)
+{
+	/* a few hundred records in random order come out sorted, the same as json-c sorts */
+	enum { N = 300 };
+	char *rec[N];
+	unsigned seed = 12345;
+
+	for (size_t i = 0; i < N; i++) {
+		struct vol_record r;
+
+		fill(&r);
+		seed = seed * 1103515245u + 12345u;
+		snprintf(r.name, sizeof(r.name), "v%u-%zu", (seed >> 8) % 1000, i);
+		r.size = (uint64_t)seed << 9;
+		rec[i] = vol_record_format(&r);
+		vol_record_release(&r);
+	}
+	char *want = reference_list((const char *const *)rec, N, NULL, NULL);
+	char *got = spliced_list((const char *const *)rec, N, NULL, NULL, NULL);
+	assert_string_equal(got, want);
+	free(want);
+	free(got);
+	for (size_t i = 0; i < N; i++)
+		free(rec[i]);
+}
+
+/* ---- GET replies kept a moment -------------------------------------------------------------- */
+
+static void test_show_cache(void **state)
+{
+	struct vol_show_cache *sc = vol_show_cache_new(3);
+	const uint64_t s = 1000000000ULL;
+	uint64_t gen, read_ns = 0;
+	size_t len = 0;
+	const char *t;
+
+	assert_non_null(sc);
+	gen = vol_show_cache_generation(sc);
+	assert_null(vol_show_cache_get(sc, "a", 10 * s, 2 * s, &len, &read_ns));
+	assert_int_equal(vol_show_cache_put(sc, "a", gen, 10 * s, "{\"x\":1}", 7), 0);
+	t = vol_show_cache_get(sc, "a", 11 * s, 2 * s, &len, &read_ns);
+	assert_non_null(t);
+	assert_int_equal(len, 7);
+	assert_memory_equal(t, "{\"x\":1}", 7);
+	assert_int_equal(read_ns, 10 * s);
+	/* too old: gone */
+	assert_null(vol_show_cache_get(sc, "a", 13 * s, 2 * s, &len, &read_ns));
+	assert_int_equal(vol_show_cache_count(sc), 0);
+
+	/* a change (here or anywhere) makes every kept reply unusable ... */
+	assert_int_equal(vol_show_cache_put(sc, "a", gen, 20 * s, "{}", 2), 0);
+	vol_show_cache_invalidate(sc);
+	assert_null(vol_show_cache_get(sc, "a", 20 * s, 2 * s, &len, &read_ns));
+	/* ... and a reply whose read began before it is not kept */
+	assert_int_equal(vol_show_cache_put(sc, "a", gen, 20 * s, "{}", 2), 1);
+	assert_null(vol_show_cache_get(sc, "a", 20 * s, 2 * s, &len, &read_ns));
+	gen = vol_show_cache_generation(sc);
+
+	/* one refresh at a time, ended by put or drop */
+	assert_false(vol_show_cache_claim(sc, "b"));
+	assert_int_equal(vol_show_cache_put(sc, "b", gen, 30 * s, "{\"b\":1}", 7), 0);
+	assert_true(vol_show_cache_claim(sc, "b"));
+	assert_false(vol_show_cache_claim(sc, "b"));
+	assert_non_null(vol_show_cache_get(sc, "b", 30 * s, 2 * s, &len, &read_ns));
+	assert_int_equal(vol_show_cache_put(sc, "b", gen, 31 * s, "{\"b\":22}", 8), 0);
+	t = vol_show_cache_get(sc, "b", 31 * s, 2 * s, &len, &read_ns);
+	assert_int_equal(len, 8);
+	assert_string_equal(t, "{\"b\":22}");
+	assert_true(vol_show_cache_claim(sc, "b"));
+	vol_show_cache_drop(sc, "b");
+	assert_null(vol_show_cache_get(sc, "b", 31 * s, 2 * s, &len, &read_ns));
+
+	/* bounded: the oldest goes */
+	assert_int_equal(vol_show_cache_put(sc, "c1", gen, 40 * s, "1", 1), 0);
+	assert_int_equal(vol_show_cache_put(sc, "c2", gen, 41 * s, "2", 1), 0);
+	assert_int_equal(vol_show_cache_put(sc, "c3", gen, 42 * s, "3", 1), 0);
+	assert_int_equal(vol_show_cache_put(sc, "c4", gen, 43 * s, "4", 1), 0);
+	assert_int_equal(vol_show_cache_count(sc), 3);
+	assert_null(vol_show_cache_get(sc, "c1", 43 * s, 10 * s, &len, &read_ns));
+	assert_non_null(vol_show_cache_get(sc, "c4", 43 * s, 10 * s, &len, &read_ns));
+	assert_null(vol_show_cache_free(sc));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -370,6 +694,10 @@ int main(void)
 	        cmocka_unit_test(test_qemu_info),
 	        cmocka_unit_test(test_rbd_target),
 	        cmocka_unit_test(test_import_paths),
+	        cmocka_unit_test(test_list_splice_same_bytes),
+	        cmocka_unit_test(test_list_splice_odd_records),
+	        cmocka_unit_test(test_list_splice_many),
+	        cmocka_unit_test(test_show_cache),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
