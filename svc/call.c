@@ -80,6 +80,34 @@ void call_reply_text(struct svc_call *call, int status, const char *content_type
 }
 
 static void call_idem_store(struct svc_call *call, int status, const char *body, size_t len);
+static void call_reply_error_status(struct svc_call *call, int status, const char *reason,
+                                    const char *msg, const char *extra_headers);
+
+/*
+ * A 202 says an operation was made: a reply without an id but with an error object (what
+ * op_start() gives when the operation could not start) is answered as that error.
+ */
+static bool call_reply_refused(struct svc_call *call, int status, struct json_object *reply)
+{
+	struct json_object *e;
+	int64_t code;
+
+	if (status != 202 || json_object_object_get_ex(reply, "id", NULL) ||
+	    !json_object_object_get_ex(reply, "error", &e) ||
+	    !json_object_is_type(e, json_type_object))
+		return false;
+	code = json_get_int(e, "code", 500);
+	if (code < 400 || code > 599)
+		code = 500;
+	call_reply_error_status(call, (int)code,
+	                        json_get_string(e, "reason") ? json_get_string(e, "reason")
+	                                                     : "internal_error",
+	                        json_get_string(e, "message") ? json_get_string(e, "message")
+	                                                      : "the operation did not start",
+	                        code == 503 ? "Retry-After: 1\r\n" : NULL);
+	json_object_put(reply);
+	return true;
+}
 
 void call_reply_json(struct svc_call *call, int status, struct json_object *reply)
 {
@@ -91,6 +119,8 @@ void call_reply_json(struct svc_call *call, int status, struct json_object *repl
 		call_reply_error(call, -ENOMEM, "out of memory");
 		return;
 	}
+	if (call_reply_refused(call, status, reply))
+		return;
 	text = json_object_to_json_string_length(reply, JSON_C_TO_STRING_PLAIN, &len);
 	if (call->idem_key[0] && !call->idem_body && status >= 200 && status < 300) {
 		/* store the answer before giving it, so a replay can never run the work again */

@@ -10,6 +10,7 @@
 #define LOG_MODULE "ops"
 
 #include <errno.h>
+#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -292,6 +293,32 @@ static void op_job_done(struct svc_job *job)
 	op_wake_waiters(op);
 }
 
+/* The answer to a request whose operation could not start: an error document, no id. */
+static struct json_object *op_refusal(int code, const char *fmt, ...) _printf_(2, 3);
+
+static struct json_object *op_refusal(int code, const char *fmt, ...)
+{
+	struct json_object *o = json_object_new_object(), *e = json_object_new_object();
+	struct cairn_err err = {0};
+	va_list ap;
+
+	va_start(ap, fmt);
+	err_setv(&err, code, fmt, ap);
+	va_end(ap);
+	if (!o || !e || json_add(o, "error", e) < 0) {
+		json_object_put(o);
+		json_object_put(e);
+		return NULL;
+	}
+	if (json_add_int(e, "code", err_http_status(code)) < 0 ||
+	    json_add_string(e, "reason", err_reason(code)) < 0 ||
+	    json_add_string(e, "message", err.msg) < 0) {
+		json_object_put(o);
+		return NULL;
+	}
+	return o;
+}
+
 struct json_object *op_start(struct svc *svc, const char *kind, const char *resource_kind,
                              const char *resource_name, op_work_fn work, void *data,
                              void (*data_free)(void *), char ret_id[UUID_STR_LEN])
@@ -316,19 +343,32 @@ struct json_object *op_start(struct svc *svc, const char *kind, const char *reso
 	op->data_free = data_free;
 	op->progress.report = op_progress_report;
 	op->progress.cancel_requested = op_cancel_requested;
-	op->next = svc->ops;
-	svc->ops = op;
 	if (ret_id) /* before the job starts: the work may read it */
 		memcpy(ret_id, op->id, UUID_STR_LEN);
 
-	/* the job's data is the op itself, which outlives the job */
+	/*
+	 * The job's data is the op itself, which outlives the job. When the job cannot be
+	 * queued (the slow-work queue is full), there is no operation: nobody could ever
+	 * follow one that failed before it was answered, so the request itself gets the error.
+	 */
 	r = svc_job_submit(svc, op_job_work, op_job_done, true, op, NULL);
 	if (r < 0) {
-		op->status = OP_FAILED;
-		err_set(&op->err, r == -EAGAIN ? -EAGAIN : r, "cannot start: %s",
-		        r == -EAGAIN ? "cairnd is busy" : strerror(-r));
+		unsigned waiting = svc->slow_pending;
+
 		op_free_data(op);
+		free(op);
+		if (r == -EAGAIN)
+			return op_refusal(
+			        -EAGAIN,
+			        "cairnd is busy: %u long jobs are waiting for a worker "
+			        "([service] queue_max), no operation was started: try again "
+			        "later",
+			        waiting);
+		return op_refusal(r, "cannot start the operation: %s", strerror(-r));
 	}
+	/* the worker never touches the list: linking after the submit is safe on the loop */
+	op->next = svc->ops;
+	svc->ops = op;
 	op_publish(op);
 	return op_to_json(op);
 }

@@ -165,6 +165,10 @@ typedef int (*op_work_fn)(struct svc *svc, void *data, struct cairn_progress *pr
  * Start an operation: records it in RADOS (on the worker), runs work there, records the
  * end. Returns the operation as JSON (new reference) for the 202 answer, or NULL when
  * out of memory. data is freed with data_free when the operation ends.
+ * When the work cannot be queued (the slow-work queue is full: -EAGAIN), no operation is
+ * made, data is freed at once, and the JSON returned is an error document
+ * {"error": {"code": 503, "reason": "overloaded", "message"}} without an id, which
+ * call_reply_json(call, 202, it) answers as that error.
  */
 struct json_object *op_start(struct svc *svc, const char *kind, const char *resource_kind,
                              const char *resource_name, op_work_fn work, void *data,

@@ -116,8 +116,106 @@ grep -q "reload: log level is now info" "$T/cairnd.log" && ok "SIGHUP reloads th
 	not_ok "SIGHUP reloads the log level"
 check "cairnd still serves after SIGHUP" curl -sf --unix-socket "$SOCK" -o /dev/null http://cairn/v1/health
 
+# ---- libvirt URIs from clients: local only (docs/api.md), refused before anything opens ----
+uri_refused() { # status uri message-regex
+	api POST /v1/volumes/any/detach "{\"domain\":\"d1\",\"uri\":\"$2\"}"
+	if [ "$STATUS" = "$1" ] && printf '%s' "$BODY_OUT" | jq -e --arg m "$3" '.error.message | test($m)' >/dev/null; then
+		ok "libvirt uri '$2' is refused ($1)"
+	else
+		not_ok "libvirt uri '$2' is refused ($1)" "got $STATUS: $BODY_OUT"
+	fi
+}
+uri_refused 400 "qemu+ssh://node2/system" "only a local driver is taken"
+uri_refused 400 "qemu+tcp://node2/system" "only a local driver is taken"
+uri_refused 400 "qemu+ext:///system?command=/bin/true" "only a local driver is taken"
+uri_refused 400 "qemu://node2/system" "only the local host is taken"
+uri_refused 400 "qemu:///system?socket=/tmp/s" "the only parameter taken is root= of /embed"
+uri_refused 403 "qemu:///embed?root=/tmp" "root must be an existing directory"
+
 # ---- stop ----
 if daemon_stop; then ok "SIGTERM stops cairnd with exit 0"; else not_ok "SIGTERM stops cairnd with exit 0"; fi
 [ ! -e "$SOCK" ] && ok "the socket file is removed at stop" || not_ok "the socket file is removed at stop"
+
+# ---- a full slow-work queue: 503 at once, and no operation ----
+# One slow worker, queue_max = 3 waiting slow jobs. Imports hold the worker: qemu-img is a
+# gate that waits in "convert" until the test opens it (no timing involved). Import 1
+# runs, 2 to 4 wait, 5 must be a 503 that creates no operation; once the gate opens all
+# four finish and the queue takes work again.
+cat >"$T/qemu-img-gate" <<GATE
+#!/bin/sh
+if [ "\$1" = convert ]; then
+	: >"$T/gate-reached"
+	while [ ! -e "$T/gate-open" ]; do /bin/sleep 0.1; done
+fi
+exec /usr/bin/qemu-img "\$@"
+GATE
+chmod 755 "$T/qemu-img-gate"
+daemon_config "workers = 2" "slow_workers_max = 1" "queue_max = 3" "reconcile_interval = 1d"
+echo "qemu_img = $T/qemu-img-gate" >>"$T/cairn.conf"
+qemu-img create -q -f qcow2 "$T/import/small.qcow2" 4M
+daemon_start
+# the first background pass (a slow job) runs once at start: let it end
+for _ in $(seq 1 600); do
+	api GET /metrics
+	printf '%s' "$BODY_OUT" | grep -qx 'cairn_worker_queue_depth 0' &&
+		printf '%s' "$BODY_OUT" | grep -qx 'cairn_slow_jobs_waiting 0' && break
+	sleep 0.1
+done
+busy_ops=()
+import_busy() { # n
+	api POST /v1/images "{\"name\":\"busy$1\",\"file\":\"small.qcow2\"}"
+}
+import_busy 1
+[ "$STATUS" = 202 ] && busy_ops+=("$(printf '%s' "$BODY_OUT" | jq -r .id)")
+for _ in $(seq 1 600); do
+	[ -e "$T/gate-reached" ] && break
+	sleep 0.1
+done
+[ -e "$T/gate-reached" ] && [ ${#busy_ops[@]} = 1 ] && ok "an import holds the one slow worker (202)" ||
+	not_ok "an import holds the one slow worker" "$STATUS $BODY_OUT"
+for i in 2 3 4; do
+	import_busy $i
+	if [ "$STATUS" = 202 ] && printf '%s' "$BODY_OUT" | jq -e '.status == "queued"' >/dev/null; then
+		busy_ops+=("$(printf '%s' "$BODY_OUT" | jq -r .id)")
+		ok "import $i waits in the slow queue (202, queued)"
+	else
+		not_ok "import $i waits in the slow queue (202, queued)" "$STATUS $BODY_OUT"
+	fi
+done
+api GET /v1/operations
+ops_before=$(printf '%s' "$BODY_OUT" | jq '.operations | length')
+expect_status "with the slow queue full, a request for long work is refused" 503 POST /v1/images \
+	'{"name":"busy5","file":"small.qcow2"}'
+jq_check "the 503 says cairnd is busy and that no operation was started" \
+	'.error.code == 503 and .error.reason == "overloaded" and
+	 (.error.message | test("busy") and test("no operation was started")) and (has("id") | not)'
+api GET /v1/operations
+ops_after=$(printf '%s' "$BODY_OUT" | jq '.operations | length')
+if [ "$ops_before" -ge 4 ] && [ "$ops_after" = "$ops_before" ] &&
+	printf '%s' "$BODY_OUT" | jq -e '[.operations[] | select(.resource.name == "busy5")] | length == 0' >/dev/null; then
+	ok "the refused request made no operation"
+else
+	not_ok "the refused request made no operation" "operations before $ops_before, after $ops_after: $BODY_OUT"
+fi
+expect_status "the refused image does not exist" 404 GET /v1/images/busy5
+api GET /metrics
+printf '%s' "$BODY_OUT" | grep -q '^cairn_requests_rejected_total [1-9]' && ok "the refusal is counted in the metrics" ||
+	not_ok "the refusal is counted in the metrics"
+: >"$T/gate-open"
+done_ok=0
+for id in "${busy_ops[@]}"; do
+	api GET "/v1/operations/$id/wait?timeout=120"
+	printf '%s' "$BODY_OUT" | jq -e '.status == "succeeded"' >/dev/null && done_ok=$((done_ok + 1))
+done
+[ "$done_ok" = 4 ] && ok "once the worker is free, the four accepted imports succeed" ||
+	not_ok "once the worker is free, the four accepted imports succeed" "$done_ok of ${#busy_ops[@]}: $BODY_OUT"
+import_busy 5
+if [ "$STATUS" = 202 ]; then
+	api GET "/v1/operations/$(printf '%s' "$BODY_OUT" | jq -r .id)/wait?timeout=120"
+	jq_check "the queue takes long work again afterwards" '.status == "succeeded"'
+else
+	not_ok "the queue takes long work again afterwards" "$STATUS $BODY_OUT"
+fi
+if daemon_stop; then ok "cairnd stops cleanly after the busy spell"; else not_ok "cairnd stops cleanly after the busy spell"; fi
 
 tap_done
