@@ -60,6 +60,137 @@ static bool after_event(struct svc_call *call, const char *kind, const char *act
 	return false;
 }
 
+/* ---- GET of one volume: replies kept a moment ---------------------------------------------- */
+
+/*
+ * A GET of a volume reads its record and opens its RBD image (size, used bytes, snapshots,
+ * children, parent chain): ~15 ms of a worker, most of it librbd's setup of an image. Hot
+ * volumes are answered from vol_show's last reply instead, on the loop, when it is younger
+ * than SHOW_MAX_AGE; past SHOW_REFRESH a worker reads it again in the background while the
+ * kept one is given. Every change made through this cairnd ends with show_changed(), so a
+ * client here reads its own writes; a change made through another host shows within
+ * SHOW_MAX_AGE. Each reply says when its facts were read ("as_of") and how long ago that was
+ * ("age_ms"): docs/api.md.
+ */
+#define SHOW_REFRESH_NS (500ULL * 1000 * 1000)
+#define SHOW_MAX_AGE_NS (2000ULL * 1000 * 1000)
+#define SHOW_CACHE_MAX  1024
+
+/*
+ * The daemon's one cache. It belongs in struct svc (svc-internal.h, created and freed with
+ * the daemon); until it is there it lives here, made on the loop thread at first use.
+ */
+static struct vol_show_cache *show_cache_instance;
+
+static struct vol_show_cache *show_cache(void)
+{
+	if (!show_cache_instance)
+		show_cache_instance = vol_show_cache_new(SHOW_CACHE_MAX);
+	return show_cache_instance;
+}
+
+/* A change through this cairnd is done (any thread): no reply read before it is given again. */
+static void show_changed(void)
+{
+	vol_show_cache_invalidate(show_cache_instance);
+}
+
+/* Define work fn that runs do_fn, then notes the change. */
+#define CHANGE_WORK(fn, do_fn)                \
+	static void fn(struct svc_call *call) \
+	{                                     \
+		do_fn(call);                  \
+		show_changed();               \
+	}
+
+/* Answer with a kept reply plus its age: the text is an object, "}" last. */
+static void show_reply(struct svc_call *call, const char *text, size_t len, uint64_t age_ns)
+{
+	char stack[8192], tail[48];
+	_cleanup_(freep) char *heap = NULL;
+	char *out = stack;
+	int n;
+
+	n = snprintf(tail, sizeof(tail), ",\"age_ms\":%llu}",
+	             (unsigned long long)(age_ns / 1000000));
+	if (len < 2 || text[len - 1] != '}' || n < 0 || (size_t)n >= sizeof(tail)) {
+		call_reply_text(call, 200, "application/json", text, len);
+		return;
+	}
+	if (len - 1 + (size_t)n > sizeof(stack)) {
+		out = heap = malloc(len - 1 + (size_t)n);
+		if (!out) {
+			call_reply_error(call, -ENOMEM, "out of memory");
+			return;
+		}
+	}
+	memcpy(out, text, len - 1);
+	memcpy(out + len - 1, tail, (size_t)n);
+	call_reply_text(call, 200, "application/json", out, len - 1 + (size_t)n);
+}
+
+struct show_read {
+	uint64_t gen, read_ns; /* the cache's generation and the clock when the read began */
+	char name[NAME_MAX_LEN + 1];
+	char *text; /* a background refresh: the reply's text */
+	size_t len;
+};
+
+static void show_read_free(void *p)
+{
+	struct show_read *sr = p;
+
+	if (sr)
+		free(sr->text);
+	free(sr);
+}
+
+static struct show_read *show_read_new(struct vol_show_cache *sc, const char *name)
+{
+	struct show_read *sr = calloc(1, sizeof(*sr));
+
+	if (!sr)
+		return NULL;
+	sr->gen = vol_show_cache_generation(sc);
+	sr->read_ns = svc_now_ns();
+	str_copy(sr->name, sizeof(sr->name), name);
+	return sr;
+}
+
+static void show_refresh_work(struct svc_job *job)
+{
+	struct show_read *sr = job->data;
+	_cleanup_(json_putp) struct json_object *o = NULL;
+	const char *text;
+
+	job->result = vol_show(job->svc->cluster, sr->name, &o, &job->err);
+	if (job->result < 0)
+		return;
+	text = json_object_to_json_string_length(o, JSON_C_TO_STRING_PLAIN, &sr->len);
+	sr->text = text ? strdup(text) : NULL;
+	if (!sr->text)
+		job->result = err_set(&job->err, -ENOMEM, "out of memory");
+}
+
+static void show_refresh_done(struct svc_job *job)
+{
+	struct show_read *sr = job->data;
+	struct vol_show_cache *sc = show_cache();
+
+	if (job->result < 0 || !sr->text ||
+	    vol_show_cache_put(sc, sr->name, sr->gen, sr->read_ns, sr->text, sr->len) < 0)
+		vol_show_cache_drop(sc, sr->name); /* the next GET reads it, and says why not */
+}
+
+static void show_refresh_start(struct svc *svc, struct vol_show_cache *sc, const char *name)
+{
+	struct show_read *sr = show_read_new(sc, name);
+
+	if (!sr || svc_job_submit(svc, show_refresh_work, show_refresh_done, false, sr,
+	                          show_read_free) < 0)
+		vol_show_cache_drop(sc, name);
+}
+
 /* An operation keeps its own copy of the body: the call is answered before the work ends. */
 struct op_args {
 	struct vol_args a;
@@ -95,7 +226,10 @@ static int image_import_work(struct svc *svc, void *data, struct cairn_progress 
 	        .op_id = d->a.op_id,
 	};
 
-	return img_import(svc->cluster, &p, progress, ret_result, err);
+	int r = img_import(svc->cluster, &p, progress, ret_result, err);
+
+	show_changed();
+	return r;
 }
 
 static void op_args_free(void *data)
@@ -186,7 +320,7 @@ static void route_image_show(struct svc_call *call)
 	call_submit(call, image_show_work, false);
 }
 
-static void image_delete_work(struct svc_call *call)
+static void image_delete_do(struct svc_call *call)
 {
 	struct vol_args *a = call->data;
 
@@ -196,6 +330,8 @@ static void image_delete_work(struct svc_call *call)
 	json_add_string(call->reply, "name", call->params[0]);
 	json_add_bool(call->reply, "deleted", true);
 }
+
+CHANGE_WORK(image_delete_work, image_delete_do)
 
 static bool image_delete_after(struct svc_call *call)
 {
@@ -232,6 +368,21 @@ static void volume_route(struct svc_call *call, const struct jfield *fields, cal
 
 /* ---- volumes ---------------------------------------------------------------------------- */
 
+/* The list's text, made on a worker (vol_list_text: no json-c objects), given on the loop. */
+struct list_text {
+	char *text;
+	size_t len;
+};
+
+static void list_text_free(void *p)
+{
+	struct list_text *lt = p;
+
+	if (lt)
+		free(lt->text);
+	free(lt);
+}
+
 static void volumes_list_work(struct svc_call *call)
 {
 	struct vol_filter f = {
@@ -240,20 +391,34 @@ static void volumes_list_work(struct svc_call *call)
 	        .parent = http_request_query_param(call->req, "parent"),
 	        .include_hidden = query_flag(call, "hidden"),
 	};
-	struct json_object *arr = NULL;
+	struct list_text *lt = call->data;
 
-	if (vol_list(call->svc->cluster, &f, &arr, &call->err) < 0)
-		return;
-	call->reply = json_object_new_object();
-	json_add(call->reply, "volumes", arr);
+	vol_list_text(call->svc->cluster, &f, &lt->text, &lt->len, &call->err);
+}
+
+static bool volumes_list_done(struct svc_call *call)
+{
+	struct list_text *lt = call->data;
+
+	call_reply_text(call, 200, "application/json", lt->text, lt->len);
+	return true;
 }
 
 static void route_volumes_list(struct svc_call *call)
 {
+	struct list_text *lt = calloc(1, sizeof(*lt));
+
+	if (!lt) {
+		call_reply_error(call, -ENOMEM, "out of memory");
+		return;
+	}
+	call->data = lt;
+	call->data_free = list_text_free;
+	call->after_fn = volumes_list_done;
 	call_submit(call, volumes_list_work, false);
 }
 
-static void volume_create_work(struct svc_call *call)
+static void volume_create_do(struct svc_call *call)
 {
 	struct vol_args *a = call->data;
 	struct vol_create_params p = {
@@ -270,6 +435,8 @@ static void volume_create_work(struct svc_call *call)
 	if (vol_create(call->svc->cluster, &p, &call->reply, &call->err) >= 0)
 		call->status = 201;
 }
+
+CHANGE_WORK(volume_create_work, volume_create_do)
 
 static bool volume_created(struct svc_call *call)
 {
@@ -342,10 +509,58 @@ static void volume_show_work(struct svc_call *call)
 	vol_show(call->svc->cluster, call->params[0], &call->reply, &call->err);
 }
 
+/* Read on a worker: keep the reply (when nothing changed meanwhile) and give it. */
+static bool volume_show_read(struct svc_call *call)
+{
+	struct show_read *sr = call->data;
+	const char *text;
+	size_t len;
+
+	text = json_object_to_json_string_length(call->reply, JSON_C_TO_STRING_PLAIN, &len);
+	if (!text)
+		return false;
+	if (show_cache())
+		vol_show_cache_put(show_cache(), sr->name, sr->gen, sr->read_ns, text, len);
+	show_reply(call, text, len, svc_now_ns() - sr->read_ns);
+	return true;
+}
+
 static void route_volume_show(struct svc_call *call)
 {
+	struct vol_show_cache *sc = show_cache();
+	struct show_read *sr;
+	uint64_t now, read_ns = 0;
+	const char *text;
+	size_t len = 0;
+
 	if (call_param_name(call, 0, "volume") < 0)
 		return;
+	now = svc_now_ns();
+	text = sc ? vol_show_cache_get(sc, call->params[0], now, SHOW_MAX_AGE_NS, &len, &read_ns)
+	          : NULL;
+	if (text) {
+		struct svc *svc = call->svc;
+		char name[NAME_MAX_LEN + 1];
+		bool refresh = now - read_ns > SHOW_REFRESH_NS &&
+		               vol_show_cache_claim(sc, call->params[0]);
+
+		/* answered first: the text is the cache's, the name the call's */
+		str_copy(name, sizeof(name), call->params[0]);
+		show_reply(call, text, len, now - read_ns);
+		if (refresh)
+			show_refresh_start(svc, sc, name);
+		return;
+	}
+	if (sc) {
+		sr = show_read_new(sc, call->params[0]);
+		if (!sr) {
+			call_reply_error(call, -ENOMEM, "out of memory");
+			return;
+		}
+		call->data = sr;
+		call->data_free = show_read_free;
+		call->after_fn = volume_show_read;
+	}
 	call_submit(call, volume_show_work, false);
 }
 
@@ -354,7 +569,10 @@ static int volume_delete_work(struct svc *svc, void *data, struct cairn_progress
 {
 	struct op_args *d = data;
 
-	return vol_delete(svc->cluster, d->a.name, d->a.force, progress, err);
+	int r = vol_delete(svc->cluster, d->a.name, d->a.force, progress, err);
+
+	show_changed();
+	return r;
 }
 
 static bool volume_delete_checked(struct svc_call *call)
@@ -399,7 +617,7 @@ static void route_volume_delete(struct svc_call *call)
 	call_submit(call, volume_exists_work, false);
 }
 
-static void volume_extend_work(struct svc_call *call)
+static void volume_extend_do(struct svc_call *call)
 {
 	struct vol_args *a = call->data;
 
@@ -407,6 +625,8 @@ static void volume_extend_work(struct svc_call *call)
 		return;
 	vol_extend(call->svc->cluster, call->params[0], a->size, &call->reply, &call->err);
 }
+
+CHANGE_WORK(volume_extend_work, volume_extend_do)
 
 static bool volume_changed(struct svc_call *call)
 {
@@ -429,6 +649,7 @@ static int volume_flatten_work(struct svc *svc, void *data, struct cairn_progres
 	struct op_args *d = data;
 	int r = vol_flatten(svc->cluster, d->a.name, progress, err);
 
+	show_changed();
 	if (r < 0)
 		return r;
 	return vol_show(svc->cluster, d->a.name, ret_result, err);
@@ -446,7 +667,7 @@ static void route_volume_flatten(struct svc_call *call)
 	start_op(call, "volume.flatten", "volume", a->name, volume_flatten_work, a);
 }
 
-static void volume_revert_work(struct svc_call *call)
+static void volume_revert_do(struct svc_call *call)
 {
 	struct vol_args *a = call->data;
 
@@ -454,6 +675,8 @@ static void volume_revert_work(struct svc_call *call)
 		return;
 	vol_show(call->svc->cluster, call->params[0], &call->reply, &call->err);
 }
+
+CHANGE_WORK(volume_revert_work, volume_revert_do)
 
 static void route_volume_revert(struct svc_call *call)
 {
@@ -465,12 +688,14 @@ static void route_volume_revert(struct svc_call *call)
 	volume_route(call, fields, volume_revert_work, true, volume_changed);
 }
 
-static void volume_rename_work(struct svc_call *call)
+static void volume_rename_do(struct svc_call *call)
 {
 	struct vol_args *a = call->data;
 
 	vol_rename(call->svc->cluster, call->params[0], a->name, &call->reply, &call->err);
 }
+
+CHANGE_WORK(volume_rename_work, volume_rename_do)
 
 static void route_volume_rename(struct svc_call *call)
 {
@@ -482,13 +707,15 @@ static void route_volume_rename(struct svc_call *call)
 	volume_route(call, fields, volume_rename_work, false, volume_changed);
 }
 
-static void volume_update_work(struct svc_call *call)
+static void volume_update_do(struct svc_call *call)
 {
 	struct vol_args *a = call->data;
 
 	vol_update(call->svc->cluster, call->params[0], a->labels, a->qos, &call->reply,
 	           &call->err);
 }
+
+CHANGE_WORK(volume_update_work, volume_update_do)
 
 static void route_volume_update(struct svc_call *call)
 {
@@ -501,7 +728,7 @@ static void route_volume_update(struct svc_call *call)
 	volume_route(call, fields, volume_update_work, false, volume_changed);
 }
 
-static void volume_manage_work(struct svc_call *call)
+static void volume_manage_do(struct svc_call *call)
 {
 	struct vol_args *a = call->data;
 
@@ -509,6 +736,8 @@ static void volume_manage_work(struct svc_call *call)
 	               &call->err) >= 0)
 		call->status = 201;
 }
+
+CHANGE_WORK(volume_manage_work, volume_manage_do)
 
 static void route_volumes_manage(struct svc_call *call)
 {
@@ -526,7 +755,7 @@ static void route_volumes_manage(struct svc_call *call)
 	call_submit(call, volume_manage_work, false);
 }
 
-static void volume_unmanage_work(struct svc_call *call)
+static void volume_unmanage_do(struct svc_call *call)
 {
 	if (vol_unmanage(call->svc->cluster, call->params[0], &call->err) < 0)
 		return;
@@ -534,6 +763,8 @@ static void volume_unmanage_work(struct svc_call *call)
 	json_add_string(call->reply, "name", call->params[0]);
 	json_add_bool(call->reply, "managed", false);
 }
+
+CHANGE_WORK(volume_unmanage_work, volume_unmanage_do)
 
 static void route_volume_unmanage(struct svc_call *call)
 {
@@ -565,7 +796,7 @@ static void route_snapshots_list(struct svc_call *call)
 	call_submit(call, snapshots_list_work, false);
 }
 
-static void snapshot_create_work(struct svc_call *call)
+static void snapshot_create_do(struct svc_call *call)
 {
 	struct vol_args *a = call->data;
 	struct vol_record rec = {0};
@@ -598,6 +829,8 @@ static void snapshot_create_work(struct svc_call *call)
 	vol_record_release(&rec);
 }
 
+CHANGE_WORK(snapshot_create_work, snapshot_create_do)
+
 static bool snapshot_created(struct svc_call *call)
 {
 	return after_event(call, "snapshot", "created");
@@ -613,7 +846,7 @@ static void route_snapshot_create(struct svc_call *call)
 	volume_route(call, fields, snapshot_create_work, false, snapshot_created);
 }
 
-static void snapshot_delete_work(struct svc_call *call)
+static void snapshot_delete_do(struct svc_call *call)
 {
 	struct vol_record rec = {0};
 	rados_ioctx_t io;
@@ -639,6 +872,8 @@ static void snapshot_delete_work(struct svc_call *call)
 	vol_record_release(&rec);
 }
 
+CHANGE_WORK(snapshot_delete_work, snapshot_delete_do)
+
 static bool snapshot_deleted(struct svc_call *call)
 {
 	return after_event(call, "snapshot", "deleted");
@@ -659,7 +894,7 @@ static void route_snapshot_delete(struct svc_call *call)
 }
 
 /* A group snapshot: one consistent point in time across several volumes. */
-static void snapshot_group_work(struct svc_call *call)
+static void snapshot_group_do(struct svc_call *call)
 {
 	struct vol_args *a = call->data;
 	size_t n = json_object_array_length(a->volumes);
@@ -696,6 +931,8 @@ out:
 	for (size_t i = 0; i < opened; i++)
 		vol_record_release(&recs[i]);
 }
+
+CHANGE_WORK(snapshot_group_work, snapshot_group_do)
 
 static int check_volume_list(struct json_object *v, void *field, const char *name,
                              struct cairn_err *err)
