@@ -3,6 +3,8 @@
 #define LOG_MODULE "svc"
 
 #include <errno.h>
+#include <malloc.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -80,19 +82,23 @@ static bool after_event(struct svc_call *call, const char *kind, const char *act
  * The daemon's one cache. It belongs in struct svc (svc-internal.h, created and freed with
  * the daemon); until it is there it lives here, made on the loop thread at first use.
  */
-static struct vol_show_cache *show_cache_instance;
+static struct vol_show_cache *_Atomic show_cache_instance;
 
 static struct vol_show_cache *show_cache(void)
 {
-	if (!show_cache_instance)
-		show_cache_instance = vol_show_cache_new(SHOW_CACHE_MAX);
-	return show_cache_instance;
+	struct vol_show_cache *sc = atomic_load(&show_cache_instance);
+
+	if (!sc) {
+		sc = vol_show_cache_new(SHOW_CACHE_MAX);
+		atomic_store(&show_cache_instance, sc);
+	}
+	return sc;
 }
 
 /* A change through this cairnd is done (any thread): no reply read before it is given again. */
 static void show_changed(void)
 {
-	vol_show_cache_invalidate(show_cache_instance);
+	vol_show_cache_invalidate(atomic_load(&show_cache_instance));
 }
 
 /* Define work fn that runs do_fn, then notes the change. */
@@ -396,11 +402,26 @@ static void volumes_list_work(struct svc_call *call)
 	vol_list_text(call->svc->cluster, &f, &lt->text, &lt->len, &call->err);
 }
 
+static void list_trim_cb(uv_timer_t *t)
+{
+	(void)t;
+	malloc_trim(0);
+}
+
 static bool volumes_list_done(struct svc_call *call)
 {
 	struct list_text *lt = call->data;
+	struct svc *svc = call->svc;
+	bool large = lt->len >= 256 * 1024;
 
 	call_reply_text(call, 200, "application/json", lt->text, lt->len);
+	/*
+	 * What the worker's arena and librados freed stays with the process: give it back once
+	 * large lists stop, on the daemon's timer for that, as call_reply_json does for its
+	 * large replies (call_reply_text does not, so this does it for the list).
+	 */
+	if (large)
+		uv_timer_start(&svc->trim_timer, list_trim_cb, 1000, 0);
 	return true;
 }
 

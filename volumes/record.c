@@ -534,37 +534,42 @@ enum {
 /* The members vol_record_parse reads, and the longest string each field of the struct holds. */
 struct splice_key {
 	const char *name;
+	size_t len; /* of name */
 	size_t max; /* a string: the field's size less its NUL; 0: not a string */
 };
+#define KEY(name, max)                      \
+	{                                   \
+		name, sizeof(name) - 1, max \
+	}
 
 static const struct splice_key record_keys[SK_MAX] = {
-        [SK_ID] = {"id", UUID_STR_LEN - 1},
-        [SK_NAME] = {"name", NAME_MAX_LEN},
-        [SK_FORMER_NAME] = {"former_name", NAME_MAX_LEN},
-        [SK_POOL] = {"pool", NAME_MAX_LEN},
-        [SK_RBD_IMAGE] = {"rbd_image", VOL_RBD_NAME_MAX - 1},
-        [SK_SIZE] = {"size", 0},
-        [SK_STATUS] = {"status", 0},
-        [SK_PARENT] = {"parent", 0},
-        [SK_LABELS] = {"labels", 0},
-        [SK_QOS] = {"qos", 0},
-        [SK_CREATED] = {"created", VOL_TIME_MAX - 1},
-        [SK_UPDATED] = {"updated", VOL_TIME_MAX - 1},
-        [SK_OP] = {"op", VOL_OP_ID_MAX - 1},
-        [SK_FORMAT] = {"format", 15},
-        [SK_FLATTENED] = {"flattened", 0},
-        [SK_MANAGED] = {"managed", 0},
-        [SK_ERROR] = {"error", 127},
+        [SK_ID] = KEY("id", UUID_STR_LEN - 1),
+        [SK_NAME] = KEY("name", NAME_MAX_LEN),
+        [SK_FORMER_NAME] = KEY("former_name", NAME_MAX_LEN),
+        [SK_POOL] = KEY("pool", NAME_MAX_LEN),
+        [SK_RBD_IMAGE] = KEY("rbd_image", VOL_RBD_NAME_MAX - 1),
+        [SK_SIZE] = KEY("size", 0),
+        [SK_STATUS] = KEY("status", 0),
+        [SK_PARENT] = KEY("parent", 0),
+        [SK_LABELS] = KEY("labels", 0),
+        [SK_QOS] = KEY("qos", 0),
+        [SK_CREATED] = KEY("created", VOL_TIME_MAX - 1),
+        [SK_UPDATED] = KEY("updated", VOL_TIME_MAX - 1),
+        [SK_OP] = KEY("op", VOL_OP_ID_MAX - 1),
+        [SK_FORMAT] = KEY("format", 15),
+        [SK_FLATTENED] = KEY("flattened", 0),
+        [SK_MANAGED] = KEY("managed", 0),
+        [SK_ERROR] = KEY("error", 127),
 };
 
 static const struct splice_key parent_keys[PK_MAX] = {
-        [PK_KIND] = {"kind", 0},
-        [PK_NAME] = {"name", NAME_MAX_LEN},
-        [PK_SNAPSHOT] = {"snapshot", NAME_MAX_LEN},
-        [PK_ID] = {"id", UUID_STR_LEN - 1},
-        [PK_POOL] = {"pool", NAME_MAX_LEN},
-        [PK_RBD_IMAGE] = {"rbd_image", VOL_RBD_NAME_MAX - 1},
-        [PK_RBD_SNAP] = {"rbd_snap", VOL_RBD_NAME_MAX - 1},
+        [PK_KIND] = KEY("kind", 0),
+        [PK_NAME] = KEY("name", NAME_MAX_LEN),
+        [PK_SNAPSHOT] = KEY("snapshot", NAME_MAX_LEN),
+        [PK_ID] = KEY("id", UUID_STR_LEN - 1),
+        [PK_POOL] = KEY("pool", NAME_MAX_LEN),
+        [PK_RBD_IMAGE] = KEY("rbd_image", VOL_RBD_NAME_MAX - 1),
+        [PK_RBD_SNAP] = KEY("rbd_snap", VOL_RBD_NAME_MAX - 1),
 };
 
 struct scan {
@@ -716,8 +721,7 @@ static int scan_members(struct scan *s, const struct splice_key *keys, struct vo
 		if (scan_value(s, 1) < 0)
 			return -1;
 		for (i = 0; i < n; i++) {
-			if (strlen(keys[i].name) != key_len ||
-			    memcmp(keys[i].name, key, key_len) != 0)
+			if (keys[i].len != key_len || memcmp(keys[i].name, key, key_len) != 0)
 				continue;
 			if (spans[i].p)
 				return -1;
