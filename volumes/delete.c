@@ -359,26 +359,79 @@ out:
 	return ret;
 }
 
+/*
+ * After a delete lost a race (its guarded record update found the record changed, the
+ * hidden name taken, or the image open by someone): what the record says now. Another
+ * request deleting the same volume (marked "deleting" by an operation other than own_op,
+ * this request's own when it got as far as marking the record) makes this one a 404, as
+ * if it had come a moment later; any other change is retried (-EAGAIN); otherwise the
+ * first answer stands.
+ */
+static int delete_lost(struct cluster *c, const struct vol_record *r, const char *own_op, int ret,
+                       struct cairn_err *err)
+{
+	_cleanup_(vol_record_releasep) struct vol_record now = {0};
+	_cleanup_(freep) char *text = NULL;
+	struct cairn_err lerr = {0};
+	int r2;
+
+	r2 = vol_record_load_id(c, false, r->id, &now, &text, &lerr);
+	if (r2 == -ENOENT) {
+		err_clear(err);
+		return err_set(err, -ENOENT, "volume '%s' not found: it was deleted meanwhile",
+		               r->name);
+	}
+	if (r2 < 0)
+		return ret;
+	if (now.status == VOL_STATUS_HIDDEN) {
+		err_clear(err);
+		return 1;
+	}
+	if (now.status == VOL_STATUS_DELETING && strcmp(now.op, own_op) != 0) {
+		err_clear(err);
+		return err_set(err, -ENOENT,
+		               "volume '%s' not found: it is being deleted (operation %s)", r->name,
+		               now.op);
+	}
+	if (ret == -ECANCELED) {
+		err_clear(err);
+		return -EAGAIN;
+	}
+	return ret;
+}
+
 int vol_delete(struct cluster *c, const char *name, bool force, struct cairn_progress *progress,
                struct cairn_err *err)
 {
-	_cleanup_(vol_record_releasep) struct vol_record r = {0};
-	_cleanup_(freep) char *text = NULL;
-	int ret;
+	int ret = 0;
 
-	ret = vol_record_load(c, false, name, &r, &text, err);
-	if (ret < 0)
-		return ret;
-	switch (r.status) {
-	case VOL_STATUS_HIDDEN:
-		return 1; /* deleted already, waiting for its clones */
-	case VOL_STATUS_CREATING:
-	case VOL_STATUS_IMPORTING:
-		return err_set(err, -EBUSY, "volume '%s' is being created", name);
-	default:
-		break;
+	for (int attempt = 0; attempt < 4; attempt++) {
+		_cleanup_(vol_record_releasep) struct vol_record r = {0};
+		_cleanup_(freep) char *text = NULL;
+		char op_before[sizeof(r.op)];
+
+		ret = vol_record_load(c, false, name, &r, &text, err);
+		if (ret < 0)
+			return ret;
+		switch (r.status) {
+		case VOL_STATUS_HIDDEN:
+			return 1; /* deleted already, waiting for its clones */
+		case VOL_STATUS_CREATING:
+		case VOL_STATUS_IMPORTING:
+			return err_set(err, -EBUSY, "volume '%s' is being created", name);
+		default:
+			break;
+		}
+		str_copy(op_before, sizeof(op_before), r.op);
+		ret = vol_delete_record(c, &r, &text, force, true, progress, err);
+		if (ret != -ECANCELED && ret != -EBUSY && ret != -EEXIST)
+			return ret;
+		/* r.op changed: this request marked the record "deleting" */
+		ret = delete_lost(c, &r, strcmp(r.op, op_before) != 0 ? r.op : "", ret, err);
+		if (ret != -EAGAIN)
+			return ret;
 	}
-	return vol_delete_record(c, &r, &text, force, true, progress, err);
+	return err_set(err, -EBUSY, "volume '%s' keeps changing: try again", name);
 }
 
 int img_delete(struct cluster *c, const char *name, bool deferred, struct cairn_err *err)

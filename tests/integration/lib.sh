@@ -121,7 +121,8 @@ cleanup_itest() {
 		echo "# cairnd log (last 30 lines):"
 		tail -30 "$T/cairnd.log" 2>/dev/null | sed 's/^/# /'
 	fi
-	rm -rf "$T"
+	# CAIRN_TEST_KEEP=1 keeps the test's directory (logs, configs) for a post-mortem
+	if [ -n "${CAIRN_TEST_KEEP:-}" ]; then echo "# kept $T"; else rm -rf "$T"; fi
 }
 trap cleanup_itest EXIT
 
