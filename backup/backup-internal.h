@@ -399,9 +399,13 @@ int bk_alloc_extents(rbd_image_t img, uint64_t size, struct extent_list *ret,
  * backup image was made by this backup. */
 int bk_cleanup_partial(struct cluster *c, const struct backup_record *r, bool created_image,
                        struct cairn_err *err);
-/* Settle the abandoned backups of one volume while holding its lock. */
-int bk_settle_volume(struct cluster *c, const char *volume_id, struct backup_reconcile_stats *st,
-                     struct cairn_err *err);
+/* Settle the abandoned backups of one volume while holding its lock; trim: also remove the
+ * older bases that finished backups left ("backup.trim" intents). */
+int bk_settle_volume(struct cluster *c, const char *volume_id, bool trim,
+                     struct backup_reconcile_stats *st, struct cairn_err *err);
+/* With the volume's lock held: remove the backup snapshots and digest states of all but the
+ * latest good backup. Returns how many snapshots went. */
+int bk_trim_locked(struct cluster *c, const char *volume_id, struct cairn_err *err);
 /* Delete with the volume's lock held by the caller. */
 int bk_delete_locked(struct cluster *c, const char *id, struct cairn_err *err);
 int bk_prune_locked(struct cluster *c, const char *volume_id, struct cairn_err *err);

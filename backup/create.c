@@ -420,35 +420,67 @@ out:
 	return r;
 }
 
-/* Older cairn-backup-* snapshots on the volume and older digest states go: only the latest
- * good backup is a base. */
-static void drop_old_points(struct create *cr)
+/*
+ * The older bases go: every cairn-backup-* snapshot on the volume but the latest good
+ * backup's, and the digest states of the other backups. Only the latest good backup is a
+ * base.
+ */
+int bk_trim_locked(struct cluster *c, const char *volume_id, struct cairn_err *err)
 {
 	_cleanup_(rbd_closep) rbd_image_t img = NULL;
+	struct vol_record vol = {0};
+	struct bk_record_set set = {0};
+	const struct backup_record *latest = NULL;
 	rbd_snap_info_t *snaps = NULL;
-	int max = 16, n, removed = 0;
+	int max = 16, n, removed = 0, r;
+	rados_ioctx_t io;
 
-	for (size_t i = 0; i < cr->others.n; i++)
-		bk_blocks_remove(cr->c, cr->others.v[i].id);
-	if (rbd_open(cr->vio, cr->vol.rbd_image, &img, NULL) < 0)
-		return;
+	r = bk_record_list(c, volume_id, &set, err);
+	if (r < 0)
+		return r;
+	for (size_t i = 0; i < set.n; i++)
+		if (set.v[i].status == BACKUP_STATUS_AVAILABLE)
+			latest = &set.v[i];
+	for (size_t i = 0; i < set.n; i++)
+		if (&set.v[i] != latest)
+			bk_blocks_remove(c, set.v[i].id);
+	r = bk_volume_load_id(c, volume_id, &vol, err);
+	if (r == -ENOENT) { /* the volume went, its snapshots with it */
+		err_clear(err);
+		r = 0;
+		goto out;
+	}
+	if (r >= 0)
+		r = bk_volume_io(c, &vol, &io, err);
+	if (r < 0)
+		goto out;
+	/* read-only: only the list; snap_remove opens the image for itself */
+	r = rbd_open_read_only(io, vol.rbd_image, &img, NULL);
+	if (r == -ENOENT) {
+		r = 0;
+		goto out;
+	}
+	if (r < 0) {
+		err_set(err, r, "cannot open volume '%s': %s", vol.name, strerror(-r));
+		goto out;
+	}
 	for (;;) {
 		snaps = calloc((size_t)max, sizeof(*snaps));
-		if (!snaps)
-			return;
-		n = rbd_snap_list(img, snaps, &max);
-		if (n == -ERANGE) {
-			free(snaps);
-			continue;
+		if (!snaps) {
+			r = err_set(err, -ENOMEM, "out of memory");
+			goto out;
 		}
-		break;
+		n = rbd_snap_list(img, snaps, &max);
+		if (n != -ERANGE)
+			break;
+		free(snaps);
 	}
 	for (int i = 0; i < n && removed < OLD_SNAPS_PER_PASS; i++) {
 		struct cairn_err lerr = {0};
 		if (!str_has_prefix(snaps[i].name, BACKUP_SNAP_PREFIX) ||
-		    strcmp(snaps[i].name, cr->rec.snapshot) == 0)
+		    (latest && strcmp(snaps[i].name, latest->snapshot) == 0))
 			continue;
-		if (snap_remove(cr->vio, cr->vol.rbd_image, snaps[i].name, &lerr) < 0 &&
+		if (snap_remove(io, vol.rbd_image, snaps[i].name, &lerr) < 0 &&
 		    lerr.code != -ENOENT) {
 			log_warn("old backup snapshot '%s' stays: %s", snaps[i].name, lerr.msg);
 			continue;
@@ -457,7 +489,37 @@ static void drop_old_points(struct create *cr)
 	}
 	if (n >= 0)
 		rbd_snap_list_end(snaps);
+	else
+		r = err_set(err, n, "cannot list the snapshots of volume '%s': %s", vol.name,
+		            strerror(-n));
 	free(snaps);
+	if (removed)
+		log_debug("volume '%s': %d older backup snapshot(s) removed", vol.name, removed);
+out:
+	vol_record_release(&vol);
+	bk_record_set_release(&set);
+	return r < 0 ? r : removed;
+}
+
+/*
+ * The older bases go later, in the backups pass (bk_settle_volume): removing a snapshot
+ * waits for a monitor commit, up to paxos_propose_interval (1 s), which the backup need
+ * not wait for. An intent says what is left to do, so a crash loses nothing.
+ */
+static void trim_later(struct create *cr)
+{
+	_cleanup_(json_putp) struct json_object *targets = json_object_new_object();
+	struct cairn_err lerr = {0};
+	char op[UUID_STR_LEN];
+
+	if (cr->others.n == 0)
+		return; /* the first backup: no older base */
+	uuid_generate_str(op);
+	if (!targets || json_add_string(targets, "volume_id", cr->vol.id) < 0 ||
+	    json_add_string(targets, "volume", cr->vol.name) < 0 ||
+	    intent_begin(cr->c, op, "backup.trim", targets, &lerr) < 0)
+		log_warn("volume '%s': older backup snapshots stay: %s", cr->vol.name,
+		         lerr.code ? lerr.msg : "out of memory");
 }
 
 static int mark_failed(struct backup_record *r, const void *arg)
@@ -524,7 +586,7 @@ int backup_create(struct cluster *c, const struct backup_create_params *p,
 	{
 		/* we hold the lock: whatever earlier backup of the volume is unfinished died */
 		struct cairn_err lerr = {0};
-		if (bk_settle_volume(c, cr.vol.id, NULL, &lerr) < 0)
+		if (bk_settle_volume(c, cr.vol.id, false, NULL, &lerr) < 0)
 			log_warn("volume '%s': earlier backups not settled: %s", cr.vol.name,
 			         lerr.msg);
 	}
@@ -577,7 +639,7 @@ int backup_create(struct cluster *c, const struct backup_create_params *p,
 	if (r < 0)
 		goto fail;
 
-	drop_old_points(&cr);
+	trim_later(&cr);
 	{
 		struct cairn_err lerr = {0};
 		if (intent_end(c, cr.op, &lerr) < 0)

@@ -146,8 +146,8 @@ static int settle_create(struct cluster *c, const struct intent_item *it,
 	return intent_end(c, it->op, err);
 }
 
-int bk_settle_volume(struct cluster *c, const char *volume_id, struct backup_reconcile_stats *st,
-                     struct cairn_err *err)
+int bk_settle_volume(struct cluster *c, const char *volume_id, bool trim,
+                     struct backup_reconcile_stats *st, struct cairn_err *err)
 {
 	struct backup_reconcile_stats none = {0};
 	struct intent_set is = {.volume_id = volume_id};
@@ -174,6 +174,10 @@ int bk_settle_volume(struct cluster *c, const char *volume_id, struct backup_rec
 			         "restore it again",
 			         json_get_string(it->targets, "volume") ?: "?");
 			r = intent_end(c, it->op, &lerr);
+		} else if (strcmp(it->kind, "backup.trim") == 0 && trim) {
+			r = bk_trim_locked(c, volume_id, &lerr);
+			if (r >= 0)
+				r = intent_end(c, it->op, &lerr);
 		} else {
 			continue;
 		}
@@ -340,7 +344,7 @@ int backup_reconcile(struct cluster *c, const struct backup_reconcile_opts *opts
 		if (r == -EBUSY)
 			continue; /* running: not ours to touch */
 		if (r >= 0) {
-			r = bk_settle_volume(c, vols.v[i], &st, &lerr);
+			r = bk_settle_volume(c, vols.v[i], true, &st, &lerr);
 			bk_lock_release(&lock);
 		}
 		if (r < 0 && !first)

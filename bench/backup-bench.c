@@ -168,6 +168,15 @@ static void cairn_backup(struct cluster *c, const char *volume, bool incremental
 		res->file = file_size(path);
 	}
 	json_object_put(o);
+	/* what cairnd's backups pass does after a backup, outside the timing: the older bases
+	 * go */
+	{
+		struct backup_reconcile_opts opts = {0};
+
+		err_clear(&err);
+		if (backup_reconcile(c, &opts, NULL, &err) < 0)
+			die("backup_reconcile", &err);
+	}
 }
 
 /*

@@ -75,7 +75,15 @@ static void chain(struct fixture *f, enum backup_target target)
 	assert_string_equal(b[2].kind, "incremental");
 	assert_string_equal(b[2].parent, b[1].id);
 
-	/* only the latest backup's snapshot stays on the volume */
+	/* the older bases go in the backups pass, not in the backup: then only the latest
+	 * backup's snapshot stays on the volume */
+	assert_int_equal(count_snaps(f->c, v.pool, v.rbd_image, BACKUP_SNAP_PREFIX), 3);
+	{
+		struct backup_reconcile_opts opts = {0};
+
+		err_clear(&err);
+		assert_int_equal(backup_reconcile(f->c, &opts, NULL, &err), 0);
+	}
 	assert_int_equal(count_snaps(f->c, v.pool, v.rbd_image, BACKUP_SNAP_PREFIX), 1);
 
 	/* each point back into a new volume, equal to the model at that point */
