@@ -137,6 +137,9 @@ int str_copy(char *dst, size_t n, const char *src);
 /* Overwrite memory that held a secret so the compiler cannot drop the write. */
 void secure_erase(void *p, size_t n);
 
+/* On SIGSEGV, SIGABRT, SIGBUS, SIGFPE or SIGILL: the stack to stderr, then die of it. */
+void crash_handler_install(void);
+
 /* last: turns unsafe libc calls into compile errors */
 #include "banned.h"
 

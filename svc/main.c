@@ -45,6 +45,7 @@ int main(int argc, char **argv)
 	bool print = false, check = false;
 	int c, r;
 
+	crash_handler_install();
 	while ((c = getopt_long(argc, argv, "c:hV", opts, NULL)) != -1) {
 		switch (c) {
 		case 'c':

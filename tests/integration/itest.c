@@ -70,6 +70,7 @@ struct cluster *itest_cluster(struct cairn_config *conf, const char *prefix)
 	struct cairn_err err = {0};
 	struct cluster *c = NULL;
 
+	crash_handler_install(); /* a crash in librbd under a test says where */
 	itest_config(conf, prefix);
 	if (cluster_connect(conf, &c, &err) < 0) {
 		fprintf(stderr, "cannot connect to the test cluster: %s\n", err.msg);
