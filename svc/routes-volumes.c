@@ -385,7 +385,7 @@ static void list_text_free(void *p)
 	struct list_text *lt = p;
 
 	if (lt)
-		free(lt->text);
+		vol_text_free(lt->text, lt->len);
 	free(lt);
 }
 

@@ -83,13 +83,16 @@ typedef int (*vol_record_change_fn)(struct vol_record *r, void *arg, struct cair
 int vol_record_modify(struct cluster *c, bool is_image, const char *id, vol_record_change_fn fn,
                       void *arg, struct vol_record *ret, struct cairn_err *err);
 
-/* A growing text buffer (always NUL-terminated once non-empty). */
+/* A growing buffer in pages of its own (always NUL-terminated once text is appended). */
 struct vol_buf {
 	char *p;
 	size_t len, cap;
 };
+int vol_buf_reserve(struct vol_buf *b, size_t need);
 int vol_buf_append(struct vol_buf *b, const char *s, size_t n);
 void vol_buf_release(struct vol_buf *b);
+/* len + 1 bytes in pages of their own, for vol_text_free(). */
+char *vol_text_alloc(size_t len);
 
 /* A value's text inside a stored record, quotes included; p NULL: absent. */
 struct vol_span {
@@ -129,16 +132,15 @@ int vol_splice_emit(const struct vol_splice *v, struct vol_buf *out);
 struct vol_list_item;
 struct vol_list_builder {
 	const struct vol_filter *f;
-	const char *pool; /* the pool filter, resolved; NULL: any */
-	struct vol_buf text, names;
-	struct vol_list_item *items;
-	size_t n, cap;
+	const char *pool;                  /* the pool filter, resolved; NULL: any */
+	struct vol_buf text, names, items; /* items: struct vol_list_item[n] */
+	size_t n;
 	unsigned spliced, parsed, skipped; /* how each record went */
 };
 void vol_list_builder_init(struct vol_list_builder *b, const struct vol_filter *f,
                            const char *pool);
 int vol_list_builder_add(struct vol_list_builder *b, const char *id, const char *record);
-/* The whole reply (malloc'd, NUL-terminated) and its length. */
+/* The whole reply (NUL-terminated; free with vol_text_free) and its length. */
 int vol_list_builder_finish(struct vol_list_builder *b, char **ret_text, size_t *ret_len);
 void vol_list_builder_release(struct vol_list_builder *b);
 

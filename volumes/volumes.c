@@ -542,25 +542,17 @@ void vol_list_builder_release(struct vol_list_builder *b)
 {
 	vol_buf_release(&b->text);
 	vol_buf_release(&b->names);
-	free(b->items);
-	b->items = NULL;
-	b->n = b->cap = 0;
+	vol_buf_release(&b->items);
+	b->n = 0;
 }
 
 static int item_push(struct vol_list_builder *b, size_t off, const char *name, size_t name_len)
 {
 	struct vol_list_item *it;
 
-	if (b->n == b->cap) {
-		size_t cap = b->cap ? 2 * b->cap : 256;
-		struct vol_list_item *p = reallocarray(b->items, cap, sizeof(*p));
-
-		if (!p)
-			return -ENOMEM;
-		b->items = p;
-		b->cap = cap;
-	}
-	it = &b->items[b->n];
+	if (vol_buf_reserve(&b->items, (b->n + 1) * sizeof(*it)) < 0)
+		return -ENOMEM;
+	it = (struct vol_list_item *)b->items.p + b->n;
 	it->off = off;
 	it->len = b->text.len - off;
 	it->name_off = b->names.len;
@@ -672,14 +664,15 @@ static int item_by_name(const void *x, const void *y, void *arg)
 int vol_list_builder_finish(struct vol_list_builder *b, char **ret_text, size_t *ret_len)
 {
 	static const char head[] = "{\"volumes\":[", tail[] = "]}";
+	struct vol_list_item *items = (struct vol_list_item *)b->items.p;
 	size_t len = strlen(head) + strlen(tail) + (b->n ? b->n - 1 : 0), at;
 	char *out;
 
 	for (size_t i = 0; i < b->n; i++)
-		len += b->items[i].len;
+		len += items[i].len;
 	if (b->n > 1)
-		qsort_r(b->items, b->n, sizeof(*b->items), item_by_name, b->names.p);
-	out = malloc(len + 1);
+		qsort_r(items, b->n, sizeof(*items), item_by_name, b->names.p);
+	out = vol_text_alloc(len);
 	if (!out)
 		return -ENOMEM;
 	memcpy(out, head, strlen(head));
@@ -687,8 +680,8 @@ int vol_list_builder_finish(struct vol_list_builder *b, char **ret_text, size_t 
 	for (size_t i = 0; i < b->n; i++) {
 		if (i)
 			out[at++] = ',';
-		memcpy(out + at, b->text.p + b->items[i].off, b->items[i].len);
-		at += b->items[i].len;
+		memcpy(out + at, b->text.p + items[i].off, items[i].len);
+		at += items[i].len;
 	}
 	memcpy(out + at, tail, strlen(tail));
 	at += strlen(tail);

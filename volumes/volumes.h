@@ -210,6 +210,8 @@ int vol_list(struct cluster *c, const struct vol_filter *filter, struct json_obj
  */
 int vol_list_text(struct cluster *c, const struct vol_filter *filter, char **ret_text,
                   size_t *ret_len, struct cairn_err *err);
+/* Free vol_list_text's text (pages of its own, not malloc's: see volumes/record.c). */
+void vol_text_free(char *text, size_t len);
 /*
  * The record plus live facts: "provisioned" and "used" bytes, "parent_chain" (nearest
  * first), "snapshots" (user snapshots), "children" (clones of any of its snapshots).

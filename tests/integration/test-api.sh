@@ -186,13 +186,18 @@ api GET /v1/operations
 ops_before=$(printf '%s' "$BODY_OUT" | jq '.operations | length')
 expect_status "with the slow queue full, a request for long work is refused" 503 POST /v1/images \
 	'{"name":"busy5","file":"small.qcow2"}'
+hdr=$(curl -s -o /dev/null -D - --unix-socket "$SOCK" -X POST -H 'Content-Type: application/json' \
+	--data-binary '{"name":"busy6","file":"small.qcow2"}' http://cairn/v1/images | tr -d '\r')
+printf '%s\n' "$hdr" | grep -q '^HTTP/1.1 503' && printf '%s\n' "$hdr" | grep -qi '^Retry-After: 1$' &&
+	! printf '%s\n' "$hdr" | grep -qi '^Location:' && ok "the 503 has Retry-After and no Location" ||
+	not_ok "the 503 has Retry-After and no Location" "$hdr"
 jq_check "the 503 says cairnd is busy and that no operation was started" \
 	'.error.code == 503 and .error.reason == "overloaded" and
 	 (.error.message | test("busy") and test("no operation was started")) and (has("id") | not)'
 api GET /v1/operations
 ops_after=$(printf '%s' "$BODY_OUT" | jq '.operations | length')
 if [ "$ops_before" -ge 4 ] && [ "$ops_after" = "$ops_before" ] &&
-	printf '%s' "$BODY_OUT" | jq -e '[.operations[] | select(.resource.name == "busy5")] | length == 0' >/dev/null; then
+	printf '%s' "$BODY_OUT" | jq -e '[.operations[] | select(.resource.name | test("^busy[56]$"))] | length == 0' >/dev/null; then
 	ok "the refused request made no operation"
 else
 	not_ok "the refused request made no operation" "operations before $ops_before, after $ops_after: $BODY_OUT"

@@ -657,6 +657,23 @@ static void test_delete_grouped(void **state)
 	assert_int_equal(rbd_group_remove(io, group), 0);
 }
 
+/* vol_list_text gives the bytes of vol_list's array in a {"volumes": [...]} reply. */
+static void assert_list_text_same(struct fixture *fx, const struct vol_filter *f)
+{
+	struct cairn_err err = {0};
+	struct json_object *arr = NULL, *reply = json_object_new_object();
+	char *text = NULL;
+	size_t len = 0;
+
+	assert_int_equal(vol_list(fx->c, f, &arr, &err), 0);
+	assert_int_equal(vol_list_text(fx->c, f, &text, &len, &err), 0);
+	json_object_object_add(reply, "volumes", arr);
+	assert_int_equal(strlen(text), len);
+	assert_string_equal(text, json_object_to_json_string_ext(reply, JSON_C_TO_STRING_PLAIN));
+	vol_text_free(text, len);
+	json_object_put(reply);
+}
+
 static void test_delete_parent_hidden_until_clone_goes(void **state)
 {
 	struct fixture *fx = *state;
@@ -685,6 +702,9 @@ static void test_delete_parent_hidden_until_clone_goes(void **state)
 	}
 	assert_true(seen);
 	json_object_put(arr);
+	assert_list_text_same(fx, &(struct vol_filter){.include_hidden = true});
+	assert_list_text_same(fx, NULL);
+	assert_list_text_same(fx, &(struct vol_filter){.parent = pn});
 	assert_int_equal(vol_list(fx->c, NULL, &arr, &err), 0);
 	for (size_t i = 0; i < json_object_array_length(arr); i++)
 		assert_string_not_equal(json_get_string(json_object_array_get_idx(arr, i), "id"),
@@ -735,6 +755,10 @@ static void test_list_by_label(void **state)
 	json_object_put(
 	        create(fx, &(struct vol_create_params){.name = c, .size = MiB, .labels = labels2}));
 
+	assert_list_text_same(fx, &(struct vol_filter){.label = want});
+	assert_list_text_same(fx, &(struct vol_filter){.label = "env"});
+	assert_list_text_same(fx, &(struct vol_filter){.pool = "vms"});
+	assert_list_text_same(fx, &(struct vol_filter){.pool = "volumes"});
 	assert_int_equal(vol_list(fx->c, &(struct vol_filter){.label = want}, &arr, &err), 0);
 	assert_int_equal(json_object_array_length(arr), 2);
 	/* sorted by name */
