@@ -171,8 +171,12 @@ static int stock_restore(struct backup_ctx *x, const char *full, const char *inc
 		return r;
 	*ret_seconds = bench_now() - t0;
 	{
+		/* import-diff left the diffs' end snapshots on the image */
+		const char *purge[] = {"rbd",           "-c", conf, "snap", "purge",
+		                       "--no-progress", spec, NULL};
 		const char *rm[] = {"rbd", "-c", conf, "rm", "--no-progress", spec, NULL};
-		return bench_spawn(rm, err);
+		r = bench_spawn(purge, err);
+		return r < 0 ? r : bench_spawn(rm, err);
 	}
 }
 
