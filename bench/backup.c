@@ -98,7 +98,13 @@ static int cairn_restore(struct backup_ctx *x, const char *id, unsigned round, d
 	if (r < 0)
 		return r;
 	*ret_seconds = bench_now() - t0;
-	return 0;
+	/* the restored volume goes, outside the timing: the OSD's memory is not endless */
+	json_object_put(TAKE_PTR(op));
+	snprintf(path, sizeof(path), "/v1/volumes/%s-rs%u?force", x->o->prefix, round);
+	r = bench_call(&x->c, "DELETE", path, NULL, 202, &op, err);
+	if (r >= 0)
+		r = bench_op_wait(&x->c, op, NULL, err);
+	return r < 0 ? r : 0;
 }
 
 /* rbd snap create + rbd export-diff [--from-snap] to dir/<snap>.diff + sync of the file */
@@ -164,7 +170,14 @@ static int stock_restore(struct backup_ctx *x, const char *full, const char *inc
 	if (r < 0)
 		return r;
 	*ret_seconds = bench_now() - t0;
-	return 0;
+	{
+		/* import-diff left the diffs' end snapshots on the image */
+		const char *purge[] = {"rbd",           "-c", conf, "snap", "purge",
+		                       "--no-progress", spec, NULL};
+		const char *rm[] = {"rbd", "-c", conf, "rm", "--no-progress", spec, NULL};
+		r = bench_spawn(purge, err);
+		return r < 0 ? r : bench_spawn(rm, err);
+	}
 }
 
 static int setup(struct backup_ctx *x, struct cairn_err *err)
@@ -289,11 +302,11 @@ static int rows_add(struct backup_ctx *x, struct json_object *rows)
 		struct bench_samples *ss = t == T_INCR ? &x->cairn[T_FULL] : &x->stock[t];
 		double c0 = bench_samples_pct(cs, 0), s0 = bench_samples_pct(ss, 0);
 		double ratio = c0 / s0;
-		/* the targets of bench/backup-bench (issue 5); none for the restore */
-		const char *target = t == T_FULL ? "<= 1.0" : t == T_INCR ? "<= 0.05" : "-";
-		enum bench_met met = t == T_FULL   ? (ratio <= 1.0 ? BENCH_MET_YES : BENCH_MET_NO)
-		                     : t == T_INCR ? (ratio <= 0.05 ? BENCH_MET_YES : BENCH_MET_NO)
-		                                   : BENCH_MET_NONE;
+		/* issue 5 and 8: full backup and restore no slower than the stock tools, an
+		 * incremental of 1% at most 5% of the full */
+		const char *target = t == T_INCR ? "<= 0.05" : "<= 1.0";
+		double limit = t == T_INCR ? 0.05 : 1.0;
+		enum bench_met met = ratio <= limit ? BENCH_MET_YES : BENCH_MET_NO;
 		struct json_object *data = json_object_new_object();
 
 		json_add(data, "cairnd", bench_samples_json(cs));

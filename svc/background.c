@@ -132,11 +132,13 @@ static int pass_reconcile(struct svc *svc, struct cairn_err *err)
 	int r = vol_reconcile(svc->cluster, &opts, &st, err);
 
 	if (r >= 0 && (st.intents_rolled_back || st.intents_rolled_forward || st.orphans_removed ||
-	               st.records_missing))
+	               st.records_missing)) {
+		svc_show_changed(svc); /* records changed: no GET reply from before */
 		log_info("reconcile: %u interrupted operation(s) rolled back, %u finished, %u "
 		         "orphan image(s) removed, %u record(s) whose image vanished",
 		         st.intents_rolled_back, st.intents_rolled_forward, st.orphans_removed,
 		         st.records_missing);
+	}
 	return r;
 }
 

@@ -324,6 +324,8 @@ static void call_after_cb(uv_work_t *w, int status)
 	if (status == UV_ECANCELED && !call->err.code)
 		err_set(&call->err, -ECANCELED, "request canceled");
 	svc_note_result(svc, call->err.code);
+	if (call->err.code == -ENOENT)
+		svc_show_changed(svc); /* another host deleted something: forget what was kept */
 	if (!call->err.code && call->after_fn && call->after_fn(call))
 		return;
 	if (call->err.code) {

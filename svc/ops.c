@@ -248,6 +248,8 @@ static void op_job_work(struct svc_job *job)
 			r = op->work(op->svc, op->data, &op->progress, &result, &err);
 	}
 
+	if (r == -ENOENT)
+		svc_show_changed(op->svc); /* gone meanwhile, maybe through another host */
 	pthread_mutex_lock(&op->svc->ops_lock);
 	if (r < 0) {
 		op->status = r == -ECANCELED ? OP_CANCELED : OP_FAILED;

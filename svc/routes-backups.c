@@ -168,7 +168,10 @@ static int backup_restore_work(struct svc *svc, void *data, struct cairn_progres
 	        .op_id = a->op_id,
 	};
 
-	return backup_restore(svc->cluster, a->id, &p, progress, ret_result, err);
+	int r = backup_restore(svc->cluster, a->id, &p, progress, ret_result, err);
+
+	svc_show_changed(svc); /* a new volume, or the original's content and facts */
+	return r;
 }
 
 static void route_backup_restore(struct svc_call *call)

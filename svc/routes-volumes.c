@@ -7,6 +7,7 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "snapshots/snapshots.h"
 #include "svc/svc-internal.h"
@@ -69,36 +70,16 @@ static bool after_event(struct svc_call *call, const char *kind, const char *act
  * children, parent chain): ~15 ms of a worker, most of it librbd's setup of an image. Hot
  * volumes are answered from vol_show's last reply instead, on the loop, when it is younger
  * than SHOW_MAX_AGE; past SHOW_REFRESH a worker reads it again in the background while the
- * kept one is given. Every change made through this cairnd ends with show_changed(), so a
+ * kept one is given. Every change made through this cairnd ends with svc_show_changed(), so a
  * client here reads its own writes; a change made through another host shows within
  * SHOW_MAX_AGE. Each reply says when its facts were read ("as_of") and how long ago that was
  * ("age_ms"): docs/api.md.
  */
 #define SHOW_REFRESH_NS (500ULL * 1000 * 1000)
 #define SHOW_MAX_AGE_NS (2000ULL * 1000 * 1000)
-#define SHOW_CACHE_MAX  1024
-
-/*
- * The daemon's one cache. It belongs in struct svc (svc-internal.h, created and freed with
- * the daemon); until it is there it lives here, made on the loop thread at first use.
- */
-static struct vol_show_cache *_Atomic show_cache_instance;
-
-static struct vol_show_cache *show_cache(void)
+void svc_show_changed(struct svc *svc)
 {
-	struct vol_show_cache *sc = atomic_load(&show_cache_instance);
-
-	if (!sc) {
-		sc = vol_show_cache_new(SHOW_CACHE_MAX);
-		atomic_store(&show_cache_instance, sc);
-	}
-	return sc;
-}
-
-/* A change through this cairnd is done (any thread): no reply read before it is given again. */
-static void show_changed(void)
-{
-	vol_show_cache_invalidate(atomic_load(&show_cache_instance));
+	vol_show_cache_invalidate(svc->show_cache);
 }
 
 /* Define work fn that runs do_fn, then notes the change. */
@@ -106,7 +87,7 @@ static void show_changed(void)
 	static void fn(struct svc_call *call) \
 	{                                     \
 		do_fn(call);                  \
-		show_changed();               \
+		svc_show_changed(call->svc);  \
 	}
 
 /* Answer with a kept reply plus its age: the text is an object, "}" last. */
@@ -181,7 +162,7 @@ static void show_refresh_work(struct svc_job *job)
 static void show_refresh_done(struct svc_job *job)
 {
 	struct show_read *sr = job->data;
-	struct vol_show_cache *sc = show_cache();
+	struct vol_show_cache *sc = job->svc->show_cache;
 
 	if (job->result < 0 || !sr->text ||
 	    vol_show_cache_put(sc, sr->name, sr->gen, sr->read_ns, sr->text, sr->len) < 0)
@@ -234,7 +215,7 @@ static int image_import_work(struct svc *svc, void *data, struct cairn_progress 
 
 	int r = img_import(svc->cluster, &p, progress, ret_result, err);
 
-	show_changed();
+	svc_show_changed(svc);
 	return r;
 }
 
@@ -540,15 +521,16 @@ static bool volume_show_read(struct svc_call *call)
 	text = json_object_to_json_string_length(call->reply, JSON_C_TO_STRING_PLAIN, &len);
 	if (!text)
 		return false;
-	if (show_cache())
-		vol_show_cache_put(show_cache(), sr->name, sr->gen, sr->read_ns, text, len);
+	if (call->svc->show_cache)
+		vol_show_cache_put(call->svc->show_cache, sr->name, sr->gen, sr->read_ns, text,
+		                   len);
 	show_reply(call, text, len, svc_now_ns() - sr->read_ns);
 	return true;
 }
 
 static void route_volume_show(struct svc_call *call)
 {
-	struct vol_show_cache *sc = show_cache();
+	struct vol_show_cache *sc = call->svc->show_cache;
 	struct show_read *sr;
 	uint64_t now, read_ns = 0;
 	const char *text;
@@ -592,7 +574,7 @@ static int volume_delete_work(struct svc *svc, void *data, struct cairn_progress
 
 	int r = vol_delete(svc->cluster, d->a.name, d->a.force, progress, err);
 
-	show_changed();
+	svc_show_changed(svc);
 	return r;
 }
 
@@ -670,7 +652,7 @@ static int volume_flatten_work(struct svc *svc, void *data, struct cairn_progres
 	struct op_args *d = data;
 	int r = vol_flatten(svc->cluster, d->a.name, progress, err);
 
-	show_changed();
+	svc_show_changed(svc);
 	if (r < 0)
 		return r;
 	return vol_show(svc->cluster, d->a.name, ret_result, err);
@@ -874,15 +856,21 @@ static void snapshot_delete_do(struct svc_call *call)
 
 	if (volume_open(call->svc->cluster, call->params[0], &rec, &io, &call->err) < 0)
 		return;
-	if (snap_remove(io, rec.rbd_image, call->params[1], &call->err) == -ENOTEMPTY &&
-	    strstr(call->err.msg, "(trash)")) {
-		/* clones deleted a moment ago wait in the trash for the purger: if their delay
-		 * is over, purge now rather than make the caller wait for the next pass */
+	/* clones deleted a moment ago wait in the trash for the purger: if their delay is
+	 * over, purge now rather than make the caller wait for the next pass (and when a pass
+	 * here or on another host is purging, give it a moment) */
+	for (int attempt = 0; attempt < 20; attempt++) {
 		struct cairn_err perr = {0};
-		if (vol_purge(call->svc->cluster, &perr) > 0) {
-			err_clear(&call->err);
-			snap_remove(io, rec.rbd_image, call->params[1], &call->err);
-		}
+
+		err_clear(&call->err);
+		if (snap_remove(io, rec.rbd_image, call->params[1], &call->err) != -ENOTEMPTY ||
+		    !strstr(call->err.msg, "(trash)"))
+			break;
+		if (vol_purge(call->svc->cluster, &perr) > 0)
+			continue;
+		if (perr.code || call->svc->conf->volumes.trash_delay > 0)
+			break;      /* nothing purged: the children may wait out their delay */
+		usleep(250 * 1000); /* another pass holds the purge lock */
 	}
 	if (!call->err.code) {
 		call->reply = json_object_new_object();

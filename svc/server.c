@@ -19,6 +19,7 @@
 #endif
 
 #include "svc/svc-internal.h"
+#include "volumes/volumes.h"
 #include "svc/svc.h"
 
 #define PROBE_INTERVAL_MS 2000
@@ -329,6 +330,7 @@ static void svc_release(struct svc *svc)
 	svc->http = NULL;
 	route_table_release(&svc->routes);
 	free(svc->route_metrics);
+	svc->show_cache = vol_show_cache_free(svc->show_cache);
 	svc->cluster = cluster_free(svc->cluster);
 	virt_conns_close(svc);
 	pthread_mutex_destroy(&svc->ops_lock);
@@ -368,7 +370,8 @@ int svc_run(const struct cairn_config *conf, const char *config_path)
 		goto out_loop;
 	}
 	svc->route_metrics = calloc(svc->routes.n, sizeof(*svc->route_metrics));
-	if (!svc->route_metrics) {
+	svc->show_cache = vol_show_cache_new(SVC_SHOW_CACHE_MAX);
+	if (!svc->route_metrics || !svc->show_cache) {
 		r = -ENOMEM;
 		goto out_loop;
 	}

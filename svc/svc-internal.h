@@ -19,6 +19,9 @@
 #include "pools/pools.h"
 #include "svc/http.h"
 
+struct vol_show_cache;
+#define SVC_SHOW_CACHE_MAX 1024 /* volumes whose GET reply is kept */
+
 struct svc;
 struct svc_call;
 struct op;
@@ -245,6 +248,7 @@ struct svc {
 
 	/* metrics */
 	struct route_metrics *route_metrics; /* one per route */
+	struct vol_show_cache *show_cache;   /* GET of a volume: replies kept a moment */
 	uint64_t cluster_errors;
 	uint64_t requests_rejected;
 };
@@ -252,6 +256,11 @@ struct svc {
 uint64_t svc_now_ns(void);
 /* A job (or call) ended with r: notes cluster trouble to turn later calls into prompt 503s. */
 void svc_note_result(struct svc *svc, int r);
+/*
+ * A volume changed, or turned out to be gone (a 404 here after another host deleted it):
+ * no GET reply kept before this is given again (routes-volumes.c; any thread).
+ */
+void svc_show_changed(struct svc *svc);
 void svc_metrics_observe(struct svc *svc, const struct route *route, int status,
                          uint64_t duration_ns);
 char *svc_metrics_render(struct svc *svc);

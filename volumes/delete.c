@@ -6,10 +6,13 @@
 #define LOG_MODULE "volumes"
 
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/time.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "volumes/vol-internal.h"
 
@@ -568,14 +571,14 @@ static int collect_hidden(const char *id, const char *record, void *userdata)
 	return 0;
 }
 
-int vol_purge(struct cluster *c, struct cairn_err *err)
+/* The trashed images whose delay is over, then the hidden ones without children: how many. */
+static int purge_locked(struct cluster *c, const char *const *pools, size_t npools,
+                        struct cairn_err *err)
 {
-	const struct cairn_config *conf = cluster_config(c);
-	const char *pools[] = {conf->pools.images, conf->pools.volumes, conf->pools.vms};
 	unsigned removed = 0;
 	int r;
 
-	for (size_t i = 0; i < ARRAY_SIZE(pools); i++) {
+	for (size_t i = 0; i < npools; i++) {
 		bool seen = false;
 		for (size_t j = 0; j < i; j++)
 			seen |= strcmp(pools[i], pools[j]) == 0;
@@ -613,4 +616,79 @@ int vol_purge(struct cluster *c, struct cairn_err *err)
 			break;
 	}
 	return (int)removed;
+}
+
+/*
+ * One host purges at a time: two rbd_trash_remove of one image from two clients, one of
+ * them failing with -EBUSY because the other has the image open to remove it, crashed
+ * librbd 16.2 (an exception out of an io_context_pool handler: std::system_error, abort).
+ * A lease, so that a host that dies holding it stops nobody for long.
+ */
+#define PURGE_LOCK_OID   "lock.purge"
+#define PURGE_LOCK_NAME  "cairn.purge"
+#define PURGE_LOCK_LEASE 120 /* s; a pass takes far less */
+
+/* The holder is a process of this host that is gone (killed mid-pass): break its lock. */
+static bool purge_holder_dead(rados_ioctx_t io, const char *host)
+{
+	char tag[64], client[128], cookie[300], addr[128];
+	size_t tag_len = sizeof(tag), client_len = sizeof(client);
+	size_t cookie_len = sizeof(cookie), addr_len = sizeof(addr);
+	size_t hl = strlen(host);
+	int exclusive = 0;
+	long pid;
+
+	if (rados_list_lockers(io, PURGE_LOCK_OID, PURGE_LOCK_NAME, &exclusive, tag, &tag_len,
+	                       client, &client_len, cookie, &cookie_len, addr, &addr_len) != 1)
+		return false;
+	if (strncmp(cookie, host, hl) != 0 || cookie[hl] != ':')
+		return false;
+	pid = strtol(cookie + hl + 1, NULL, 10);
+	if (pid <= 0 || pid == (long)getpid() || kill((pid_t)pid, 0) == 0 || errno != ESRCH)
+		return false;
+	log_info("breaking the purge lock of dead process %ld", pid);
+	return rados_break_lock(io, PURGE_LOCK_OID, PURGE_LOCK_NAME, client, cookie) >= 0;
+}
+
+static int purge_lock(struct cluster *c, rados_ioctx_t *ret_io, char cookie[300])
+{
+	struct timeval tv = {.tv_sec = PURGE_LOCK_LEASE, .tv_usec = 0};
+	struct cairn_err lerr = {0};
+	char host[256] = "", id[UUID_STR_LEN];
+	int r;
+
+	r = cluster_state_ioctx(c, ret_io, &lerr);
+	if (r < 0)
+		return r;
+	if (gethostname(host, sizeof(host) - 1) < 0)
+		str_copy(host, sizeof(host), "unknown");
+	uuid_generate_str(id);
+	/* a cookie of its own per pass: two passes of one process exclude each other too */
+	snprintf(cookie, 300, "%.200s:%ld:%s", host, (long)getpid(), id);
+	r = rados_lock_exclusive(*ret_io, PURGE_LOCK_OID, PURGE_LOCK_NAME, cookie,
+	                         "cairn trash purge", &tv, 0);
+	if ((r == -EBUSY || r == -EEXIST) && purge_holder_dead(*ret_io, host))
+		r = rados_lock_exclusive(*ret_io, PURGE_LOCK_OID, PURGE_LOCK_NAME, cookie,
+		                         "cairn trash purge", &tv, 0);
+	return r == -EEXIST ? -EBUSY : r;
+}
+
+int vol_purge(struct cluster *c, struct cairn_err *err)
+{
+	const struct cairn_config *conf = cluster_config(c);
+	const char *pools[] = {conf->pools.images, conf->pools.volumes, conf->pools.vms};
+	rados_ioctx_t lock_io;
+	char cookie[300];
+	int r;
+
+	r = purge_lock(c, &lock_io, cookie);
+	if (r == -EBUSY) {
+		log_debug("purge: another host is purging now");
+		return 0;
+	}
+	if (r < 0)
+		return err_set(err, r, "cannot take the purge lock: %s", strerror(-r));
+	r = purge_locked(c, pools, ARRAY_SIZE(pools), err);
+	rados_unlock(lock_io, PURGE_LOCK_OID, PURGE_LOCK_NAME, cookie);
+	return r;
 }

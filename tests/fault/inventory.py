@@ -68,6 +68,13 @@ def run_all(argvs):
     outs = []
     for a, p in zip(argvs, procs):
         out, err = p.communicate()
+        # `rbd ls --long` of librbd 16.2 sometimes aborts (an exception out of a librados
+        # handler) when an image goes while it opens it: ask again, at most twice
+        for _ in range(2):
+            if p.returncode >= 0:
+                break
+            p = subprocess.Popen(a, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+            out, err = p.communicate()
         if p.returncode != 0:
             if (b"No such file" in err or b"does not exist" in err
                     or b"error opening pool" in err):
