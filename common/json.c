@@ -157,7 +157,8 @@ static int jf_fill(const struct jfield *f, struct json_object *v, void *target,
 			return jf_wrong_type(f, err);
 		s = json_object_get_string(v);
 		if ((size_t)json_object_get_string_len(v) != strlen(s))
-			return err_set(err, -EINVAL, "%s name contains a NUL character", f->name);
+			return err_set(err, -EINVAL,
+			               "the name of field '%s' contains a NUL character", f->name);
 		r = name_validate(s, f->name, err);
 		if (r < 0)
 			return r;
