@@ -12,28 +12,8 @@ printf '[volumes]\ntrash_delay = 0s\npurge_interval = 1s\n' >>"$T/cairn.conf"
 daemon_start
 
 # the second daemon: same config but its own sockets and log, another host name
-SOCK_B=$T/cairn-b.sock
-sed -e "s|^socket = .*|socket = $SOCK_B|" -e "s|^readonly_socket = .*|readonly_socket = $T/cairn-b-ro.sock|" \
-	"$T/cairn.conf" >"$T/cairn-b.conf"
-unshare --uts sh -c 'hostname "$1"; shift; exec "$@"' sh "$PREFIX-b" \
-	"$CAIRND" --config "$T/cairn-b.conf" >>"$T/cairnd-b.log" 2>&1 &
-PID_B=$!
-stop_b() {
-	[ -n "${PID_B:-}" ] || return 0
-	kill -TERM "$PID_B" 2>/dev/null
-	for _ in $(seq 1 100); do kill -0 "$PID_B" 2>/dev/null || break; sleep 0.1; done
-	kill -KILL "$PID_B" 2>/dev/null
-	wait "$PID_B" 2>/dev/null
-	local rc=$?
-	PID_B=
-	return $rc
-}
 trap 'stop_b; cleanup_itest' EXIT
-for _ in $(seq 1 300); do
-	curl -s --max-time 2 --unix-socket "$SOCK_B" http://cairn/v1/health >/dev/null && break
-	kill -0 "$PID_B" 2>/dev/null || bail "the second cairnd exited: $(tail -5 "$T/cairnd-b.log")"
-	sleep 0.1
-done
+second_daemon_start
 hosts=$(for s in "$SOCK" "$SOCK_B"; do curl -s --unix-socket "$s" http://cairn/v1/health | jq -r '.host // empty'; done | sort -u | wc -l)
 echo "# two daemons: pids $DAEMON_PID and $PID_B"
 [ "$hosts" = 2 ] && ok "the two daemons are two hosts to cairn" || not_ok "the two daemons are two hosts to cairn" "$hosts distinct host names"

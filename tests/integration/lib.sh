@@ -108,6 +108,35 @@ daemon_stop() {
 	return $rc
 }
 
+# second_daemon_start: a second cairnd on the same cluster and pools, with sockets and a log
+# of its own, in a UTS namespace of its own so that it is another host to cairn; sets SOCK_B
+# and PID_B once it answers. stop_b stops it and returns its exit status.
+second_daemon_start() {
+	SOCK_B=$T/cairn-b.sock
+	sed -e "s|^socket = .*|socket = $SOCK_B|" \
+		-e "s|^readonly_socket = .*|readonly_socket = $T/cairn-b-ro.sock|" \
+		"$T/cairn.conf" >"$T/cairn-b.conf"
+	unshare --uts sh -c 'hostname "$1"; shift; exec "$@"' sh "$PREFIX-b" \
+		"$CAIRND" --config "$T/cairn-b.conf" >>"$T/cairnd-b.log" 2>&1 &
+	PID_B=$!
+	for _ in $(seq 1 300); do
+		curl -s --max-time 2 --unix-socket "$SOCK_B" http://cairn/v1/health >/dev/null && return 0
+		kill -0 "$PID_B" 2>/dev/null || bail "the second cairnd exited: $(tail -5 "$T/cairnd-b.log")"
+		sleep 0.1
+	done
+	bail "the second cairnd does not answer on $SOCK_B"
+}
+stop_b() {
+	[ -n "${PID_B:-}" ] || return 0
+	kill -TERM "$PID_B" 2>/dev/null
+	for _ in $(seq 1 100); do kill -0 "$PID_B" 2>/dev/null || break; sleep 0.1; done
+	kill -KILL "$PID_B" 2>/dev/null
+	wait "$PID_B" 2>/dev/null
+	local rc=$?
+	PID_B=
+	return $rc
+}
+
 daemon_alive() { [ -n "$DAEMON_PID" ] && kill -0 "$DAEMON_PID" 2>/dev/null; }
 
 cleanup_itest() {

@@ -155,27 +155,9 @@ jq_check "the label filter matches values with escapes" '[.volumes[].name] == ["
 api GET '/v1/volumes?label=x'
 jq_check "and keys alone" '[.volumes[].name] == ["fresh2"]'
 
-# a second cairnd on the same cluster, another host to cairn (as tests/fault/test-race.sh)
-SOCK_B=$T/cairn-b.sock
-sed -e "s|^socket = .*|socket = $SOCK_B|" -e "s|^readonly_socket = .*|readonly_socket = $T/cairn-b-ro.sock|" \
-	"$T/cairn.conf" >"$T/cairn-b.conf"
-unshare --uts sh -c 'hostname "$1"; shift; exec "$@"' sh "$PREFIX-b" \
-	"$CAIRND" --config "$T/cairn-b.conf" >>"$T/cairnd-b.log" 2>&1 &
-PID_B=$!
-stop_b() {
-	[ -n "${PID_B:-}" ] || return 0
-	kill -TERM "$PID_B" 2>/dev/null
-	for _ in $(seq 1 100); do kill -0 "$PID_B" 2>/dev/null || break; sleep 0.1; done
-	kill -KILL "$PID_B" 2>/dev/null
-	wait "$PID_B" 2>/dev/null
-	PID_B=
-}
+# a second cairnd on the same cluster, another host to cairn
 trap 'stop_b; cleanup_itest' EXIT
-for _ in $(seq 1 300); do
-	curl -s --max-time 2 --unix-socket "$SOCK_B" http://cairn/v1/health >/dev/null && break
-	kill -0 "$PID_B" 2>/dev/null || bail "the second cairnd exited: $(tail -5 "$T/cairnd-b.log")"
-	sleep 0.1
-done
+second_daemon_start
 # B_DO METHOD PATH [BODY]: a change through the second cairnd, then this cairnd is read until
 # the documented bound (2 s) has passed since it was answered: every reply in between is at
 # most 2 s old, and the first one after the bound shows the change.
