@@ -199,6 +199,22 @@ static int settle_create(struct cluster *c, const struct intent *it, bool is_ima
 	return 1;
 }
 
+/* An interrupted flatten: when RBD's part got through, the record follows. */
+static int settle_flatten(struct cluster *c, const struct intent *it, struct cairn_err *err)
+{
+	const char *id = json_get_string(it->targets, "id");
+	const char *name = json_get_string(it->targets, "name");
+	int r = id ? vol_flatten_settle(c, id, err) : 0;
+
+	if (r < 0)
+		return r;
+	if (intent_end(c, it->op, err) < 0)
+		return err->code;
+	log_info("%s the interrupted volume.flatten '%s' (%s)", r > 0 ? "finished" : "dropped",
+	         name ?: "?", it->op);
+	return r;
+}
+
 /* Finish an unfinished delete. */
 static int settle_delete(struct cluster *c, const struct intent *it, bool is_image,
                          struct cairn_err *err)
@@ -340,6 +356,8 @@ int vol_reconcile(struct cluster *c, const struct vol_reconcile_opts *opts,
 		else if (strcmp(it->kind, "volume.delete") == 0 ||
 		         strcmp(it->kind, "image.delete") == 0)
 			r = settle_delete(c, it, is_image, &lerr);
+		else if (strcmp(it->kind, "volume.flatten") == 0)
+			r = settle_flatten(c, it, &lerr);
 		else
 			continue;
 		if (r < 0) {

@@ -283,6 +283,12 @@ int qemu_img_convert(const struct cairn_config *conf, int fd, const char *format
  * After a child's RBD image went (removed or trashed): drop the hidden snapshot it was
  * cloned from when cairn made one, and remove hidden ancestors without children left.
  */
+/*
+ * A flatten got through in RBD (the image has no parent any more) but the record still
+ * names one: record it as flattened and release the parent. 1 when it did, 0 when there was
+ * nothing to do (still a clone, flattened already, or gone).
+ */
+int vol_flatten_settle(struct cluster *c, const char *id, struct cairn_err *err);
 void vol_parent_release(struct cluster *c, const struct vol_record *child);
 /* Remove a hidden record's image and record when it has no children; 1 when removed. */
 int vol_hidden_try_remove(struct cluster *c, bool is_image, const char *id, struct cairn_err *err);

@@ -1202,12 +1202,51 @@ static int set_flattened(struct vol_record *r, void *arg, struct cairn_err *err)
 	return 0;
 }
 
+int vol_flatten_settle(struct cluster *c, const char *id, struct cairn_err *err)
+{
+	_cleanup_(vol_record_releasep) struct vol_record r = {0}, stored = {0};
+	_cleanup_(rbd_closep) rbd_image_t img = NULL;
+	rbd_linked_image_spec_t parent = {0};
+	rbd_snap_spec_t psnap = {0};
+	int ret;
+
+	ret = vol_record_load_id(c, false, id, &r, NULL, err);
+	if (ret == -ENOENT) {
+		err_clear(err);
+		return 0; /* deleted since */
+	}
+	if (ret < 0)
+		return ret;
+	if (r.flattened || r.parent.kind == VOL_PARENT_NONE)
+		return 0;
+	ret = vol_open(c, r.pool, r.rbd_image, NULL, true, &img, err);
+	if (ret < 0)
+		return ret == -ENOENT ? 0 : ret;
+	ret = rbd_get_parent(img, &parent, &psnap);
+	if (ret >= 0) {
+		rbd_linked_image_spec_cleanup(&parent);
+		rbd_snap_spec_cleanup(&psnap);
+		return 0; /* still a clone: the flatten did not get through */
+	}
+	if (ret != -ENOENT)
+		return err_set(err, ret, "cannot read the parent of volume '%s': %s", r.name,
+		               strerror(-ret));
+	ret = vol_record_modify(c, false, r.id, set_flattened, NULL, &stored, err);
+	if (ret < 0)
+		return ret;
+	/* the hidden snapshot of the parent, and a hidden parent, may go now */
+	vol_parent_release(c, &stored);
+	return 1;
+}
+
 int vol_flatten(struct cluster *c, const char *name, struct cairn_progress *progress,
                 struct cairn_err *err)
 {
-	_cleanup_(vol_record_releasep) struct vol_record r = {0}, stored = {0};
+	_cleanup_(vol_record_releasep) struct vol_record r = {0};
+	_cleanup_(json_putp) struct json_object *targets = NULL;
 	rbd_linked_image_spec_t parent = {0};
 	rbd_snap_spec_t psnap = {0};
+	char op[UUID_STR_LEN];
 	int ret;
 
 	ret = vol_record_load(c, false, name, &r, NULL, err);
@@ -1216,33 +1255,56 @@ int vol_flatten(struct cluster *c, const char *name, struct cairn_progress *prog
 	ret = require_available(&r, err);
 	if (ret < 0)
 		return ret;
+	targets = json_object_new_object();
+	if (!targets || json_add_string(targets, "id", r.id) < 0 ||
+	    json_add_string(targets, "name", r.name) < 0)
+		return err_set(err, -ENOMEM, "out of memory");
+	uuid_generate_str(op);
+	ret = intent_begin(c, op, "volume.flatten", targets, err);
+	if (ret < 0)
+		return ret;
 	{
 		_cleanup_(rbd_closep) rbd_image_t img = NULL;
 
 		ret = vol_open(c, r.pool, r.rbd_image, NULL, false, &img, err);
 		if (ret < 0)
-			return ret;
+			goto out;
 		ret = rbd_get_parent(img, &parent, &psnap);
-		if (ret == -ENOENT)
-			return 0; /* independent already */
-		if (ret < 0)
-			return err_set(err, ret, "cannot read the parent of volume '%s': %s", name,
-			               strerror(-ret));
-		rbd_linked_image_spec_cleanup(&parent);
-		rbd_snap_spec_cleanup(&psnap);
-		ret = rbd_flatten_with_progress(img, vol_rbd_progress_cb, progress);
-		if (ret < 0 && progress_cancelled(progress))
-			return err_set(err, -ECANCELED, "flattening volume '%s' cancelled", name);
-		if (ret < 0)
-			return err_set(err, ret, "cannot flatten volume '%s': %s", name,
-			               strerror(-ret));
+		if (ret == -ENOENT) {
+			ret = 0; /* independent already (the record follows below) */
+		} else if (ret < 0) {
+			err_set(err, ret, "cannot read the parent of volume '%s': %s", name,
+			        strerror(-ret));
+			goto out;
+		} else {
+			struct intent_keeper keeper;
+
+			rbd_linked_image_spec_cleanup(&parent);
+			rbd_snap_spec_cleanup(&psnap);
+			intent_keeper_start(&keeper, c, op, "flattening");
+			ret = rbd_flatten_with_progress(img, vol_rbd_progress_cb, progress);
+			intent_keeper_stop(&keeper);
+			if (ret < 0 && progress_cancelled(progress)) {
+				err_set(err, -ECANCELED, "flattening volume '%s' cancelled", name);
+				goto out;
+			}
+			if (ret < 0) {
+				err_set(err, ret, "cannot flatten volume '%s': %s", name,
+				        strerror(-ret));
+				goto out;
+			}
+		}
 	}
-	ret = vol_record_modify(c, false, r.id, set_flattened, NULL, &stored, err);
-	if (ret < 0)
-		return ret;
-	/* the hidden snapshot of the parent, and a hidden parent, may go now */
-	vol_parent_release(c, &stored);
-	return 0;
+	failpoint("volume.flatten.flattened");
+	/* the record says so, and the parent's hidden snapshot may go (the reconciler does
+	 * the same when a crash came between) */
+	ret = vol_flatten_settle(c, r.id, err);
+out : {
+	struct cairn_err lerr = {0};
+	if (intent_end(c, op, &lerr) < 0)
+		log_warn("intent %s of flattening '%s' stays: %s", op, name, lerr.msg);
+}
+	return ret < 0 ? ret : 0;
 }
 
 int vol_revert(struct cluster *c, const char *name, const char *snapshot, struct cairn_err *err)

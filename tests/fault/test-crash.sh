@@ -8,9 +8,7 @@
 # "available", served by the API, owning exactly the new RBD image and snapshots) or left
 # nothing (no record, the same RBD images and snapshots as before). A backup that dies is
 # kept as "failed" without any data, by design (backup/backup.h): that counts as nothing.
-# Not here: snapshot create and delete are one librbd call each (no intent, no fail point);
-# flatten has no fail point yet (its window is between rbd_flatten and the record update:
-# the invariant compares each record's parent with RBD's, so a row here would catch it).
+# Not here: snapshot create and delete are one librbd call each (no intent, no fail point).
 . "$(dirname "$0")/fault-lib.sh"
 
 # ---- the table: every fail point, and the scenarios whose request reaches it ----
@@ -28,6 +26,7 @@
 # backup_incr  an incremental backup to the pool after new writes
 # restore      POST /v1/backups/{id}/restore to a new volume (its bytes are checked)
 # backup_delete         DELETE /v1/backups/{id}
+# flatten      POST /v1/volumes/{name}/flatten of a clone of a volume
 STEPS='
 volume.create.intent       blank clone_volume
 volume.create.reserved     blank clone_volume
@@ -50,6 +49,7 @@ volume.delete.marked       delete delete_direct
 volume.delete.snapshots    delete
 volume.delete.removed      delete delete_direct
 volume.delete.unrecorded   delete delete_direct
+volume.flatten.flattened   flatten
 image.delete.intent        image_delete image_delete_direct
 image.delete.marked        image_delete image_delete_direct
 image.delete.snapshots     image_delete
@@ -225,6 +225,11 @@ setup_case() { # scenario: fixtures; sets METHOD PATH_ BODY NAME KIND OPKIND
 		KIND=volumes OPKIND=create NAME=rs$seq_no METHOD=POST PATH_="/v1/backups/$RESTORE_FROM/restore"
 		BODY="{\"volume\":\"$NAME\"}"
 		;;
+	flatten)
+		KIND=volumes OPKIND=flatten NAME=f$seq_no METHOD=POST PATH_="/v1/volumes/$NAME/flatten" BODY='{}'
+		api POST /v1/volumes "{\"name\":\"$NAME\",\"volume\":\"pv\"}"
+		[ "$STATUS" = 201 ] || return 1
+		;;
 	backup_delete)
 		backup_wait '{"volume":"rv","target":"file"}' || return 1
 		KIND=backups OPKIND=backup_delete NAME=$BACKUP_ID METHOD=DELETE PATH_="/v1/backups/$BACKUP_ID" BODY=
@@ -291,6 +296,23 @@ outcome_delete() { # KIND NAME: the record being deleted
 		[ "$STATUS" = 404 ] || WHY="no record, but GET answers $STATUS"
 		grep -v -e "^$pool/$rbd\$" -e "^$pool/$rbd@" "$T/before" >"$T/expected"
 		WHY="$WHY$(differs "$T/expected" "$T/after")"
+	fi
+}
+
+outcome_flatten() { # volume NAME, a clone: flattened (no parent in RBD, its record says
+	# flattened, the parent's hidden snapshot for it gone) or left as it was
+	local id
+	id=$(record_id volumes "$NAME")
+	api GET "/v1/volumes/$NAME"
+	[ "$STATUS" = 200 ] || WHY="GET answers $STATUS"
+	printf '%s' "$BODY_OUT" | jq -e '.status == "available"' >/dev/null || WHY="$WHY; not available: $BODY_OUT"
+	if [ "$(jqf "$INV" ".dirs.volumes[\"$id\"].flattened // false")" = true ]; then
+		OUTCOME=completed
+		grep -v -e "@cairn-clone-$id\$" "$T/before" >"$T/expected"
+		WHY="$WHY$(differs "$T/expected" "$T/after")"
+	else
+		OUTCOME="left it as it was"
+		WHY="$WHY$(differs "$T/before" "$T/after")"
 	fi
 }
 
@@ -382,6 +404,7 @@ run_case() { # step scenario
 	delete) outcome_delete ;;
 	backup) outcome_backup ;;
 	backup_delete) outcome_backup_delete ;;
+	flatten) outcome_flatten ;;
 	esac
 	local outcome=$OUTCOME why=$WHY
 	if [ -z "$why" ]; then
@@ -395,7 +418,7 @@ run_case() { # step scenario
 	echo "# $d took $((SECONDS - t0)) s"
 
 	# the next case starts from the fixtures only
-	if [ "$OPKIND" = create ] && [ "$OUTCOME" = completed ]; then
+	if { [ "$OPKIND" = create ] && [ "$OUTCOME" = completed ]; } || [ "$OPKIND" = flatten ]; then
 		if [ "$KIND" = volumes ]; then
 			api DELETE "/v1/volumes/$NAME?force"
 			[ "$STATUS" = 202 ] && op_wait "$(printf '%s' "$BODY_OUT" | jq -r .id)" >/dev/null
