@@ -24,6 +24,9 @@ struct cluster {
 	struct ioctx_entry by_name[IOCTX_BY_NAME_MAX];
 	size_t n_by_name;
 	rados_ioctx_t state_io;
+	/* intents that operations of this process gave up on: a ring, oldest overwritten */
+	char orphans[CLUSTER_ORPHANS_MAX][CLUSTER_OP_ID_MAX];
+	size_t n_orphans, next_orphan;
 };
 
 static int cluster_conf_set_uint(rados_t r, const char *key, uint32_t v, struct cairn_err *err)
@@ -99,6 +102,27 @@ int cluster_connect(const struct cairn_config *conf, struct cluster **ret, struc
 fail:
 	cluster_free(c);
 	return r;
+}
+
+void cluster_intent_orphan(struct cluster *c, const char *op_id)
+{
+	pthread_mutex_lock(&c->lock);
+	str_copy(c->orphans[c->next_orphan], CLUSTER_OP_ID_MAX, op_id);
+	c->next_orphan = (c->next_orphan + 1) % CLUSTER_ORPHANS_MAX;
+	if (c->n_orphans < CLUSTER_ORPHANS_MAX)
+		c->n_orphans++;
+	pthread_mutex_unlock(&c->lock);
+}
+
+bool cluster_intent_orphaned(struct cluster *c, const char *op_id)
+{
+	bool found = false;
+
+	pthread_mutex_lock(&c->lock);
+	for (size_t i = 0; i < c->n_orphans && !found; i++)
+		found = strcmp(c->orphans[i], op_id) == 0;
+	pthread_mutex_unlock(&c->lock);
+	return found;
 }
 
 struct cluster *cluster_free(struct cluster *c)

@@ -48,6 +48,17 @@ int cluster_ioctx_by_name(struct cluster *c, const char *pool, rados_ioctx_t *re
 int cluster_state_ioctx(struct cluster *c, rados_ioctx_t *ret, struct cairn_err *err);
 
 /*
+ * An operation of this process gave up with its intent left for the reconciler (its undo
+ * failed, e.g. while the cluster was down): the next reconcile pass of this process takes
+ * the intent as abandoned at once, not only after the intent timeout or a restart. The last
+ * CLUSTER_ORPHANS_MAX are remembered.
+ */
+#define CLUSTER_ORPHANS_MAX 64
+#define CLUSTER_OP_ID_MAX   64
+void cluster_intent_orphan(struct cluster *c, const char *op_id);
+bool cluster_intent_orphaned(struct cluster *c, const char *op_id);
+
+/*
  * The base64 cephx key of the configured user, read from its keyring file (for libvirt's
  * secret, the only place it goes). ret_key must hold 128 bytes; the caller erases it with
  * secure_erase() after use. -ENOENT when no keyring names the user.

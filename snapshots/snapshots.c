@@ -84,6 +84,14 @@ int snap_create(rados_ioctx_t io, const char *image, const char *snap, struct ca
 		if (r == -EEXIST)
 			return err_set(err, r, "snapshot '%s/%s@%s' already exists", pool, image,
 			               snap);
+		/* librbd's "read-only": the image's exclusive lock did not come to this handle
+		 * (its holder, another snapshot of it, did not hand it over in time, or the
+		 * cluster did not answer): not the client's fault, and worth a retry */
+		if (r == -EROFS)
+			return err_set(err, -EAGAIN,
+			               "cannot create snapshot '%s/%s@%s': the image's exclusive "
+			               "lock could not be taken in time; try again",
+			               pool, image, snap);
 		return err_set(err, r, "cannot create snapshot '%s/%s@%s': %s", pool, image, snap,
 		               strerror(-r));
 	}

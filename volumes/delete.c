@@ -274,7 +274,8 @@ fail:
 		}
 		if (!marked)
 			intent_end(c, op, &lerr);
-		/* else: the intent stays, so that the reconciler finishes the delete */
+		else /* the intent stays: the next reconcile pass finishes the delete */
+			cluster_intent_orphan(c, op);
 	}
 	return ret;
 }

@@ -165,6 +165,8 @@ undo:
 	if (import_undo(c, &r, inserted)) {
 		struct cairn_err lerr = {0};
 		intent_end(c, op, &lerr);
+	} else {
+		cluster_intent_orphan(c, op); /* the next pass undoes the rest */
 	}
 	return ret;
 }

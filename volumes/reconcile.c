@@ -81,6 +81,7 @@ struct intent {
 };
 
 struct intent_scan {
+	struct cluster *c;
 	const struct vol_reconcile_opts *opts;
 	const char *host;
 	time_t now;
@@ -127,6 +128,8 @@ static int scan_intent(const char *op_id, struct json_object *intent, void *user
 		return -ENOMEM;
 	if (s->opts && s->opts->startup && host && strcmp(host, s->host) == 0)
 		it->abandoned = true; /* its process died: this daemon is its successor */
+	else if (cluster_intent_orphaned(s->c, op_id))
+		it->abandoned = true; /* its operation here gave up on it */
 	else if (t < 0 || s->now - t > (time_t)s->timeout)
 		it->abandoned = true;
 	s->n++;
@@ -336,6 +339,7 @@ int vol_reconcile(struct cluster *c, const struct vol_reconcile_opts *opts,
 		str_copy(host, sizeof(host), "unknown");
 
 	/* 1. intents of crashed or abandoned operations */
+	scan.c = c;
 	scan.opts = opts;
 	scan.host = host;
 	scan.now = time(NULL);

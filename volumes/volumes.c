@@ -421,6 +421,8 @@ undo:
 	if (create_undo(c, &r, inserted, parent_snap)) {
 		struct cairn_err lerr = {0};
 		intent_end(c, op, &lerr);
+	} else {
+		cluster_intent_orphan(c, op); /* the next pass undoes the rest */
 	}
 	return ret;
 }
