@@ -35,7 +35,8 @@ static int base_snapshot(struct cluster *c, const struct vol_record *r, struct c
 		return ret;
 	ret = rbd_snap_create2(img, IMG_BASE_SNAP, RBD_SNAP_CREATE_SKIP_QUIESCE, NULL, NULL);
 	if (ret < 0)
-		return err_set(err, ret, "cannot snapshot image '%s': %s", r->name, strerror(-ret));
+		return err_set(err, vol_rbd_code(ret), "cannot snapshot image '%s': %s", r->name,
+		               vol_rbd_why(ret));
 	return 0;
 }
 

@@ -3,9 +3,10 @@
 #ifndef CAIRN_VOL_INTERNAL_H
 #define CAIRN_VOL_INTERNAL_H
 
-#include <stdbool.h>
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdint.h>
+#include <string.h>
 #include <sys/types.h>
 
 #include <json-c/json.h>
@@ -283,6 +284,21 @@ int qemu_img_convert(const struct cairn_config *conf, int fd, const char *format
  * After a child's RBD image went (removed or trashed): drop the hidden snapshot it was
  * cloned from when cairn made one, and remove hidden ancestors without children left.
  */
+/*
+ * librbd's -EROFS from a snapshot or another maintenance step: the image's exclusive lock
+ * did not come to this handle in time (its holder did not hand it over, or the cluster did
+ * not answer). Not the client's fault, and worth a retry: -EAGAIN (503), with why.
+ */
+static inline const char *vol_rbd_why(int r)
+{
+	return r == -EROFS ? "its exclusive lock could not be taken in time; try again"
+	                   : strerror(-r);
+}
+static inline int vol_rbd_code(int r)
+{
+	return r == -EROFS ? -EAGAIN : r;
+}
+
 /*
  * A flatten got through in RBD (the image has no parent any more) but the record still
  * names one: record it as flattened and release the parent. 1 when it did, 0 when there was

@@ -232,8 +232,8 @@ static int snap_create(struct cluster *c, const char *pool, const char *image, c
 		return r;
 	r = rbd_snap_create2(img, snap, RBD_SNAP_CREATE_SKIP_QUIESCE, NULL, NULL);
 	if (r < 0)
-		return err_set(err, r, "cannot snapshot '%s/%s@%s': %s", pool, image, snap,
-		               strerror(-r));
+		return err_set(err, vol_rbd_code(r), "cannot snapshot '%s/%s@%s': %s", pool, image,
+		               snap, vol_rbd_why(r));
 	return 0;
 }
 
