@@ -627,7 +627,7 @@ static int purge_locked(struct cluster *c, const char *const *pools, size_t npoo
  */
 #define PURGE_LOCK_OID   "lock.purge"
 #define PURGE_LOCK_NAME  "cairn.purge"
-#define PURGE_LOCK_LEASE 120 /* s; a pass takes far less */
+#define PURGE_LOCK_LEASE 30 /* s: a host that dies holding it stops the others that long */
 
 /* The holder is a process of this host that is gone (killed mid-pass): break its lock. */
 static bool purge_holder_dead(rados_ioctx_t io, const char *host)
