@@ -331,6 +331,10 @@ int bk_record_list(struct cluster *c, const char *volume_id, struct bk_record_se
                    struct cairn_err *err);
 void bk_record_set_release(struct bk_record_set *s);
 
+/* Remove the backup group snapshots of group that nothing needs any more (see "Sets" in
+ * backup.h), counting a backup "except" (NULL: none) as gone: the number removed. */
+int bk_group_sweep(struct cluster *c, const char *group, const char *except, struct cairn_err *err);
+
 /* Names. */
 void bk_snap_name(char buf[128], const char *backup_id);       /* cairn-backup-<id> */
 void bk_image_name(char buf[128], const char *volume_id);      /* backup-<vid> */

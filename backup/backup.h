@@ -40,6 +40,20 @@
  * image and reads from it. Only the snapshot of the latest good backup stays (the base of
  * the next incremental): older cairn-backup-* snapshots go once a newer backup is good.
  *
+ * Sets. The disks of one VM are backed up together, at one crash-consistent point: a set
+ * of volumes gets one backup each ("set": the set's id, "group": its RBD group), read at
+ * one RBD group snapshot "cairn-backup-<set id>" of the group that holds them (the group
+ * they are in already, else "cairn-<first volume's id>" in the volumes pool, as group
+ * snapshots name it). librbd holds the writes of every member while it snapshots them all.
+ * Each volume also gets its own snapshot "cairn-backup-<id>" just BEFORE the group
+ * snapshot: librbd diffs only from a user snapshot, so the next incremental diffs from that
+ * one, a superset of the changes since the group point (what was written between the two
+ * is copied again, read at the new point, so the bytes are right), and reads the old
+ * values for the digest at the group point itself. A group snapshot stays while it is the
+ * latest good backup of a member or a backup of the set is still being made; the backups
+ * pass (and the clean-up of a failed backup) removes it after that. A set whose copy fails
+ * for one volume leaves that backup "failed" and the others good.
+ *
  * Changed extents come from rbd_diff_iterate2: with fast-diff (and a valid object map)
  * first the changed objects, then, for an incremental, the exact extents inside them, so
  * a 4 KiB write costs 64 KiB, not a 4 MiB object; a full backup of a clone includes the
@@ -81,7 +95,8 @@
  * with its partial data removed (a new backup image or the backup's snapshot on it, the
  * temporary file, the source snapshot). failpoint("backup.<step>") marks each step:
  * backup.begin, backup.snapshot, backup.chunk (every data batch), backup.data,
- * backup.checksum, backup.record; restore.created, restore.chunk.
+ * backup.checksum, backup.record, backup.group (a set's group snapshot taken);
+ * restore.created, restore.chunk.
  */
 #ifndef CAIRN_BACKUP_H
 #define CAIRN_BACKUP_H
@@ -151,7 +166,9 @@ struct backup_record {
 	char path[BACKUP_PATH_MAX];              /* file target: the final file name, absolute */
 	char why_full[256]; /* "" unless an incremental was asked and a full made */
 	char op[65];
-	char error[256]; /* why the status is "failed" */
+	char error[256];              /* why the status is "failed" */
+	char set[UUID_STR_LEN];       /* "" unless backed up with other volumes at one point */
+	char group[NAME_MAX_LEN + 1]; /* the set's RBD group in the volumes pool */
 };
 
 /* Parse a stored record (JSON text): -EBADMSG naming the field when it is not one. */
@@ -163,20 +180,27 @@ struct json_object *backup_record_to_json(const struct backup_record *r);
 
 /* ---- create ------------------------------------------------------------------------------ */
 
+#define BACKUP_SET_MAX 64 /* volumes in one backup set */
+
 struct backup_create_params {
-	const char *volume;        /* name of the volume */
-	bool incremental;          /* incremental when a usable base exists */
-	bool has_target;           /* false: [backup] target */
-	enum backup_target target; /* when has_target */
-	const char *label;         /* NULL: none; at most BACKUP_LABEL_MAX - 1 bytes */
-	const char *op_id;         /* the operation's id (intent key); NULL: a new one */
+	const char *volume;         /* name of the volume; or a set: */
+	const char *const *volumes; /* n_volumes names (1..BACKUP_SET_MAX), backed up at one */
+	size_t n_volumes;           /* point through an RBD group snapshot */
+	bool incremental;           /* incremental when a usable base exists */
+	bool has_target;            /* false: [backup] target */
+	enum backup_target target;  /* when has_target */
+	const char *label;          /* NULL: none; at most BACKUP_LABEL_MAX - 1 bytes */
+	const char *op_id;          /* the operation's id (intent key); NULL: a new one */
 };
 
 /*
- * Back up a volume (see above). progress gets (bytes of data copied, bytes to copy).
+ * Back up a volume, or a set of volumes at one point (see above). progress gets (bytes of
+ * data copied, bytes to copy; for a set, of all its volumes).
  * -ENOENT when the volume is unknown, -EBUSY when a backup of it is running (anywhere),
  * -ECANCELED when cancelled; any failure leaves the record "failed" (kept so the operator
- * sees why) and no partial data. ret_backup: the API object. [backup] cluster_conf (a
+ * sees why) and no partial data. ret_backup: the API object; for a set,
+ * {"set", "group", "backups": [backup...]} (and when one volume of a set failed, the error
+ * of the first that did, the others staying good). [backup] cluster_conf (a
  * second cluster for the pool target) is not supported yet: -EOPNOTSUPP.
  */
 int backup_create(struct cluster *c, const struct backup_create_params *p,

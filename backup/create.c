@@ -32,7 +32,15 @@ struct create {
 	char op[UUID_STR_LEN + 28];
 	struct bk_lock lock;
 	bool created_image;
+	bool inserted, intent; /* what the failure path must undo */
 	struct cairn_progress *progress;
+	/* the data to move, from create_prepare() to create_copy() */
+	rbd_image_t src, src_old;
+	struct extent_list ext, old_alloc;
+	struct chunk_plan plan;
+	struct lthash state;
+	struct vhasher h;
+	uint64_t old_size;
 };
 
 /* ---- the base of an incremental -------------------------------------------------------------- */
@@ -91,6 +99,21 @@ static int choose_base(struct create *cr, bool incremental, struct cairn_err *er
 		         "snapshot '%.60s' of the latest backup '%s' is gone from the volume",
 		         latest->snapshot, latest->id);
 		return 0;
+	}
+	if (latest->set[0]) {
+		_cleanup_(rbd_closep) rbd_image_t img = NULL;
+		struct cairn_err lerr = {0};
+		uint64_t id;
+
+		bk_snap_name(name, latest->set);
+		if (rbd_open_read_only(cr->vio, cr->vol.rbd_image, &img, NULL) < 0 ||
+		    snap_group_snap_id(img, latest->group, name, &id, &lerr) < 0) {
+			snprintf(rec->why_full, sizeof(rec->why_full),
+			         "group snapshot '%.50s@%.60s' of the latest backup '%s' is gone "
+			         "from the volume",
+			         latest->group, name, latest->id);
+			return 0;
+		}
 	}
 	if (latest->target == BACKUP_TARGET_POOL) {
 		rados_ioctx_t bio;
@@ -321,103 +344,151 @@ static int set_available(struct backup_record *r, const void *arg)
 	return 0;
 }
 
-static int do_backup(struct create *cr, struct cairn_err *err)
+/*
+ * Open the image at the point of backup rec: its group snapshot's part when it was made
+ * in a set, its own snapshot otherwise.
+ */
+static int open_point(struct create *cr, const struct backup_record *rec, rbd_image_t *ret,
+                      struct cairn_err *err)
 {
-	_cleanup_(rbd_closep) rbd_image_t src = NULL;
-	_cleanup_(rbd_closep) rbd_image_t src_old = NULL;
-	struct extent_list ext = {0}, old_alloc = {0};
-	bool have_alloc = false;
-	struct chunk_plan plan = {0};
-	struct lthash state = {{0}};
-	struct vhasher h = {0};
-	bool full = cr->rec.kind == BACKUP_KIND_FULL;
-	uint8_t file_sha[SHA256_LEN], digest[SHA256_LEN];
-	uint64_t size = 0, old_size = 0;
+	_cleanup_(rbd_closep) rbd_image_t img = NULL;
+	char gsnap[128];
+	uint64_t id = 0;
 	int r;
 
-	r = snap_create(cr->vio, cr->vol.rbd_image, cr->rec.snapshot, err);
+	r = rbd_open_read_only(cr->vio, cr->vol.rbd_image, &img,
+	                       rec->set[0] ? NULL : rec->snapshot);
+	if (r < 0)
+		return err_set(err, r, "cannot open '%s@%s': %s", cr->vol.rbd_image, rec->snapshot,
+		               strerror(-r));
+	if (rec->set[0]) {
+		bk_snap_name(gsnap, rec->set);
+		r = snap_group_snap_id(img, rec->group, gsnap, &id, err);
+		if (r < 0)
+			return r;
+		r = rbd_snap_set_by_id(img, id);
+		if (r < 0)
+			return err_set(err, r, "cannot open '%s' at group snapshot '%s@%s': %s",
+			               cr->vol.rbd_image, rec->group, gsnap, strerror(-r));
+	}
+	*ret = TAKE_PTR(img);
+	return 0;
+}
+
+/* The source point: the volume's own snapshot, taken before any group snapshot of a set. */
+static int create_point(struct create *cr, struct cairn_err *err)
+{
+	int r = snap_create(cr->vio, cr->vol.rbd_image, cr->rec.snapshot, err);
+
+	if (r >= 0)
+		failpoint("backup.snapshot");
+	return r;
+}
+
+/*
+ * What to copy. The changed extents are those since the base's own snapshot: for a set,
+ * that snapshot was taken just before the base's group snapshot, so they are a superset of
+ * the changes since the group snapshot (librbd's diff cannot start at a group snapshot);
+ * reading them at the new point gives the right bytes. Old values for the digest are read
+ * at the base's real point.
+ */
+static int create_prepare(struct create *cr, struct cairn_err *err)
+{
+	bool full = cr->rec.kind == BACKUP_KIND_FULL, have_alloc = false;
+	uint64_t size = 0;
+	int r;
+
+	r = open_point(cr, &cr->rec, &cr->src, err);
 	if (r < 0)
 		return r;
-	failpoint("backup.snapshot");
-	r = rbd_open_read_only(cr->vio, cr->vol.rbd_image, &src, cr->rec.snapshot);
-	if (r >= 0)
-		r = rbd_get_size(src, &size);
+	r = rbd_get_size(cr->src, &size);
 	if (r < 0)
-		return err_set(err, r, "cannot open '%s@%s': %s", cr->vol.rbd_image,
-		               cr->rec.snapshot, strerror(-r));
+		return err_set(err, r, "cannot read the size of '%s': %s", cr->vol.rbd_image,
+		               strerror(-r));
 	cr->rec.size = size;
 	if (!full) {
 		/* the base's digest state, and the base itself for the old sub-blocks */
-		r = bk_blocks_load(cr->c, cr->base.id, &state, &old_size, err);
+		r = bk_blocks_load(cr->c, cr->base.id, &cr->state, &cr->old_size, err);
 		if (r < 0)
 			return err->code ? r
 			                 : err_set(err, r,
 			                           "the digest state of backup '%s' is missing",
 			                           cr->base.id);
-		r = rbd_open_read_only(cr->vio, cr->vol.rbd_image, &src_old, cr->base.snapshot);
+		r = open_point(cr, &cr->base, &cr->src_old, err);
 		if (r < 0)
-			return err_set(err, r, "cannot open '%s@%s': %s", cr->vol.rbd_image,
-			               cr->base.snapshot, strerror(-r));
+			return r;
 		/* what was not allocated at the base was zero: no old value to take out */
-		r = bk_alloc_extents(src_old, old_size, &old_alloc, err);
+		r = bk_alloc_extents(cr->src_old, cr->old_size, &cr->old_alloc, err);
 		if (r < 0)
 			return r;
 		have_alloc = r > 0;
 	}
-
-	r = bk_diff_extents(src, full ? NULL : cr->base.snapshot, size, &ext, err);
+	r = bk_diff_extents(cr->src, full ? NULL : cr->base.snapshot, size, &cr->ext, err);
 	if (r < 0)
 		return r;
-	r = chunk_plan_build(&ext, size, cr->conf->backup.chunk, full, old_size,
-	                     have_alloc ? &old_alloc : NULL, &plan);
-	if (r < 0) {
-		err_set(err, r, "out of memory");
-		goto out;
-	}
-	vhasher_init(&h, &state, size, old_size);
-	log_debug("backup %s: %s, %zu chunks, %llu bytes to read", cr->rec.id,
-	          full ? "full" : "incremental", plan.n, (unsigned long long)plan.read_bytes);
-	progress_report(cr->progress, 0, plan.read_bytes);
-
-	if (cr->rec.target == BACKUP_TARGET_FILE)
-		r = to_file(cr, src, src_old, &plan, &h, file_sha, err);
-	else
-		r = to_pool(cr, src, src_old, &plan, &h, err);
+	r = chunk_plan_build(&cr->ext, size, cr->conf->backup.chunk, full, cr->old_size,
+	                     have_alloc ? &cr->old_alloc : NULL, &cr->plan);
 	if (r < 0)
-		goto out;
+		return err_set(err, r, "out of memory");
+	vhasher_init(&cr->h, &cr->state, size, cr->old_size);
+	log_debug("backup %s: %s, %zu chunks, %llu bytes to read", cr->rec.id,
+	          full ? "full" : "incremental", cr->plan.n,
+	          (unsigned long long)cr->plan.read_bytes);
+	return 0;
+}
+
+/* Move the data, checksum, and say "available". */
+static int create_copy(struct create *cr, struct cairn_err *err)
+{
+	uint8_t file_sha[SHA256_LEN], digest[SHA256_LEN];
+	const struct chunk_plan *plan = &cr->plan;
+	int r;
+
+	progress_report(cr->progress, 0, plan->read_bytes);
+	if (cr->rec.target == BACKUP_TARGET_FILE)
+		r = to_file(cr, cr->src, cr->src_old, plan, &cr->h, file_sha, err);
+	else
+		r = to_pool(cr, cr->src, cr->src_old, plan, &cr->h, err);
+	if (r < 0)
+		return r;
 	failpoint("backup.data");
 
-	r = vhasher_finish(&h);
+	r = vhasher_finish(&cr->h);
 	if (r >= 0)
-		r = lthash_digest(&state, digest);
-	if (r < 0) {
-		err_set(err, r, "backup '%s': a sub-block was not hashed whole", cr->rec.id);
-		goto out;
-	}
+		r = lthash_digest(&cr->state, digest);
+	if (r < 0)
+		return err_set(err, r, "backup '%s': a sub-block was not hashed whole", cr->rec.id);
 	sha256_hex(digest, cr->rec.checksum_volume);
 	if (cr->rec.target == BACKUP_TARGET_FILE)
 		sha256_hex(file_sha, cr->rec.checksum_file);
-	r = bk_blocks_store(cr->c, cr->rec.id, &state, size, err);
+	r = bk_blocks_store(cr->c, cr->rec.id, &cr->state, cr->rec.size, err);
 	if (r < 0)
-		goto out;
+		return r;
 	failpoint("backup.checksum");
 
 	if (cr->rec.target == BACKUP_TARGET_FILE) {
 		r = manifest_update(cr, err);
 		if (r < 0)
-			goto out;
+			return r;
 	}
 	r = bk_record_modify(cr->c, cr->rec.id, set_available, &cr->rec, &cr->rec, err);
 	if (r < 0)
-		goto out;
+		return r;
 	failpoint("backup.record");
-	progress_report(cr->progress, plan.read_bytes, plan.read_bytes);
-out:
-	vhasher_release(&h);
-	chunk_plan_release(&plan);
-	extent_list_release(&ext);
-	extent_list_release(&old_alloc);
-	return r;
+	progress_report(cr->progress, plan->read_bytes, plan->read_bytes);
+	return 0;
+}
+
+static void create_data_release(struct create *cr)
+{
+	vhasher_release(&cr->h);
+	chunk_plan_release(&cr->plan);
+	extent_list_release(&cr->ext);
+	extent_list_release(&cr->old_alloc);
+	if (cr->src_old)
+		rbd_close(TAKE_PTR(cr->src_old));
+	if (cr->src)
+		rbd_close(TAKE_PTR(cr->src));
 }
 
 /*
@@ -495,6 +566,15 @@ int bk_trim_locked(struct cluster *c, const char *volume_id, struct cairn_err *e
 	free(snaps);
 	if (removed)
 		log_debug("volume '%s': %d older backup snapshot(s) removed", vol.name, removed);
+	for (size_t i = 0; r >= 0 && i < set.n; i++) {
+		bool seen = false;
+		if (!set.v[i].set[0])
+			continue;
+		for (size_t j = 0; j < i && !seen; j++)
+			seen = strcmp(set.v[j].group, set.v[i].group) == 0;
+		if (!seen && bk_group_sweep(c, set.v[i].group, NULL, err) < 0)
+			r = err->code;
+	}
 out:
 	vol_record_release(&vol);
 	bk_record_set_release(&set);
@@ -529,159 +609,347 @@ static int mark_failed(struct backup_record *r, const void *arg)
 	return 0;
 }
 
-int backup_create(struct cluster *c, const struct backup_create_params *p,
-                  struct cairn_progress *progress, struct json_object **ret_backup,
-                  struct cairn_err *err)
-{
-	struct create cr = {.c = c, .progress = progress};
-	struct backup_record *rec = &cr.rec;
-	_cleanup_(json_putp) struct json_object *targets = NULL;
-	_cleanup_(json_putp) struct json_object *out = NULL;
-	char pid[24];
-	bool inserted = false, intent = false;
-	int r;
+/* ---- one volume ------------------------------------------------------------------------------ */
 
-	if (!p || !p->volume)
-		return err_set(err, -EINVAL, "volume is required");
-	cr.conf = cluster_config(c);
-	if (p->label && strlen(p->label) >= sizeof(rec->label))
-		return err_set(err, -EINVAL, "label is too long (at most %zu bytes)",
-		               sizeof(rec->label) - 1);
-	rec->target = p->has_target ? p->target : cr.conf->backup.target;
-	if ((unsigned)rec->target >= BACKUP_TARGET_MAX)
-		return err_set(err, -EINVAL, "unknown backup target %d", (int)rec->target);
-	if (rec->target == BACKUP_TARGET_POOL && cr.conf->backup.cluster_conf[0])
-		return err_set(
-		        err, -EOPNOTSUPP,
-		        "[backup] cluster_conf (backups in another cluster) is not supported "
-		        "yet");
-	r = bk_volume_load(c, p->volume, &cr.vol, err);
+static int create_load(struct create *cr, const char *volume, struct cairn_err *err)
+{
+	int r = bk_volume_load(cr->c, volume, &cr->vol, err);
+
 	if (r < 0)
 		return r;
-	if (cr.vol.status != VOL_STATUS_AVAILABLE) {
-		r = err_set(err, -EBUSY, "volume '%s' is %s, not available", cr.vol.name,
-		            vol_status_to_string(cr.vol.status));
-		goto out_vol;
-	}
-	r = bk_volume_io(c, &cr.vol, &cr.vio, err);
-	if (r < 0)
-		goto out_vol;
-	if (rec->target == BACKUP_TARGET_FILE) {
-		r = bk_mkdir_p(cr.conf->backup.directory, 0750);
-		if (r < 0) {
-			err_set(err, r, "cannot make the backup directory '%s': %s",
-			        cr.conf->backup.directory, strerror(-r));
-			goto out_vol;
-		}
-	}
+	if (cr->vol.status != VOL_STATUS_AVAILABLE)
+		return err_set(err, -EBUSY, "volume '%s' is %s, not available", cr->vol.name,
+		               vol_status_to_string(cr->vol.status));
+	return bk_volume_io(cr->c, &cr->vol, &cr->vio, err);
+}
+
+/* Lock the volume, write the intent, choose full or incremental, insert the record. */
+static int create_start(struct create *cr, const char *op, const struct backup_create_params *p,
+                        struct cairn_err *err)
+{
+	_cleanup_(json_putp) struct json_object *targets = NULL;
+	struct backup_record *rec = &cr->rec;
+	char pid[24];
+	int r;
 
 	uuid_generate_str(rec->id);
-	if (p->op_id && *p->op_id)
-		str_copy(cr.op, sizeof(cr.op), p->op_id);
-	else
-		uuid_generate_str(cr.op);
-	r = bk_lock_acquire(c, cr.vol.id, cr.vol.name, cr.op, &cr.lock, err);
+	str_copy(cr->op, sizeof(cr->op), op);
+	r = bk_lock_acquire(cr->c, cr->vol.id, cr->vol.name, cr->op, &cr->lock, err);
 	if (r < 0)
-		goto out_vol;
+		return r;
 	{
 		/* we hold the lock: whatever earlier backup of the volume is unfinished died */
 		struct cairn_err lerr = {0};
-		if (bk_settle_volume(c, cr.vol.id, false, NULL, &lerr) < 0)
-			log_warn("volume '%s': earlier backups not settled: %s", cr.vol.name,
+		if (bk_settle_volume(cr->c, cr->vol.id, false, NULL, &lerr) < 0)
+			log_warn("volume '%s': earlier backups not settled: %s", cr->vol.name,
 			         lerr.msg);
 	}
 
 	snprintf(pid, sizeof(pid), "%ld", (long)getpid());
 	targets = json_object_new_object();
 	if (!targets || json_add_string(targets, "backup_id", rec->id) < 0 ||
-	    json_add_string(targets, "volume_id", cr.vol.id) < 0 ||
-	    json_add_string(targets, "volume", cr.vol.name) < 0 ||
+	    json_add_string(targets, "volume_id", cr->vol.id) < 0 ||
+	    json_add_string(targets, "volume", cr->vol.name) < 0 ||
 	    json_add_string(targets, "target", backup_target_to_string(rec->target)) < 0 ||
-	    json_add_string(targets, "pid", pid) < 0) {
-		r = err_set(err, -ENOMEM, "out of memory");
-		goto out_lock;
-	}
-	r = intent_begin(c, cr.op, "backup.create", targets, err);
+	    json_add_string(targets, "pid", pid) < 0)
+		return err_set(err, -ENOMEM, "out of memory");
+	r = intent_begin(cr->c, cr->op, "backup.create", targets, err);
 	if (r < 0)
-		goto out_lock;
-	intent = true;
+		return r;
+	cr->intent = true;
 	failpoint("backup.begin");
 
-	r = bk_record_list(c, cr.vol.id, &cr.others, err);
+	r = bk_record_list(cr->c, cr->vol.id, &cr->others, err);
 	if (r < 0)
-		goto fail;
-	str_copy(rec->volume, sizeof(rec->volume), cr.vol.name);
-	str_copy(rec->volume_id, sizeof(rec->volume_id), cr.vol.id);
+		return r;
+	str_copy(rec->volume, sizeof(rec->volume), cr->vol.name);
+	str_copy(rec->volume_id, sizeof(rec->volume_id), cr->vol.id);
 	bk_snap_name(rec->snapshot, rec->id);
 	if (p->label)
 		str_copy(rec->label, sizeof(rec->label), p->label);
-	str_copy(rec->op, sizeof(rec->op), cr.op);
+	str_copy(rec->op, sizeof(rec->op), cr->op);
 	rec->status = BACKUP_STATUS_CREATING;
 	bk_time_now(rec->created);
 	memcpy(rec->updated, rec->created, sizeof(rec->updated));
 	if (rec->target == BACKUP_TARGET_FILE) {
-		_cleanup_(freep) char *file = bk_file_name(cr.vol.id, rec->id);
+		_cleanup_(freep) char *file = bk_file_name(cr->vol.id, rec->id);
 		if (!file || snprintf(rec->path, sizeof(rec->path), "%s/%s",
-		                      cr.conf->backup.directory, file) >= (int)sizeof(rec->path)) {
-			r = err_set(err, -ENAMETOOLONG, "backup file name is too long");
-			goto fail;
-		}
+		                      cr->conf->backup.directory, file) >= (int)sizeof(rec->path))
+			return err_set(err, -ENAMETOOLONG, "backup file name is too long");
 	}
-	r = choose_base(&cr, p->incremental, err);
+	r = choose_base(cr, p->incremental, err);
 	if (r < 0)
-		goto fail;
-	r = bk_record_insert(c, rec, err);
+		return r;
+	r = bk_record_insert(cr->c, rec, err);
 	if (r < 0)
-		goto fail;
-	inserted = true;
+		return r;
+	cr->inserted = true;
+	return 0;
+}
 
-	r = do_backup(&cr, err);
-	if (r < 0)
-		goto fail;
-
-	trim_later(&cr);
-	{
-		struct cairn_err lerr = {0};
-		if (intent_end(c, cr.op, &lerr) < 0)
-			log_warn("intent %s stays: %s", cr.op, lerr.msg);
-		if (cr.conf->backup.keep_last && bk_prune_locked(c, cr.vol.id, &lerr) < 0)
-			log_warn("volume '%s': retention not applied: %s", cr.vol.name, lerr.msg);
-	}
-	log_debug("backup %s of %s: %s, %llu bytes", rec->id, cr.vol.name,
-	          backup_kind_to_string(rec->kind), (unsigned long long)rec->bytes);
-	out = backup_record_to_json(rec);
-	if (!out) {
-		r = err_set(err, -ENOMEM, "out of memory");
-		goto out_lock;
-	}
-	*ret_backup = TAKE_PTR(out);
-	r = 0;
-	goto out_lock;
-
-fail : {
-	/* nothing partial stays: the data goes, the record says why */
+/* A failure: nothing partial stays, the record says why. */
+static void create_fail(struct create *cr, const char *why)
+{
 	struct cairn_err lerr = {0};
 	int cleaned = 0;
 
-	if (inserted) {
-		cleaned = bk_cleanup_partial(c, rec, cr.created_image, &lerr);
+	create_data_release(cr);
+	if (cr->inserted) {
+		cleaned = bk_cleanup_partial(cr->c, &cr->rec, cr->created_image, &lerr);
 		if (cleaned < 0)
-			log_warn("backup %s: partial data stays for the reconciler: %s", rec->id,
+			log_warn("backup %s: partial data stays for the reconciler: %s", cr->rec.id,
 			         lerr.msg);
 		err_clear(&lerr);
-		if (bk_record_modify(c, rec->id, mark_failed, err->msg, NULL, &lerr) < 0)
-			log_warn("backup %s: not marked failed: %s", rec->id, lerr.msg);
+		if (bk_record_modify(cr->c, cr->rec.id, mark_failed, why, NULL, &lerr) < 0)
+			log_warn("backup %s: not marked failed: %s", cr->rec.id, lerr.msg);
 	}
-	if (intent && cleaned >= 0) {
+	if (cr->intent && cleaned >= 0) {
 		err_clear(&lerr);
-		if (intent_end(c, cr.op, &lerr) < 0)
-			log_warn("intent %s stays: %s", cr.op, lerr.msg);
+		if (intent_end(cr->c, cr->op, &lerr) < 0)
+			log_warn("intent %s stays: %s", cr->op, lerr.msg);
 	}
 }
-out_lock:
-	bk_lock_release(&cr.lock);
-	bk_record_set_release(&cr.others);
-out_vol:
-	vol_record_release(&cr.vol);
+
+/* A good backup: the intent ends, the older bases go later, retention. */
+static void create_done(struct create *cr)
+{
+	struct cairn_err lerr = {0};
+
+	trim_later(cr);
+	if (intent_end(cr->c, cr->op, &lerr) < 0)
+		log_warn("intent %s stays: %s", cr->op, lerr.msg);
+	err_clear(&lerr);
+	if (cr->conf->backup.keep_last && bk_prune_locked(cr->c, cr->vol.id, &lerr) < 0)
+		log_warn("volume '%s': retention not applied: %s", cr->vol.name, lerr.msg);
+	log_debug("backup %s of %s: %s, %llu bytes", cr->rec.id, cr->vol.name,
+	          backup_kind_to_string(cr->rec.kind), (unsigned long long)cr->rec.bytes);
+}
+
+static void create_release(struct create *cr)
+{
+	create_data_release(cr);
+	bk_lock_release(&cr->lock);
+	bk_record_set_release(&cr->others);
+	vol_record_release(&cr->vol);
+}
+
+/* ---- a set: several volumes at one point -------------------------------------------------- */
+
+/* The progress of one volume's copy as part of the whole set's. */
+struct set_progress {
+	struct cairn_progress p;
+	struct cairn_progress *up;
+	uint64_t base, total;
+};
+
+static void set_progress_report(struct cairn_progress *p, uint64_t done, uint64_t total)
+{
+	struct set_progress *sp = container_of(p, struct set_progress, p);
+
+	(void)total;
+	progress_report(sp->up, sp->base + done, sp->total);
+}
+
+static bool set_progress_cancel(struct cairn_progress *p)
+{
+	return progress_cancelled(container_of(p, struct set_progress, p)->up);
+}
+
+static struct json_object *set_result(struct create *crs, size_t n)
+{
+	_cleanup_(json_putp) struct json_object *o = json_object_new_object();
+	struct json_object *a = json_object_new_array();
+
+	if (!o || json_add(o, "backups", a) < 0 || json_add_string(o, "set", crs[0].rec.set) < 0 ||
+	    json_add_string(o, "group", crs[0].rec.group) < 0)
+		return NULL;
+	for (size_t i = 0; i < n; i++) {
+		struct json_object *b = backup_record_to_json(&crs[i].rec);
+		if (!b || json_object_array_add(a, b) < 0) {
+			json_object_put(b);
+			return NULL;
+		}
+	}
+	return TAKE_PTR(o);
+}
+
+/*
+ * Each volume gets its own snapshot first (the base its next incremental diffs from), then
+ * one group snapshot of them all is the point every backup of the set is read at. A volume
+ * whose copy fails is "failed" alone: the others are good backups of that point.
+ */
+static int create_set(struct cluster *c, const struct backup_create_params *p, const char *op,
+                      struct cairn_progress *progress, struct json_object **ret,
+                      struct cairn_err *err)
+{
+	size_t n = p->n_volumes, started = 0;
+	_cleanup_(freep) struct create *crs = calloc(n, sizeof(*crs));
+	_cleanup_(freep) const char **pools = calloc(n, sizeof(char *));
+	_cleanup_(freep) const char **images = calloc(n, sizeof(char *));
+	struct set_progress sp = {
+	        .p = {.report = set_progress_report, .cancel_requested = set_progress_cancel},
+	        .up = progress,
+	};
+	char set[UUID_STR_LEN], group[NAME_MAX_LEN + 1] = "", gsnap[128];
+	int r = 0, first = 0;
+
+	if (!crs || !pools || !images)
+		return err_set(err, -ENOMEM, "out of memory");
+	uuid_generate_str(set);
+	bk_snap_name(gsnap, set);
+	for (size_t i = 0; i < n; i++) {
+		crs[i] = (struct create){.c = c, .conf = cluster_config(c), .progress = &sp.p};
+		crs[i].rec.target = p->has_target ? p->target : crs[i].conf->backup.target;
+	}
+	for (size_t i = 0; i < n; i++) {
+		char g[NAME_MAX_LEN + 1] = "";
+
+		r = create_load(&crs[i], p->volumes[i], err);
+		if (r >= 0)
+			r = snap_image_group(c, crs[i].vio, crs[i].vol.rbd_image, g, sizeof(g),
+			                     err);
+		if (r < 0)
+			goto out;
+		/* one group holds them all: refused before anything is made */
+		if (g[0] && group[0] && strcmp(g, group) != 0) {
+			r = err_set(
+			        err, -EEXIST,
+			        "volume '%s' is in group '%s', not in group '%s' with the others: "
+			        "a set is backed up through one group",
+			        crs[i].vol.name, g, group);
+			goto out;
+		}
+		if (g[0])
+			str_copy(group, sizeof(group), g);
+		pools[i] = crs[i].vol.pool;
+		images[i] = crs[i].vol.rbd_image;
+	}
+	/* the group the disks are in already, else one named after the first */
+	if (!group[0])
+		snprintf(group, sizeof(group), "cairn-%.56s", crs[0].vol.id);
+	for (; started < n; started++) {
+		char vop[sizeof(crs[0].op)];
+
+		str_copy(crs[started].rec.set, sizeof(crs[started].rec.set), set);
+		str_copy(crs[started].rec.group, sizeof(crs[started].rec.group), group);
+		snprintf(vop, sizeof(vop), "%.36s.%zu", op, started);
+		r = create_start(&crs[started], vop, p, err);
+		if (r < 0) {
+			started++;
+			goto fail_all;
+		}
+	}
+	for (size_t i = 0; i < n; i++) {
+		r = create_point(&crs[i], err);
+		if (r < 0)
+			goto fail_all;
+	}
+	r = snap_group_create(c, group, gsnap, pools, images, n, err);
+	if (r < 0)
+		goto fail_all;
+	failpoint("backup.group");
+
+	for (size_t i = 0; i < n; i++) {
+		struct cairn_err lerr = {0};
+
+		if (create_prepare(&crs[i], &lerr) < 0) {
+			first = err_set(err, lerr.code, "%s", lerr.msg);
+			create_fail(&crs[i], lerr.msg);
+			continue;
+		}
+		sp.total += crs[i].plan.read_bytes;
+	}
+	for (size_t i = 0; i < n; i++) {
+		struct cairn_err lerr = {0};
+
+		if (!crs[i].src)
+			continue; /* its prepare failed */
+		if (create_copy(&crs[i], &lerr) < 0) {
+			first = err_set(err, lerr.code, "%s", lerr.msg);
+			create_fail(&crs[i], lerr.msg);
+		} else {
+			create_done(&crs[i]);
+		}
+		sp.base += crs[i].plan.read_bytes;
+		create_data_release(&crs[i]);
+	}
+	if (first < 0) {
+		r = first;
+		goto out;
+	}
+	*ret = set_result(crs, n);
+	r = *ret ? 0 : err_set(err, -ENOMEM, "out of memory");
+	goto out;
+
+fail_all:
+	for (size_t i = 0; i < started; i++)
+		create_fail(&crs[i], err->msg);
+out:
+	for (size_t i = 0; i < n; i++)
+		create_release(&crs[i]);
+	return r;
+}
+
+/* ---- the entry ---------------------------------------------------------------------------- */
+
+int backup_create(struct cluster *c, const struct backup_create_params *p,
+                  struct cairn_progress *progress, struct json_object **ret_backup,
+                  struct cairn_err *err)
+{
+	struct create cr = {.c = c, .progress = progress};
+	const struct cairn_config *conf;
+	enum backup_target target;
+	char op[UUID_STR_LEN + 28];
+	int r;
+
+	if (!p || !p->volume == !p->n_volumes)
+		return err_set(err, -EINVAL, "one volume, or a list of volumes, is required");
+	if (p->n_volumes > BACKUP_SET_MAX || (p->n_volumes && !p->volumes))
+		return err_set(err, -EINVAL, "a backup set names 1 to %d volumes", BACKUP_SET_MAX);
+	conf = cluster_config(c);
+	if (p->label && strlen(p->label) >= BACKUP_LABEL_MAX)
+		return err_set(err, -EINVAL, "label is too long (at most %d bytes)",
+		               BACKUP_LABEL_MAX - 1);
+	target = p->has_target ? p->target : conf->backup.target;
+	if ((unsigned)target >= BACKUP_TARGET_MAX)
+		return err_set(err, -EINVAL, "unknown backup target %d", (int)target);
+	if (target == BACKUP_TARGET_POOL && conf->backup.cluster_conf[0])
+		return err_set(
+		        err, -EOPNOTSUPP,
+		        "[backup] cluster_conf (backups in another cluster) is not supported "
+		        "yet");
+	if (target == BACKUP_TARGET_FILE) {
+		r = bk_mkdir_p(conf->backup.directory, 0750);
+		if (r < 0)
+			return err_set(err, r, "cannot make the backup directory '%s': %s",
+			               conf->backup.directory, strerror(-r));
+	}
+	if (p->op_id && *p->op_id)
+		str_copy(op, sizeof(op), p->op_id);
+	else
+		uuid_generate_str(op);
+	if (p->n_volumes)
+		return create_set(c, p, op, progress, ret_backup, err);
+
+	cr.conf = conf;
+	cr.rec.target = target;
+	r = create_load(&cr, p->volume, err);
+	if (r >= 0)
+		r = create_start(&cr, op, p, err);
+	if (r >= 0)
+		r = create_point(&cr, err);
+	if (r >= 0)
+		r = create_prepare(&cr, err);
+	if (r >= 0)
+		r = create_copy(&cr, err);
+	if (r < 0) {
+		create_fail(&cr, err->msg);
+	} else {
+		create_done(&cr);
+		*ret_backup = backup_record_to_json(&cr.rec);
+		if (!*ret_backup)
+			r = err_set(err, -ENOMEM, "out of memory");
+	}
+	create_release(&cr);
 	return r;
 }

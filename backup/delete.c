@@ -124,6 +124,71 @@ static int remove_source_snap(struct cluster *c, const struct backup_record *rec
 	return r;
 }
 
+/* Is record i the latest good backup of its volume? (the set is oldest first) */
+static bool latest_good(const struct bk_record_set *all, size_t i)
+{
+	if (all->v[i].status != BACKUP_STATUS_AVAILABLE)
+		return false;
+	for (size_t j = i + 1; j < all->n; j++)
+		if (all->v[j].status == BACKUP_STATUS_AVAILABLE &&
+		    strcmp(all->v[j].volume_id, all->v[i].volume_id) == 0)
+			return false;
+	return true;
+}
+
+/* A set's group snapshot is needed while a backup of the set (but except) is being made or
+ * is the latest good backup of its volume. */
+static bool set_needed(const struct bk_record_set *all, const char *set, const char *except)
+{
+	for (size_t i = 0; i < all->n; i++) {
+		const struct backup_record *r = &all->v[i];
+
+		if (strcmp(r->set, set) != 0 || (except && strcmp(r->id, except) == 0))
+			continue;
+		if (r->status == BACKUP_STATUS_CREATING || latest_good(all, i))
+			return true;
+	}
+	return false;
+}
+
+int bk_group_sweep(struct cluster *c, const char *group, const char *except, struct cairn_err *err)
+{
+	_cleanup_(json_putp) struct json_object *snaps = NULL;
+	struct bk_record_set all = {0};
+	int removed = 0, first = 0, r;
+
+	/* the snapshots before the records: a set that starts meanwhile inserts its records
+	 * before it takes its group snapshot, so what is listed here has its records in */
+	r = snap_group_list(c, group, &snaps, err);
+	if (r == -ENOENT) {
+		err_clear(err);
+		return 0;
+	}
+	if (r < 0)
+		return r;
+	r = bk_record_list(c, NULL, &all, err);
+	if (r < 0)
+		return r;
+	for (size_t i = 0; i < json_object_array_length(snaps); i++) {
+		const char *name = json_get_string(json_object_array_get_idx(snaps, i), "name");
+		struct cairn_err lerr = {0};
+
+		if (!name || !str_has_prefix(name, BACKUP_SNAP_PREFIX) ||
+		    set_needed(&all, name + strlen(BACKUP_SNAP_PREFIX), except))
+			continue;
+		r = snap_group_remove(c, group, name, &lerr);
+		if (r < 0 && r != -ENOENT) {
+			keep_first(err_set(err, r, "%s", lerr.msg), &first);
+			continue;
+		}
+		removed++;
+	}
+	bk_record_set_release(&all);
+	if (removed)
+		log_debug("group '%s': %d backup group snapshot(s) removed", group, removed);
+	return first < 0 ? first : removed;
+}
+
 static int image_snap_count(rbd_image_t img)
 {
 	rbd_snap_info_t *snaps;
@@ -221,6 +286,8 @@ int bk_cleanup_partial(struct cluster *c, const struct backup_record *rec, bool 
 	int first = 0;
 
 	keep_first(remove_source_snap(c, rec, err), &first);
+	if (rec->set[0])
+		keep_first(bk_group_sweep(c, rec->group, rec->id, err), &first);
 	if (rec->target == BACKUP_TARGET_FILE)
 		keep_first(remove_file_data(c, rec, err), &first);
 	else
@@ -281,6 +348,8 @@ int bk_delete_locked(struct cluster *c, const char *id, struct cairn_err *err)
 	failpoint("backup.delete.marked");
 	/* the source snapshot is on the volume only while this is the latest good backup */
 	keep_first(remove_source_snap(c, &rec, err), &first);
+	if (rec.set[0])
+		keep_first(bk_group_sweep(c, rec.group, id, err), &first);
 	if (rec.target == BACKUP_TARGET_FILE)
 		keep_first(remove_file_data(c, &rec, err), &first);
 	else

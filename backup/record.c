@@ -123,6 +123,8 @@ int backup_record_parse(const char *text, struct backup_record *ret, struct cair
 	    get_str(o, "why_full", r.why_full, sizeof(r.why_full), false, err) < 0 ||
 	    get_str(o, "op", r.op, sizeof(r.op), false, err) < 0 ||
 	    get_str(o, "error", r.error, sizeof(r.error), false, err) < 0 ||
+	    get_str(o, "set", r.set, sizeof(r.set), false, err) < 0 ||
+	    get_str(o, "group", r.group, sizeof(r.group), false, err) < 0 ||
 	    get_u64(o, "size", &r.size, err) < 0 || get_u64(o, "bytes", &r.bytes, err) < 0)
 		return err->code;
 
@@ -153,6 +155,8 @@ int backup_record_parse(const char *text, struct backup_record *ret, struct cair
 		            err) < 0)
 			return err->code;
 	}
+	if (r.set[0] && !r.group[0])
+		return err_set(err, -EBADMSG, "backup record '%s': a set without its group", r.id);
 	if (r.kind == BACKUP_KIND_INCREMENTAL && !r.parent[0])
 		return err_set(err, -EBADMSG, "backup record '%s': incremental without a parent",
 		               r.id);
@@ -201,7 +205,9 @@ static struct json_object *record_object(const struct backup_record *r, bool api
 	if ((r->path[0] && json_add_string(o, "path", r->path) < 0) ||
 	    (r->why_full[0] && json_add_string(o, "why_full", r->why_full) < 0) ||
 	    (r->op[0] && !api && json_add_string(o, "op", r->op) < 0) ||
-	    (r->error[0] && json_add_string(o, "error", r->error) < 0))
+	    (r->error[0] && json_add_string(o, "error", r->error) < 0) ||
+	    (r->set[0] &&
+	     (json_add_string(o, "set", r->set) < 0 || json_add_string(o, "group", r->group) < 0)))
 		return NULL;
 	return TAKE_PTR(o);
 }

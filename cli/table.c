@@ -478,21 +478,16 @@ static int h_snapshot_delete(const struct cli_invocation *inv, struct cli_reques
 	return req_done(req);
 }
 
-static int h_snapshot_group(const struct cli_invocation *inv, struct cli_request *req,
-                            struct cairn_err *err)
+/* "volumes": the arguments from the first-th on, each once. */
+static int body_volumes(struct cli_request *req, const struct cli_invocation *inv, size_t first,
+                        struct cairn_err *err)
 {
-	struct json_object *vols;
-	int r = req_start(req, "POST", "/v1/snapshots/group");
+	struct json_object *vols = json_object_new_array();
 
-	if (r < 0)
-		return r;
-	if (json_add_string(req->body, "name", inv->args[0]) < 0)
-		return -ENOMEM;
-	vols = json_object_new_array();
 	if (json_add(req->body, "volumes", vols) < 0)
 		return -ENOMEM;
-	for (size_t i = 1; i < inv->n_args; i++) {
-		for (size_t j = 1; j < i; j++)
+	for (size_t i = first; i < inv->n_args; i++) {
+		for (size_t j = first; j < i; j++)
 			if (strcmp(inv->args[i], inv->args[j]) == 0)
 				return err_set(err, -EINVAL, "volume '%s' is given twice",
 				               inv->args[i]);
@@ -500,6 +495,18 @@ static int h_snapshot_group(const struct cli_invocation *inv, struct cli_request
 			return -ENOMEM;
 	}
 	return 0;
+}
+
+static int h_snapshot_group(const struct cli_invocation *inv, struct cli_request *req,
+                            struct cairn_err *err)
+{
+	int r = req_start(req, "POST", "/v1/snapshots/group");
+
+	if (r < 0)
+		return r;
+	if (json_add_string(req->body, "name", inv->args[0]) < 0)
+		return -ENOMEM;
+	return body_volumes(req, inv, 1, err);
 }
 
 /* backups */
@@ -511,8 +518,16 @@ static int h_backup_create(const struct cli_invocation *inv, struct cli_request 
 
 	if (r < 0)
 		return r;
-	if (json_add_string(req->body, "volume", inv->args[0]) < 0 ||
-	    body_flag_opt(req, inv, "incremental", "incremental") < 0 ||
+	if (inv->n_args == 1) {
+		if (json_add_string(req->body, "volume", inv->args[0]) < 0)
+			return -ENOMEM;
+	} else {
+		/* the disks of one VM: one backup each, all at one point */
+		r = body_volumes(req, inv, 0, err);
+		if (r < 0)
+			return r;
+	}
+	if (body_flag_opt(req, inv, "incremental", "incremental") < 0 ||
 	    body_string_opt(req, inv, "target", "target") < 0 ||
 	    body_string_opt(req, inv, "label", "label") < 0)
 		return -ENOMEM;
@@ -710,7 +725,9 @@ static const struct cli_param p_snapshot_group[] = {
 };
 
 static const struct cli_param p_backup_create[] = {
-        {"VOLUME", CLI_T_NAME, 0, "volume", NULL, "the volume to back up"},
+        {"VOLUME", CLI_T_NAME, CLI_P_MORE, "volume", NULL,
+         "the volume to back up; several: the disks of one VM, backed up at one consistent "
+         "point"},
         END_PARAMS,
 };
 static const struct cli_param o_backup_create[] = {
@@ -832,7 +849,8 @@ static const struct cli_view v_ops = {CLI_VIEW_TABLE, "operations", c_ops};
 
 static const struct cli_command cli_table[] = {
         {"backup", "create", h_backup_create, p_backup_create, o_backup_create, MUT, &v_show,
-         "VOLUME [--incremental] [--target pool|file] [--label L]", "back up a volume", NULL},
+         "VOLUME... [--incremental] [--target pool|file] [--label L]",
+         "back up a volume, or a VM's volumes at one point", NULL},
         {"backup", "delete", h_backup_delete, p_backup_id, no_params, MUT, &v_none, "ID",
          "delete a backup", "deleted backup '{0}'"},
         {"backup", "list", h_backup_list, no_params, o_backup_list, 0, &v_backups, "[--volume V]",

@@ -3,6 +3,7 @@
 #define LOG_MODULE "snapshots"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -389,4 +390,76 @@ int snap_group_destroy(struct cluster *c, const char *group_name, struct cairn_e
 	}
 	log_debug("removed group %s", group_name);
 	return 0;
+}
+
+int snap_image_group(struct cluster *c, rados_ioctx_t io, const char *image, char *ret_group,
+                     size_t len, struct cairn_err *err)
+{
+	_cleanup_(rbd_closep) rbd_image_t img = NULL;
+	rbd_group_info_t info = {0};
+	char pool[SNAP_POOL_BUF];
+	rados_ioctx_t gio;
+	int r;
+
+	r = cluster_ioctx(c, POOL_ROLE_VOLUMES, &gio, err);
+	if (r < 0)
+		return r;
+	r = snap_image_open(io, image, true, &img, err);
+	if (r < 0)
+		return r;
+	r = rbd_get_group(img, &info, sizeof(info));
+	if (r == -EOPNOTSUPP)
+		return 0; /* an old-format image is in no group */
+	snap_pool_name(io, pool);
+	if (r < 0)
+		return err_set(err, r, "cannot read the group of '%s/%s': %s", pool, image,
+		               strerror(-r));
+	r = 0;
+	if (info.name && *info.name) {
+		if (info.pool != rados_ioctx_get_id(gio))
+			r = err_set(err, -EEXIST,
+			            "rbd image '%s/%s' is in group '%s' of another pool (pool id "
+			            "%" PRId64 ")",
+			            pool, image, info.name, info.pool);
+		else if (str_copy(ret_group, len, info.name) < 0)
+			r = err_set(err, -ENAMETOOLONG, "group name '%s' is too long", info.name);
+		else
+			r = 1;
+	}
+	rbd_group_info_cleanup(&info, sizeof(info));
+	return r;
+}
+
+int snap_group_snap_id(rbd_image_t img, const char *group, const char *snap, uint64_t *ret_id,
+                       struct cairn_err *err)
+{
+	rbd_snap_info_t *snaps = NULL;
+	int n;
+
+	n = snap_image_snaps(img, &snaps);
+	if (n < 0)
+		return err_set(err, n, "cannot list the snapshots of an image: %s", strerror(-n));
+	for (int i = 0; i < n; i++) {
+		rbd_snap_namespace_type_t ns = RBD_SNAP_NAMESPACE_TYPE_USER;
+		rbd_snap_group_namespace_t g = {0};
+		bool match;
+
+		if (rbd_snap_get_namespace_type(img, snaps[i].id, &ns) < 0 ||
+		    ns != RBD_SNAP_NAMESPACE_TYPE_GROUP ||
+		    rbd_snap_get_group_namespace(img, snaps[i].id, &g, sizeof(g)) < 0)
+			continue;
+		match = g.group_name && g.group_snap_name && strcmp(g.group_name, group) == 0 &&
+		        strcmp(g.group_snap_name, snap) == 0;
+		rbd_snap_group_namespace_cleanup(&g, sizeof(g));
+		if (match) {
+			*ret_id = snaps[i].id;
+			rbd_snap_list_end(snaps);
+			free(snaps);
+			return 0;
+		}
+	}
+	rbd_snap_list_end(snaps);
+	free(snaps);
+	return err_set(err, -ENOENT, "the image has no part of group snapshot '%s@%s'", group,
+	               snap);
 }

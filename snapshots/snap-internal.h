@@ -17,6 +17,10 @@ void snap_pool_name(rados_ioctx_t io, char buf[SNAP_POOL_BUF]);
 int snap_image_open(rados_ioctx_t io, const char *image, bool read_only, rbd_image_t *ret,
                     struct cairn_err *err);
 
+/* All the image's snapshots, every namespace (rbd_snap_list, grown until they fit): their
+ * number, *ret to rbd_snap_list_end() and free(); a negative errno. */
+int snap_image_snaps(rbd_image_t img, rbd_snap_info_t **ret);
+
 /* librbd wants a progress function even when nobody listens. */
 int snap_progress_none(uint64_t offset, uint64_t total, void *ptr);
 

@@ -364,6 +364,28 @@ static int snap_to_json(rbd_image_t img, const rbd_snap_info_t *s, struct json_o
 	return 0;
 }
 
+int snap_image_snaps(rbd_image_t img, rbd_snap_info_t **ret)
+{
+	rbd_snap_info_t *snaps = NULL;
+	int max = 16, n;
+
+	for (;;) {
+		free(snaps);
+		snaps = calloc((size_t)max + 1, sizeof(*snaps));
+		if (!snaps)
+			return -ENOMEM;
+		n = rbd_snap_list(img, snaps, &max);
+		if (n != -ERANGE)
+			break;
+	}
+	if (n < 0) {
+		free(snaps);
+		return n;
+	}
+	*ret = snaps;
+	return n;
+}
+
 int snap_list(rados_ioctx_t io, const char *image, bool include_hidden,
               struct json_object **ret_array, struct cairn_err *err)
 {
@@ -371,21 +393,13 @@ int snap_list(rados_ioctx_t io, const char *image, bool include_hidden,
 	_cleanup_(json_putp) struct json_object *a = NULL;
 	_cleanup_(freep) rbd_snap_info_t *snaps = NULL;
 	char pool[SNAP_POOL_BUF];
-	int r, max = 16, n = 0;
+	int r, n = 0;
 
 	r = snap_image_open(io, image, true, &img, err);
 	if (r < 0)
 		return r;
 	snap_pool_name(io, pool);
-	for (;;) {
-		free(snaps);
-		snaps = calloc((size_t)max + 1, sizeof(*snaps));
-		if (!snaps)
-			return err_set(err, -ENOMEM, "out of memory");
-		r = rbd_snap_list(img, snaps, &max);
-		if (r != -ERANGE)
-			break;
-	}
+	r = snap_image_snaps(img, &snaps);
 	if (r < 0)
 		return err_set(err, r, "cannot list the snapshots of '%s/%s': %s", pool, image,
 		               strerror(-r));

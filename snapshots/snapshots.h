@@ -18,6 +18,7 @@
 #include <stddef.h>
 
 #include <rados/librados.h>
+#include <rbd/librbd.h>
 
 #include "common/common.h"
 #include "pools/pools.h"
@@ -102,6 +103,19 @@ int snap_group_images(struct cluster *c, const char *group_name, struct json_obj
  * not being in the group is not an error. */
 int snap_group_image_remove(struct cluster *c, const char *group_name, rados_ioctx_t io,
                             const char *image, struct cairn_err *err);
+
+/*
+ * The group (in the volumes pool) that holds pool io's image: 1 with its name in ret_group,
+ * 0 when the image is in no group. -EEXIST, naming it, when the image is in a group of
+ * another pool (cairn never made that one).
+ */
+int snap_image_group(struct cluster *c, rados_ioctx_t io, const char *image, char *ret_group,
+                     size_t len, struct cairn_err *err);
+
+/* The id of img's snapshot that is its part of group snapshot group@snap; -ENOENT when it
+ * has none. Open the image at it with rbd_snap_set_by_id(). */
+int snap_group_snap_id(rbd_image_t img, const char *group, const char *snap, uint64_t *ret_id,
+                       struct cairn_err *err);
 
 /* Remove the group, its snapshots, and the membership of its images. Missing is fine. */
 int snap_group_destroy(struct cluster *c, const char *group_name, struct cairn_err *err);

@@ -562,3 +562,31 @@ void svc_jobs_cancel_pending(struct svc *svc)
 		free(p);
 	}
 }
+
+/* A JF_CUSTOM field: an array of 1 to 64 distinct volume names. */
+int call_check_volume_list(struct json_object *v, void *field, const char *name,
+                           struct cairn_err *err)
+{
+	size_t n;
+
+	if (!json_object_is_type(v, json_type_array))
+		return err_set(err, -EINVAL, "field '%s' must be an array of volume names", name);
+	n = json_object_array_length(v);
+	if (n == 0 || n > 64)
+		return err_set(err, -EINVAL, "field '%s' must name 1 to 64 volumes", name);
+	for (size_t i = 0; i < n; i++) {
+		struct json_object *e = json_object_array_get_idx(v, i);
+		if (!json_object_is_type(e, json_type_string) ||
+		    name_validate(json_object_get_string(e), "volume", err) < 0)
+			return err_set(err, -EINVAL, "field '%s': entry %zu is not a volume name",
+			               name, i + 1);
+		for (size_t j = 0; j < i; j++)
+			if (strcmp(json_object_get_string(e),
+			           json_object_get_string(json_object_array_get_idx(v, j))) == 0)
+				return err_set(err, -EINVAL,
+				               "field '%s': volume '%s' is named twice", name,
+				               json_object_get_string(e));
+	}
+	*(struct json_object **)field = v;
+	return 0;
+}

@@ -11,6 +11,7 @@
 
 struct backup_args {
 	const char *volume, *target, *label;
+	struct json_object *volumes; /* a set: names, held by body */
 	bool incremental, original;
 	char id[UUID_STR_LEN];    /* a backup id from the path */
 	char op_id[UUID_STR_LEN]; /* the operation running it */
@@ -89,13 +90,21 @@ static int backup_create_work(struct svc *svc, void *data, struct cairn_progress
                               struct json_object **ret_result, struct cairn_err *err)
 {
 	struct backup_args *a = data;
+	size_t n = a->volumes ? json_object_array_length(a->volumes) : 0;
+	_cleanup_(freep) const char **names = n ? calloc(n, sizeof(char *)) : NULL;
 	struct backup_create_params p = {
 	        .volume = a->volume,
+	        .volumes = names,
+	        .n_volumes = n,
 	        .incremental = a->incremental,
 	        .label = a->label,
 	        .op_id = a->op_id,
 	};
 
+	if (n && !names)
+		return err_set(err, -ENOMEM, "out of memory");
+	for (size_t i = 0; i < n; i++)
+		names[i] = json_object_get_string(json_object_array_get_idx(a->volumes, i));
 	if (a->target) {
 		p.has_target = true;
 		p.target = (enum backup_target)backup_target_from_string(a->target);
@@ -108,7 +117,9 @@ static void route_backups_create(struct svc_call *call)
 {
 	struct backup_args *a = backup_args_new(call);
 	const struct jfield fields[] = {
-	        {"volume", JF_NAME, offsetof(struct backup_args, volume), JF_REQUIRED, NULL},
+	        {"volume", JF_NAME, offsetof(struct backup_args, volume), 0, NULL},
+	        {"volumes", JF_CUSTOM, offsetof(struct backup_args, volumes), 0,
+	         call_check_volume_list},
 	        {"incremental", JF_BOOL, offsetof(struct backup_args, incremental), 0, NULL},
 	        {"target", JF_STRING, offsetof(struct backup_args, target), JF_NULLABLE, NULL},
 	        {"label", JF_STRING, offsetof(struct backup_args, label), JF_NULLABLE, NULL},
@@ -117,6 +128,14 @@ static void route_backups_create(struct svc_call *call)
 
 	if (!a || call_parse_body(call, fields, a, NULL) < 0)
 		return;
+	if (!a->volume == !a->volumes) {
+		call_reply_error(
+		        call, -EINVAL,
+		        "give field 'volume' (one volume) or 'volumes' (the disks of a VM, "
+		        "backed up at one point), not %s",
+		        a->volume ? "both" : "neither");
+		return;
+	}
 	if (a->target && backup_target_from_string(a->target) < 0) {
 		call_reply_error(call, -EINVAL,
 		                 "field 'target' must be 'pool' or 'file', not '%.32s'", a->target);
@@ -127,7 +146,11 @@ static void route_backups_create(struct svc_call *call)
 		                 BACKUP_LABEL_MAX - 1);
 		return;
 	}
-	backup_op_start(call, "backup.create", a->volume, backup_create_work);
+	backup_op_start(call, "backup.create",
+	                a->volume
+	                        ? a->volume
+	                        : json_object_get_string(json_object_array_get_idx(a->volumes, 0)),
+	                backup_create_work);
 }
 
 static void backup_show_work(struct svc_call *call)

@@ -910,7 +910,7 @@ static void snapshot_group_do(struct svc_call *call)
 	_cleanup_(freep) const char **pools = calloc(n, sizeof(char *));
 	_cleanup_(freep) const char **images = calloc(n, sizeof(char *));
 	_cleanup_(freep) struct vol_record *recs = calloc(n, sizeof(*recs));
-	char group[NAME_MAX_LEN + 1];
+	char group[NAME_MAX_LEN + 1] = "";
 	size_t opened = 0;
 
 	if (!pools || !images || !recs) {
@@ -926,9 +926,13 @@ static void snapshot_group_do(struct svc_call *call)
 			goto out;
 		pools[opened] = recs[opened].pool;
 		images[opened] = recs[opened].rbd_image;
+		if (opened == 0 && snap_image_group(call->svc->cluster, io, recs[0].rbd_image,
+		                                    group, sizeof(group), &call->err) < 0)
+			goto out;
 	}
-	/* the group is named after the snapshot's first volume: the VM's disks stay together */
-	snprintf(group, sizeof(group), "cairn-%.56s", recs[0].id);
+	/* the first volume's group, else one named after it: the VM's disks stay together */
+	if (!group[0])
+		snprintf(group, sizeof(group), "cairn-%.56s", recs[0].id);
 	if (snap_group_create(call->svc->cluster, group, a->name, pools, images, n, &call->err) < 0)
 		goto out;
 	call->reply = json_object_new_object();
@@ -943,40 +947,13 @@ out:
 
 CHANGE_WORK(snapshot_group_work, snapshot_group_do)
 
-static int check_volume_list(struct json_object *v, void *field, const char *name,
-                             struct cairn_err *err)
-{
-	size_t n;
-
-	if (!json_object_is_type(v, json_type_array))
-		return err_set(err, -EINVAL, "field '%s' must be an array of volume names", name);
-	n = json_object_array_length(v);
-	if (n == 0 || n > 64)
-		return err_set(err, -EINVAL, "field '%s' must name 1 to 64 volumes", name);
-	for (size_t i = 0; i < n; i++) {
-		struct json_object *e = json_object_array_get_idx(v, i);
-		if (!json_object_is_type(e, json_type_string) ||
-		    name_validate(json_object_get_string(e), "volume", err) < 0)
-			return err_set(err, -EINVAL, "field '%s': entry %zu is not a volume name",
-			               name, i + 1);
-		for (size_t j = 0; j < i; j++)
-			if (strcmp(json_object_get_string(e),
-			           json_object_get_string(json_object_array_get_idx(v, j))) == 0)
-				return err_set(err, -EINVAL,
-				               "field '%s': volume '%s' is named twice", name,
-				               json_object_get_string(e));
-	}
-	*(struct json_object **)field = v;
-	return 0;
-}
-
 static void route_snapshot_group(struct svc_call *call)
 {
 	struct vol_args *a = call_args(call);
 	const struct jfield fields[] = {
 	        {"name", JF_NAME, offsetof(struct vol_args, name), JF_REQUIRED, NULL},
 	        {"volumes", JF_CUSTOM, offsetof(struct vol_args, volumes), JF_REQUIRED,
-	         check_volume_list},
+	         call_check_volume_list},
 	        {NULL, 0, 0, 0, NULL},
 	};
 

@@ -120,6 +120,9 @@ void call_submit(struct svc_call *call, call_work_fn work, bool slow);
 /* Parse the body into call->body (answers 400 and returns < 0 on failure). */
 int call_parse_body(struct svc_call *call, const struct jfield *table, void *target,
                     uint64_t *ret_present);
+/* A JF_CUSTOM check: field is an array of 1 to 64 distinct volume names (a json_object *). */
+int call_check_volume_list(struct json_object *v, void *field, const char *name,
+                           struct cairn_err *err);
 /* Validate the {} parameter i as a name (answers 400 and returns < 0 on failure). */
 int call_param_name(struct svc_call *call, int i, const char *what);
 

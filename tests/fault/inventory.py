@@ -254,6 +254,14 @@ def check(inv):
             if ns == "trash":
                 name = s["namespace"].get("original_name", name)
             where = "%s@%s%s" % (key, name, "" if ns == "user" else " (%s)" % ns)
+            if ns == "group":
+                gsnap = s["namespace"].get("group snap", "")
+                m = re.match(r"^cairn-backup-(%s)$" % UUID, gsnap)
+                if m and not any(b.get("set") == m.group(1) and b.get("status") == "available"
+                                 for b in backups.values()):
+                    bad.append("group snapshot %s@%s (on %s) belongs to no available backup"
+                               % (s["namespace"].get("group"), gsnap, key))
+                continue
             if name == "cairn-base":
                 if key not in owner or owner[key][0] != "image":
                     bad.append("snapshot %s is on no image of cairn's" % where)

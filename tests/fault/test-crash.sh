@@ -24,6 +24,7 @@
 # backup_pool  POST /v1/backups of a volume with data, a full backup to the backups pool
 # backup_file  the same to an rbd export-diff file ([backup] directory)
 # backup_incr  an incremental backup to the pool after new writes
+# backup_set   POST /v1/backups of a set (two volumes at one group snapshot), incremental
 # restore      POST /v1/backups/{id}/restore to a new volume (its bytes are checked)
 # backup_delete         DELETE /v1/backups/{id}
 # flatten      POST /v1/volumes/{name}/flatten of a clone of a volume
@@ -55,12 +56,13 @@ image.delete.marked        image_delete image_delete_direct
 image.delete.snapshots     image_delete
 image.delete.removed       image_delete image_delete_direct
 image.delete.unrecorded    image_delete image_delete_direct
-backup.begin               backup_pool
-backup.snapshot            backup_pool backup_file
-backup.chunk               backup_pool backup_file backup_incr
+backup.begin               backup_pool backup_set
+backup.snapshot            backup_pool backup_file backup_set
+backup.group               backup_set
+backup.chunk               backup_pool backup_file backup_incr backup_set
 backup.data                backup_pool backup_file
-backup.checksum            backup_pool backup_file
-backup.record              backup_pool backup_file backup_incr
+backup.checksum            backup_pool backup_file backup_set
+backup.record              backup_pool backup_file backup_incr backup_set
 backup.delete.marked       backup_delete
 restore.created            restore
 restore.chunk              restore'
@@ -141,7 +143,7 @@ backup_wait() { # body -> BACKUP_ID of a succeeded backup, or fails
 	[ -n "$BACKUP_ID" ]
 }
 want_backups=$(printf '%s\n' "$STEPS" | awk 'NF { print $1 }' | selected | grep -c -E '^(backup|restore)\.' || true)
-for v in bv rv; do
+for v in bv rv bw; do
 	[ "$want_backups" -gt 0 ] || break
 	api POST /v1/volumes "{\"name\":\"$v\",\"size\":\"32M\"}"
 	[ "$STATUS" = 201 ] || bail "cannot create the fixture volume $v: $STATUS $BODY_OUT"
@@ -220,6 +222,12 @@ setup_case() { # scenario: fixtures; sets METHOD PATH_ BODY NAME KIND OPKIND
 			qio bv -c "write -P $seq_no $((seq_no % 8))M 1M" -c "write -P $seq_no 24M 2M"
 			;;
 		esac
+		;;
+	backup_set)
+		KIND=backups OPKIND=backup_set NAME=bv METHOD=POST PATH_=/v1/backups
+		BODY='{"volumes":["bv","bw"],"target":"pool","incremental":true}'
+		qio bv -c "write -P $seq_no $((seq_no % 8))M 1M"
+		qio bw -c "write -P $seq_no 16M 64k"
 		;;
 	restore)
 		KIND=volumes OPKIND=create NAME=rs$seq_no METHOD=POST PATH_="/v1/backups/$RESTORE_FROM/restore"
@@ -354,6 +362,45 @@ outcome_backup() { # a backup of volume NAME: a new record, available with its d
 	esac
 }
 
+outcome_backup_set() { # a set of bv and bw: no new record, or two, each available with
+	# its data or failed with none; a group snapshot only for a set with a good backup (the
+	# invariant check sees to that)
+	local new n added removed id st ex=()
+	new=$(jq -r --slurpfile b "$T/before.json" '.dirs.backups | keys - ($b[0].dirs.backups | keys) | .[]' "$INV")
+	n=$(printf '%s' "$new" | grep -c . || true)
+	if [ "$n" = 0 ]; then
+		OUTCOME="left nothing"
+		WHY="$(differs "$T/before" "$T/after")"
+		return
+	fi
+	[ "$n" = 2 ] || {
+		WHY="$n new backup records, not 0 or 2: $new"
+		return
+	}
+	OUTCOME=
+	for id in $new; do
+		st=$(jqf "$INV" ".dirs.backups[\"$id\"].status")
+		api GET "/v1/backups/$id"
+		printf '%s' "$BODY_OUT" | jq -e --arg st "$st" '.status == $st' >/dev/null || WHY="$WHY; GET $id: $STATUS $BODY_OUT"
+		OUTCOME="$OUTCOME${OUTCOME:+, }$st"
+		case $st in
+		available)
+			ex+=(-e "$id" -e "^$PREFIX-backups/backup-$(jqf "$INV" ".dirs.backups[\"$id\"].volume_id")\$")
+			api POST "/v1/backups/$id/verify"
+			if [ "$STATUS" != 202 ] || ! op_wait "$(printf '%s' "$BODY_OUT" | jq -r .id)" | jq -e '.status == "succeeded"' >/dev/null; then
+				WHY="$WHY; backup $id does not verify: $BODY_OUT"
+			fi
+			;;
+		failed) ;;
+		*) WHY="$WHY; backup $id is '$st'" ;;
+		esac
+	done
+	# the group's snapshot parts come and go with the sets; older bases go
+	added=$(comm -13 "$T/before" "$T/after" | grep -v -e '@\.group\.' "${ex[@]}" || true)
+	removed=$(comm -23 "$T/before" "$T/after" | grep -v -e "@cairn-backup-" -e '@\.group\.' -e "^object:backup.blocks." || true)
+	[ -z "$added$removed" ] || WHY="$WHY; unexpected: added [$added] removed [$removed]"
+}
+
 outcome_backup_delete() { # NAME: the backup id
 	api GET "/v1/backups/$NAME"
 	if [ "$(jqf "$INV" ".dirs.backups[\"$NAME\"] // \"\" | type")" = object ]; then
@@ -403,6 +450,7 @@ run_case() { # step scenario
 	create) outcome_create "$s" ;;
 	delete) outcome_delete ;;
 	backup) outcome_backup ;;
+	backup_set) outcome_backup_set ;;
 	backup_delete) outcome_backup_delete ;;
 	flatten) outcome_flatten ;;
 	esac

@@ -107,5 +107,34 @@ api GET "/v1/operations/$op/wait?timeout=30"
 jq_check "and its operation fails with not_found" '.status == "failed" and .error.reason == "not_found"'
 expect_status "a bad target is 400" 400 POST /v1/backups '{"volume":"db","target":"tape"}'
 
+# ---- a set: the disks of one VM at one point ----
+expect_status "volume and volumes together are 400" 400 POST /v1/backups '{"volume":"db","volumes":["db"]}'
+expect_status "neither is 400" 400 POST /v1/backups '{"target":"pool"}'
+expect_status "a volume named twice in a set is 400" 400 POST /v1/backups '{"volumes":["db","db"]}'
+api POST /v1/volumes '{"name":"logs","size":"32M"}'
+limg=$(printf '%s' "$BODY_OUT" | jq -r .rbd_image)
+qio "$limg" -c 'write -P 0x66 0 2M'
+follow /v1/backups '{"volumes":["db","logs"],"target":"file"}'
+jq_check "a set of two volumes: two backups, one set, one group" \
+	'.status == "succeeded" and (.result.backups | length) == 2 and (.result.backups | map(.set) | unique) == [.result.set] and (.result.group | length) > 0'
+sf1=$(printf '%s' "$BODY_OUT" | jq -r '.result.backups[] | select(.volume == "logs") | .path')
+qio "$limg" -c 'write -P 0x77 1M 64k' -c 'write -P 0x78 30M 4k'
+shal=$(sha_of "$PREFIX-volumes/$limg")
+if out=$("$CAIRN" backup create db logs --target file --incremental 2>&1); then
+	ok "cairn backup create with two volumes makes a set"
+else
+	not_ok "cairn backup create with two volumes makes a set" "$out"
+fi
+api GET "/v1/backups?volume=logs"
+jq_check "the set's second backup of logs is incremental from the first" \
+	'(.backups | length) == 2 and .backups[1].kind == "incremental" and .backups[1].parent == .backups[0].id and .backups[1].set != .backups[0].set'
+sf2=$(printf '%s' "$BODY_OUT" | jq -r '.backups[1].path')
+rbdc create --size 32M "$PREFIX-volumes/stock2" &&
+	rbdc import-diff --no-progress "$sf1" "$PREFIX-volumes/stock2" &&
+	rbdc import-diff --no-progress "$sf2" "$PREFIX-volumes/stock2" &&
+	[ "$(sha_of "$PREFIX-volumes/stock2")" = "$shal" ] &&
+	ok "rbd import-diff restores a set's chain exactly" || not_ok "rbd import-diff restores a set's chain exactly"
+rbdc rm --no-progress "$PREFIX-volumes/stock2" >/dev/null 2>&1
+
 daemon_stop && ok "cairnd stops cleanly" || not_ok "cairnd stops cleanly"
 tap_done

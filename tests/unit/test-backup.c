@@ -890,7 +890,20 @@ static void test_record_round_trip(void **state)
 	                    "volume 'web1' has no earlier good backup");
 	assert_true(json_object_object_get_ex(o, "checksums", &v));
 	assert_string_equal(json_get_string(v, "volume_algorithm"), BACKUP_VOLUME_DIGEST);
-	assert_false(json_object_object_get_ex(o, "op", NULL)); /* internal */
+	assert_false(json_object_object_get_ex(o, "op", NULL));  /* internal */
+	assert_false(json_object_object_get_ex(o, "set", NULL)); /* not made in a set */
+	json_object_put(o);
+
+	/* one of a set: its set and group kept and shown */
+	str_copy(r.set, sizeof(r.set), "22222222-3333-4444-8555-666666666666");
+	str_copy(r.group, sizeof(r.group), "cairn-0b3c2c4e-5f0a-4a4e-9d55-2f1d8a8e7c11");
+	text = backup_record_format(&r);
+	assert_int_equal(backup_record_parse(text, &back, &err), 0);
+	assert_memory_equal(&r, &back, sizeof(r));
+	free(text);
+	o = backup_record_to_json(&r);
+	assert_string_equal(json_get_string(o, "set"), r.set);
+	assert_string_equal(json_get_string(o, "group"), r.group);
 	json_object_put(o);
 
 	for (int i = 0; i < BACKUP_KIND_MAX; i++)
@@ -917,6 +930,8 @@ static void test_record_errors(void **state)
 	        "\"target\":\"pool\",\"status\":\"available\"}",
 	        "{\"id\":7,\"volume\":\"v\",\"volume_id\":\"x\",\"kind\":\"full\","
 	        "\"target\":\"pool\",\"status\":\"available\"}",
+	        "{\"id\":\"i\",\"volume\":\"v\",\"volume_id\":\"x\",\"kind\":\"full\","
+	        "\"target\":\"pool\",\"status\":\"available\",\"set\":\"s\"}",
 	};
 	static const char *const why[] = {
 	        "not a JSON object",
@@ -926,6 +941,7 @@ static void test_record_errors(void **state)
 	        "'size' is not a non-negative integer",
 	        "incremental without a parent",
 	        "'id' is not a string",
+	        "a set without its group",
 	};
 	struct backup_record r;
 
