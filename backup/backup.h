@@ -176,8 +176,7 @@ struct backup_create_params {
  * Back up a volume (see above). progress gets (bytes of data copied, bytes to copy).
  * -ENOENT when the volume is unknown, -EBUSY when a backup of it is running (anywhere),
  * -ECANCELED when cancelled; any failure leaves the record "failed" (kept so the operator
- * sees why) and no partial data. ret_backup: the API object. [backup] cluster_conf (a
- * second cluster for the pool target) is not supported yet: -EOPNOTSUPP.
+ * sees why) and no partial data. ret_backup: the API object.
  */
 int backup_create(struct cluster *c, const struct backup_create_params *p,
                   struct cairn_progress *progress, struct json_object **ret_backup,

@@ -550,11 +550,6 @@ int backup_create(struct cluster *c, const struct backup_create_params *p,
 	rec->target = p->has_target ? p->target : cr.conf->backup.target;
 	if ((unsigned)rec->target >= BACKUP_TARGET_MAX)
 		return err_set(err, -EINVAL, "unknown backup target %d", (int)rec->target);
-	if (rec->target == BACKUP_TARGET_POOL && cr.conf->backup.cluster_conf[0])
-		return err_set(
-		        err, -EOPNOTSUPP,
-		        "[backup] cluster_conf (backups in another cluster) is not supported "
-		        "yet");
 	r = bk_volume_load(c, p->volume, &cr.vol, err);
 	if (r < 0)
 		return r;
