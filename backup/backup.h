@@ -200,8 +200,7 @@ struct backup_create_params {
  * -ECANCELED when cancelled; any failure leaves the record "failed" (kept so the operator
  * sees why) and no partial data. ret_backup: the API object; for a set,
  * {"set", "group", "backups": [backup...]} (and when one volume of a set failed, the error
- * of the first that did, the others staying good). [backup] cluster_conf (a
- * second cluster for the pool target) is not supported yet: -EOPNOTSUPP.
+ * of the first that did, the others staying good).
  */
 int backup_create(struct cluster *c, const struct backup_create_params *p,
                   struct cairn_progress *progress, struct json_object **ret_backup,

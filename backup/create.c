@@ -913,11 +913,6 @@ int backup_create(struct cluster *c, const struct backup_create_params *p,
 	target = p->has_target ? p->target : conf->backup.target;
 	if ((unsigned)target >= BACKUP_TARGET_MAX)
 		return err_set(err, -EINVAL, "unknown backup target %d", (int)target);
-	if (target == BACKUP_TARGET_POOL && conf->backup.cluster_conf[0])
-		return err_set(
-		        err, -EOPNOTSUPP,
-		        "[backup] cluster_conf (backups in another cluster) is not supported "
-		        "yet");
 	if (target == BACKUP_TARGET_FILE) {
 		r = bk_mkdir_p(conf->backup.directory, 0750);
 		if (r < 0)

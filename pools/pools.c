@@ -11,19 +11,20 @@
 #include <rbd/librbd.h>
 
 #include "common/json.h"
+#include "pools/pools-internal.h"
 #include "pools/pools.h"
 
-static int pool_create(struct cluster *c, const char *name, struct cairn_err *err)
+static int pool_create(rados_t rados, const char *name, uint32_t pg_num, struct cairn_err *err)
 {
 	_cleanup_(freep) char *cmd = NULL;
 	int r;
 
 	cmd = str_printf("{\"prefix\": \"osd pool create\", \"pool\": \"%s\", \"pg_num\": %u, "
 	                 "\"format\": \"json\"}",
-	                 name, cluster_config(c)->pools.pg_num);
+	                 name, pg_num);
 	if (!cmd)
 		return err_set(err, -ENOMEM, "out of memory");
-	r = cluster_mon_command(c, cmd, NULL, err);
+	r = cluster_rados_mon_command(rados, cmd, NULL, err);
 	if (r == -EEXIST) { /* another host made it first */
 		err_clear(err);
 		return 0;
@@ -51,36 +52,59 @@ static bool pool_has_rbd(rados_ioctx_t io)
 	return found && rados_stat(io, "rbd_info", &size, &mtime) == 0;
 }
 
-static int pool_ensure_one(struct cluster *c, enum pool_role role, struct cairn_err *err)
+int pool_ensure_on(rados_t rados, const char *name, uint32_t pg_num, struct cairn_err *err)
 {
-	const char *name = conf_pool_name(cluster_config(c), role);
 	rados_ioctx_t io;
 	int r;
 
-	r = rados_pool_lookup(cluster_rados(c), name);
+	r = rados_pool_lookup(rados, name);
 	if (r == -ENOENT) {
-		r = pool_create(c, name, err);
+		r = pool_create(rados, name, pg_num, err);
 		if (r < 0)
 			return r;
 	} else if (r < 0) {
 		return err_set(err, r, "cannot look up pool '%s': %s", name, strerror(-r));
 	}
-	r = cluster_ioctx_by_name(c, name, &io, err);
+	r = rados_ioctx_create(rados, name, &io);
 	if (r < 0)
-		return r;
+		return err_set(err, r, "cannot open pool '%s': %s", name, strerror(-r));
 	/* Each step below costs an osdmap round trip (seconds): skip what is done already. */
-	if (pool_has_rbd(io))
+	if (pool_has_rbd(io)) {
+		rados_ioctx_destroy(io);
 		return 0;
+	}
 	r = rados_application_enable(io, "rbd", 0);
-	if (r < 0 && r != -EEXIST)
+	if (r < 0 && r != -EEXIST) {
+		rados_ioctx_destroy(io);
 		return err_set(err, r, "cannot enable the rbd application on pool '%s': %s", name,
 		               r == -EPERM ? "the pool is used by another application"
 		                           : strerror(-r));
+	}
 	r = rbd_pool_init(io, false);
+	rados_ioctx_destroy(io);
 	if (r < 0)
 		return err_set(err, r, "cannot initialise pool '%s' for rbd: %s", name,
 		               strerror(-r));
 	return 0;
+}
+
+static int pool_ensure_one(struct cluster *c, enum pool_role role, struct cairn_err *err)
+{
+	const struct cairn_config *conf = cluster_config(c);
+
+	/* cluster_connect checked it already; a backup cluster that does not answer is
+	 * not fatal (see cluster_has_backup), the next check makes the pool */
+	if (role == POOL_ROLE_BACKUPS && cluster_has_backup(c)) {
+		struct cairn_err e = {0};
+		int r = cluster_backup_check(c, &e);
+
+		if (r < 0 && r != -ETIMEDOUT && r != -ENOTCONN && r != -ECONNREFUSED &&
+		    r != -EHOSTUNREACH && r != -ESHUTDOWN && r != -ENETUNREACH)
+			return err_set(err, r, "%s", e.msg);
+		return 0;
+	}
+	return pool_ensure_on(cluster_rados(c), conf_pool_name(conf, role), conf->pools.pg_num,
+	                      err);
 }
 
 struct pool_ensure_job {
@@ -132,25 +156,35 @@ int pools_check(struct cluster *c, struct cairn_err *err)
 {
 	for (int role = 0; role < POOL_ROLE_MAX; role++) {
 		const char *name = conf_pool_name(cluster_config(c), (enum pool_role)role);
-		int r = rados_pool_lookup(cluster_rados(c), name);
+		rados_t rados = cluster_rados(c);
+		int r;
+
+		if (role == POOL_ROLE_BACKUPS) {
+			r = cluster_backup_rados(c, &rados, err);
+			if (r < 0)
+				return r;
+		}
+		r = rados_pool_lookup(rados, name);
 		if (r == -ENOENT)
-			return err_set(err, r, "pool '%s' (%s) does not exist", name,
-			               pool_role_to_string((enum pool_role)role));
+			return err_set(err, r, "pool '%s' (%s) does not exist%s", name,
+			               pool_role_to_string((enum pool_role)role),
+			               rados != cluster_rados(c) ? " in the backup cluster" : "");
 		if (r < 0)
 			return err_set(err, r, "cannot look up pool '%s': %s", name, strerror(-r));
 	}
 	return 0;
 }
 
-/* Fill stored/used/available from "ceph df" for every pool of ours found there. */
-static int pools_df(struct cluster *c, struct pool_info *info, struct cairn_err *err)
+/* Fill stored/used/available from "ceph df" of that cluster for the pools of ours it holds. */
+static int pools_df(rados_t rados, struct pool_info *info, bool remote, struct cairn_err *err)
 {
 	_cleanup_(freep) char *out = NULL;
 	_cleanup_(json_putp) struct json_object *df = NULL;
 	struct json_object *pools;
 	int r;
 
-	r = cluster_mon_command(c, "{\"prefix\": \"df\", \"format\": \"json\"}", &out, err);
+	r = cluster_rados_mon_command(rados, "{\"prefix\": \"df\", \"format\": \"json\"}", &out,
+	                              err);
 	if (r < 0)
 		return r;
 	df = json_tokener_parse(out);
@@ -164,7 +198,7 @@ static int pools_df(struct cluster *c, struct pool_info *info, struct cairn_err 
 		if (!name || !json_object_object_get_ex(p, "stats", &stats))
 			continue;
 		for (int role = 0; role < POOL_ROLE_MAX; role++) {
-			if (strcmp(info[role].name, name) != 0)
+			if (info[role].remote != remote || strcmp(info[role].name, name) != 0)
 				continue;
 			info[role].stored_bytes = (uint64_t)json_get_int(stats, "stored", 0);
 			info[role].used_bytes = (uint64_t)json_get_int(stats, "bytes_used", 0);
@@ -175,7 +209,7 @@ static int pools_df(struct cluster *c, struct pool_info *info, struct cairn_err 
 	return 0;
 }
 
-static int pool_quota(struct cluster *c, const char *name, uint64_t *ret, struct cairn_err *err)
+static int pool_quota(rados_t rados, const char *name, uint64_t *ret, struct cairn_err *err)
 {
 	_cleanup_(freep) char *cmd = NULL, *out = NULL;
 	_cleanup_(json_putp) struct json_object *q = NULL;
@@ -186,7 +220,7 @@ static int pool_quota(struct cluster *c, const char *name, uint64_t *ret, struct
 	                 name);
 	if (!cmd)
 		return err_set(err, -ENOMEM, "out of memory");
-	r = cluster_mon_command(c, cmd, &out, err);
+	r = cluster_rados_mon_command(rados, cmd, &out, err);
 	if (r < 0)
 		return r;
 	q = json_tokener_parse(out);
@@ -221,34 +255,55 @@ static int pool_count_images(rados_ioctx_t io, uint64_t *ret, struct cairn_err *
 int pools_list(struct cluster *c, struct pool_info ret[POOL_ROLE_MAX], struct cairn_err *err)
 {
 	struct pool_info info[POOL_ROLE_MAX];
+	rados_t backup_rados = NULL;
 	int r;
 
 	memset(info, 0, sizeof(info));
 	for (int role = 0; role < POOL_ROLE_MAX; role++) {
 		info[role].role = (enum pool_role)role;
+		info[role].reachable = true;
+		info[role].remote = role == POOL_ROLE_BACKUPS && cluster_has_backup(c);
 		str_copy(info[role].name, sizeof(info[role].name),
 		         conf_pool_name(cluster_config(c), (enum pool_role)role));
 	}
-	r = pools_df(c, info, err);
+	r = pools_df(cluster_rados(c), info, false, err);
 	if (r < 0)
 		return r;
+	if (cluster_has_backup(c)) {
+		struct pool_info *b = &info[POOL_ROLE_BACKUPS];
+		struct cairn_err e = {0};
+
+		/* a backup cluster that does not answer leaves the rest of the list good */
+		if (cluster_backup_rados(c, &backup_rados, &e) < 0 ||
+		    pools_df(backup_rados, info, true, &e) < 0) {
+			b->reachable = false;
+			backup_rados = NULL;
+			str_copy(b->error, sizeof(b->error), e.msg);
+		}
+	}
 	for (int role = 0; role < POOL_ROLE_MAX; role++) {
+		rados_t rados = info[role].remote ? backup_rados : cluster_rados(c);
 		rados_ioctx_t io;
 
-		r = rados_pool_lookup(cluster_rados(c), info[role].name);
+		if (!rados)
+			continue;
+		r = rados_pool_lookup(rados, info[role].name);
 		if (r == -ENOENT)
 			continue;
 		if (r < 0)
 			return err_set(err, r, "cannot look up pool '%s': %s", info[role].name,
 			               strerror(-r));
 		info[role].exists = true;
-		r = cluster_ioctx_by_name(c, info[role].name, &io, err);
+		if (info[role].remote)
+			r = cluster_backup_ioctx(c, &io, err);
+		else
+			r = cluster_ioctx_by_name(c, info[role].name, &io, err);
 		if (r < 0)
 			return r;
 		r = pool_count_images(io, &info[role].images, err);
 		if (r < 0)
 			return r;
-		r = pool_quota(c, info[role].name, &info[role].quota_bytes, err);
+		r = pool_quota(rados, info[role].name, &info[role].quota_bytes, err);
 		if (r < 0)
 			return r;
 	}
@@ -269,7 +324,10 @@ struct json_object *pool_info_to_json(const struct pool_info *p)
 	    json_add_uint(o, "available", p->available_bytes) < 0 ||
 	    json_add_uint(o, "quota", p->quota_bytes) < 0 ||
 	    json_add_uint(o, "objects", p->objects) < 0 ||
-	    json_add_uint(o, "images", p->images) < 0) {
+	    json_add_uint(o, "images", p->images) < 0 ||
+	    (p->remote && json_add_string(o, "cluster", "backup") < 0) ||
+	    (!p->reachable && json_add_bool(o, "reachable", false) < 0) ||
+	    (p->error[0] && json_add_string(o, "error", p->error) < 0)) {
 		json_object_put(o);
 		return NULL;
 	}

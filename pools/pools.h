@@ -37,7 +37,8 @@ const struct cairn_config *cluster_config(struct cluster *c);
 
 /*
  * The io context of the pool with this role (cached; safe from any thread; not to be
- * destroyed by the caller). Default namespace.
+ * destroyed by the caller). Default namespace. The backups role is in the backup cluster
+ * when one is configured (see below).
  */
 int cluster_ioctx(struct cluster *c, enum pool_role role, rados_ioctx_t *ret,
                   struct cairn_err *err);
@@ -46,6 +47,56 @@ int cluster_ioctx_by_name(struct cluster *c, const char *pool, rados_ioctx_t *re
                           struct cairn_err *err);
 /* The io context of the "cairn" namespace in the volumes pool, for state objects (cached). */
 int cluster_state_ioctx(struct cluster *c, rados_ioctx_t *ret, struct cairn_err *err);
+
+/* ---- the backup cluster ------------------------------------------------------------------ */
+/*
+ * With [backup] cluster_conf set, the backups pool lives in another Ceph cluster: a second
+ * rados_t, connected as the same cephx user ([ceph] user) with the same timeouts, its key
+ * found through that cluster's ceph.conf ("keyring = ..."; librados' defaults use the cluster
+ * name, taken from the file name as ceph does: /etc/ceph/backup.conf is cluster "backup").
+ * cluster_ioctx(c, POOL_ROLE_BACKUPS, ...) answers with that cluster's pool; everything else
+ * (records, intents, locks) stays in the main cluster. A backup cluster that does not answer
+ * is not fatal: calls that need it fail with -ETIMEDOUT (503) and a message naming it, the
+ * rest of cairn works, and the next call after it answers again connects (or reconnects).
+ */
+
+/* A failed check is answered from memory for this long, so a burst fails at once. */
+#define CLUSTER_BACKUP_RETRY_MS 2000
+
+/* Whether [backup] cluster_conf names a second cluster (false for NULL). */
+bool cluster_has_backup(struct cluster *c);
+
+/*
+ * Connect to the backup cluster if not yet, ping it (a mon round trip, every time: librbd
+ * calls that need a monitor, such as snapshot creation, may wait for one far beyond the
+ * timeouts, so work is not started on a cluster whose monitors do not answer), make the
+ * backups pool there if missing; all bounded by the timeouts. 0 at once without a backup
+ * cluster.
+ */
+int cluster_backup_check(struct cluster *c, struct cairn_err *err);
+
+/* The backups pool's io context after a check (cluster_ioctx(c, POOL_ROLE_BACKUPS) is this). */
+int cluster_backup_ioctx(struct cluster *c, rados_ioctx_t *ret, struct cairn_err *err);
+
+/* The rados_t the backups pool lives in (the main one without a backup cluster). */
+int cluster_backup_rados(struct cluster *c, rados_t *ret, struct cairn_err *err);
+
+/*
+ * What the last check found, without any I/O (for health and metrics on the loop thread);
+ * c may be NULL (nothing configured).
+ */
+struct cluster_backup_status {
+	bool configured;      /* false: no backup cluster; nothing else is set */
+	bool checked;         /* a check has run */
+	uint64_t checked_ago; /* milliseconds since it ran */
+	bool reachable;       /* the last check succeeded */
+	bool pool_ready;      /* the backups pool is known to exist there */
+	char conf[256];       /* its ceph.conf */
+	char pool[NAME_MAX_LEN + 1];
+	char fsid[37];   /* "" until connected once */
+	char error[256]; /* why the last check failed */
+};
+void cluster_backup_status(struct cluster *c, struct cluster_backup_status *ret);
 
 /*
  * An operation of this process gave up with its intent left for the reconciler (its undo
@@ -81,11 +132,13 @@ int cluster_mon_command(struct cluster *c, const char *cmd_json, char **ret_out,
 
 /*
  * Make sure every configured pool exists, has the rbd application enabled and is
- * initialised for RBD. Idempotent; safe from several hosts at once.
+ * initialised for RBD. Idempotent; safe from several hosts at once. The backups pool is
+ * made in the backup cluster when one is configured; if that cluster does not answer, this
+ * does not fail: the pool is made when it first does.
  */
 int pools_ensure(struct cluster *c, struct cairn_err *err);
 
-/* Check only (for health): each pool exists. */
+/* Check only (for health): each pool exists (the backups pool in the backup cluster). */
 int pools_check(struct cluster *c, struct cairn_err *err);
 
 struct pool_info {
@@ -98,9 +151,15 @@ struct pool_info {
 	uint64_t quota_bytes;     /* 0: none */
 	uint64_t objects;
 	uint64_t images; /* RBD images in the pool */
+	bool remote;     /* in the backup cluster ("cluster": "backup" in JSON) */
+	bool reachable;  /* false: its cluster did not answer; the numbers are 0 */
+	char error[256]; /* why, when not reachable */
 };
 
-/* One entry per role, in role order. */
+/*
+ * One entry per role, in role order. A backup cluster that does not answer is not an error:
+ * its entry says so (reachable false, error).
+ */
 int pools_list(struct cluster *c, struct pool_info ret[POOL_ROLE_MAX], struct cairn_err *err);
 struct json_object *pool_info_to_json(const struct pool_info *p);
 

@@ -140,6 +140,18 @@ char *svc_metrics_render(struct svc *svc)
 	            svc->jobs_queued, svc->slow_pending, (unsigned long long)svc->cluster_errors,
 	            (unsigned long long)svc->requests_rejected, svc->cluster_up ? 1 : 0,
 	            (unsigned long long)((svc_now_ns() - svc->started_ns) / 1000000000ULL));
+	{
+		struct cluster_backup_status st;
+
+		cluster_backup_status(svc->cluster, &st);
+		if (st.configured)
+			mbuf_printf(&b,
+			            "# HELP cairn_backup_cluster_up Whether the backup cluster "
+			            "([backup] cluster_conf) answered its last check.\n"
+			            "# TYPE cairn_backup_cluster_up gauge\n"
+			            "cairn_backup_cluster_up %d\n",
+			            st.reachable ? 1 : 0);
+	}
 	if (b.oom) {
 		free(b.s);
 		return NULL;

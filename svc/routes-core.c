@@ -12,23 +12,55 @@
 
 /* ---- health ----------------------------------------------------------------------------- */
 
+/* How long a failed check of the backup cluster stands before health tries it again. */
+#define HEALTH_BACKUP_RECHECK_MS 30000
+
+/* The backup cluster of [backup] cluster_conf, as its last check found it; NULL: none. */
+static struct json_object *health_backup_json(struct svc *svc)
+{
+	struct cluster_backup_status st;
+	struct json_object *o;
+
+	cluster_backup_status(svc->cluster, &st);
+	if (!st.configured)
+		return NULL;
+	o = json_object_new_object();
+	if (!o)
+		return NULL;
+	json_add_string(o, "conf", st.conf);
+	json_add_bool(o, "reachable", st.reachable);
+	json_add_string(o, "fsid", st.fsid);
+	json_add_string(o, "pool", st.pool);
+	json_add_bool(o, "pool_ready", st.pool_ready);
+	if (!st.reachable)
+		json_add_string(o, "error", st.checked ? st.error : "not checked yet");
+	return o;
+}
+
 static struct json_object *health_json(struct svc *svc, bool reachable, const char *why,
                                        struct json_object *missing)
 {
 	struct json_object *o = json_object_new_object(), *cl = json_object_new_object(),
-	                   *pools = json_object_new_object();
+	                   *pools = json_object_new_object(), *bk = health_backup_json(svc);
 	char fsid[37] = "";
 	bool ready = reachable && json_object_array_length(missing) == 0;
+	bool backup_ok = true;
 
 	if (!o || !cl || !pools) {
 		json_object_put(o);
 		json_object_put(cl);
 		json_object_put(pools);
 		json_object_put(missing);
+		json_object_put(bk);
 		return NULL;
 	}
+	if (bk) {
+		struct json_object *v;
+		backup_ok = json_object_object_get_ex(bk, "reachable", &v) &&
+		            json_object_get_boolean(v);
+	}
 	cluster_fsid(svc->cluster, fsid);
-	json_add_string(o, "status", ready ? "ok" : "degraded");
+	json_add_string(o, "status", ready && backup_ok ? "ok" : "degraded");
 	json_add_string(o, "version", CAIRN_VERSION);
 	json_add_uint(o, "uptime", (svc_now_ns() - svc->started_ns) / 1000000000ULL);
 	json_add_string(o, "host", svc->hostname);
@@ -37,6 +69,8 @@ static struct json_object *health_json(struct svc *svc, bool reachable, const ch
 	if (why)
 		json_add_string(cl, "error", why);
 	json_add(o, "cluster", cl);
+	if (bk)
+		json_add(o, "backup_cluster", bk);
 	json_add_bool(pools, "ready", ready);
 	json_add(pools, "missing", missing);
 	json_add(o, "pools", pools);
@@ -46,7 +80,7 @@ static struct json_object *health_json(struct svc *svc, bool reachable, const ch
 static void health_work(struct svc_call *call)
 {
 	struct json_object *missing = json_object_new_array();
-	struct cairn_err err = {0};
+	struct cairn_err err = {0}, berr = {0};
 	bool reachable = true;
 	int r;
 
@@ -58,9 +92,24 @@ static void health_work(struct svc_call *call)
 	} else {
 		for (int role = 0; role < POOL_ROLE_MAX; role++) {
 			const char *name = conf_pool_name(call->svc->conf, (enum pool_role)role);
+			if (role == POOL_ROLE_BACKUPS && cluster_has_backup(call->svc->cluster))
+				continue; /* in the backup cluster: "backup_cluster" tells */
 			if (rados_pool_lookup(cluster_rados(call->svc->cluster), name) < 0)
 				json_object_array_add(missing, json_object_new_string(name));
 		}
+	}
+	/*
+	 * The backup cluster: pinged when it was up at its last check (quick), or when that
+	 * check failed long enough ago; meanwhile what backups and the last check found
+	 * stands, so that polling health does not tie a worker up for the timeouts.
+	 */
+	{
+		struct cluster_backup_status st;
+
+		cluster_backup_status(call->svc->cluster, &st);
+		if (st.configured &&
+		    (st.reachable || !st.checked || st.checked_ago >= HEALTH_BACKUP_RECHECK_MS))
+			cluster_backup_check(call->svc->cluster, &berr);
 	}
 	call->data = (void *)(intptr_t)r;
 	call->reply = health_json(call->svc, reachable, reachable ? NULL : err.msg, missing);

@@ -45,6 +45,8 @@ struct probe {
 	struct cairn_err err;
 };
 
+static void probe_timer_cb(uv_timer_t *t);
+
 static void probe_work(struct svc_job *job)
 {
 	struct probe *p = job->data;
@@ -69,6 +71,13 @@ static void probe_work(struct svc_job *job)
 	job->result = 0;
 }
 
+static void cluster_down(struct svc *svc, const char *why)
+{
+	svc->cluster_up = false;
+	log_warn("the ceph cluster is unreachable (%s): answering 503 until it is back", why);
+	uv_timer_start(&svc->probe_timer, probe_timer_cb, PROBE_INTERVAL_MS, PROBE_INTERVAL_MS);
+}
+
 static void probe_done(struct svc_job *job)
 {
 	struct svc *svc = job->svc;
@@ -76,7 +85,10 @@ static void probe_done(struct svc_job *job)
 
 	svc->probe_running = false;
 	if (!p->ok) {
-		log_debug("cluster still unreachable: %s", p->err.msg);
+		if (svc->cluster_up) /* a confirming probe (see svc_note_result): it is down */
+			cluster_down(svc, p->err.msg);
+		else
+			log_debug("cluster still unreachable: %s", p->err.msg);
 		return;
 	}
 	if (!svc->cluster_up)
@@ -85,9 +97,8 @@ static void probe_done(struct svc_job *job)
 	uv_timer_stop(&svc->probe_timer);
 }
 
-static void probe_timer_cb(uv_timer_t *t)
+static void probe_start(struct svc *svc)
 {
-	struct svc *svc = container_of(t, struct svc, probe_timer);
 	struct probe *p;
 
 	if (svc->probe_running || svc->stopping)
@@ -99,6 +110,11 @@ static void probe_timer_cb(uv_timer_t *t)
 		svc->probe_running = true;
 }
 
+static void probe_timer_cb(uv_timer_t *t)
+{
+	probe_start(container_of(t, struct svc, probe_timer));
+}
+
 void svc_note_result(struct svc *svc, int r)
 {
 	if (!svc_is_cluster_error(r))
@@ -106,10 +122,13 @@ void svc_note_result(struct svc *svc, int r)
 	svc->cluster_errors++;
 	if (!svc->cluster_up)
 		return;
-	svc->cluster_up = false;
-	log_warn("the ceph cluster is unreachable (%s): answering 503 until it is back",
-	         strerror(-r));
-	uv_timer_start(&svc->probe_timer, probe_timer_cb, PROBE_INTERVAL_MS, PROBE_INTERVAL_MS);
+	if (cluster_has_backup(svc->cluster)) {
+		/* The failure may be the backup cluster's alone ([backup] cluster_conf): ask the
+		 * main cluster before answering 503 to everything. */
+		probe_start(svc);
+		return;
+	}
+	cluster_down(svc, strerror(-r));
 }
 
 /* ---- requests --------------------------------------------------------------------------- */
@@ -223,6 +242,10 @@ static void on_signal(uv_signal_t *s, int signum)
 			log_setup(fresh.service.log_level, true);
 			log_info("reload: log level is now %s",
 			         log_level_to_string(fresh.service.log_level));
+			if (strcmp(fresh.backup.cluster_conf, svc->conf->backup.cluster_conf) != 0)
+				log_warn("reload: [backup] cluster_conf changed from '%s' to '%s': "
+				         "it takes effect only when cairnd restarts",
+				         svc->conf->backup.cluster_conf, fresh.backup.cluster_conf);
 		}
 		conf_release(&fresh);
 		return;
