@@ -7,6 +7,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -773,6 +774,48 @@ static struct json_object *set_result(struct create *crs, size_t n)
 	return TAKE_PTR(o);
 }
 
+struct point_job {
+	struct create *cr;
+	struct cairn_err err;
+	int r;
+};
+
+static void *point_run(void *arg)
+{
+	struct point_job *j = arg;
+
+	j->r = create_point(j->cr, &j->err);
+	return NULL;
+}
+
+/*
+ * Every volume's own snapshot, all at once: each waits for a monitor commit (up to
+ * paxos_propose_interval), and the monitor commits requests that arrive together in one.
+ */
+static int create_points(struct create *crs, size_t n, struct cairn_err *err)
+{
+	_cleanup_(freep) struct point_job *jobs = calloc(n, sizeof(*jobs));
+	_cleanup_(freep) pthread_t *threads = calloc(n, sizeof(*threads));
+	size_t started = 0;
+	int r = 0;
+
+	if (!jobs || !threads)
+		return err_set(err, -ENOMEM, "out of memory");
+	for (; started < n; started++) {
+		jobs[started].cr = &crs[started];
+		if (pthread_create(&threads[started], NULL, point_run, &jobs[started]) != 0)
+			break;
+	}
+	for (size_t i = started; i < n; i++) /* no thread: in this one */
+		point_run(&jobs[i]);
+	for (size_t i = 0; i < started; i++)
+		pthread_join(threads[i], NULL);
+	for (size_t i = 0; i < n; i++)
+		if (jobs[i].r < 0 && r == 0)
+			r = err_set(err, jobs[i].r, "%s", jobs[i].err.msg);
+	return r;
+}
+
 /*
  * Each volume gets its own snapshot first (the base its next incremental diffs from), then
  * one group snapshot of them all is the point every backup of the set is read at. A volume
@@ -839,11 +882,9 @@ static int create_set(struct cluster *c, const struct backup_create_params *p, c
 			goto fail_all;
 		}
 	}
-	for (size_t i = 0; i < n; i++) {
-		r = create_point(&crs[i], err);
-		if (r < 0)
-			goto fail_all;
-	}
+	r = create_points(crs, n, err);
+	if (r < 0)
+		goto fail_all;
 	r = snap_group_create(c, group, gsnap, pools, images, n, err);
 	if (r < 0)
 		goto fail_all;
