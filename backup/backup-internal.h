@@ -339,7 +339,9 @@ int bk_group_sweep(struct cluster *c, const char *group, const char *except, str
 void bk_snap_name(char buf[128], const char *backup_id);       /* cairn-backup-<id> */
 void bk_image_name(char buf[128], const char *volume_id);      /* backup-<vid> */
 void bk_image_snap_name(char buf[128], const char *backup_id); /* backup-<id> */
-void bk_blocks_oid(char buf[128], const char *backup_id);      /* backup.digest.<id> */
+/* A restore's default volume name: "<volume>-restore-<first 8 of the backup id>". */
+void bk_restore_name(char buf[NAME_MAX_LEN + 1], const struct backup_record *b);
+void bk_blocks_oid(char buf[128], const char *backup_id); /* backup.digest.<id> */
 
 /* The digest state of a backup (state namespace); -ENOENT when there is none. */
 int bk_blocks_store(struct cluster *c, const char *backup_id, const struct lthash *s, uint64_t size,

@@ -256,6 +256,16 @@ int backup_restore(struct cluster *c, const char *id, const struct backup_restor
                    struct cairn_progress *progress, struct json_object **ret_volume,
                    struct cairn_err *err);
 
+/*
+ * Restore a backup in the backups pool instantly: a new volume (p->volume, or the default
+ * name) that is a copy-on-write clone of the backup's snapshot there, in O(1) whatever the
+ * size ("parent": {"kind": "backup"}); flatten it to make it independent. The backup
+ * cannot be deleted while such a volume depends on it (-ENOTEMPTY naming them). -EINVAL
+ * for a file backup, over the original, or with the backups pool in another cluster.
+ */
+int backup_restore_instant(struct cluster *c, const char *id, const struct backup_restore_params *p,
+                           struct json_object **ret_volume, struct cairn_err *err);
+
 /* ---- verify ------------------------------------------------------------------------------ */
 
 /*

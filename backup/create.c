@@ -337,6 +337,11 @@ static int set_available(struct backup_record *r, const void *arg)
 {
 	const struct backup_record *done = arg;
 
+	/* a backup that lost its lock (it hung past the lease) was failed by another: it
+	 * stays so, its data already removed */
+	if (r->status != BACKUP_STATUS_CREATING)
+		return -ESTALE;
+
 	r->status = BACKUP_STATUS_AVAILABLE;
 	r->size = done->size;
 	r->bytes = done->bytes;
@@ -472,9 +477,18 @@ static int create_copy(struct create *cr, struct cairn_err *err)
 		if (r < 0)
 			return r;
 	}
-	r = bk_record_modify(cr->c, cr->rec.id, set_available, &cr->rec, &cr->rec, err);
-	if (r < 0)
-		return r;
+	{
+		struct cairn_err lerr = {0};
+
+		r = bk_record_modify(cr->c, cr->rec.id, set_available, &cr->rec, &cr->rec, &lerr);
+		if (r == -ESTALE)
+			return err_set(err, -EBUSY,
+			               "backup '%s' ran past its lock's %d s lease and was settled "
+			               "as failed meanwhile",
+			               cr->rec.id, BACKUP_LOCK_LEASE);
+		if (r < 0)
+			return err_set(err, r, "%s", lerr.msg);
+	}
 	failpoint("backup.record");
 	progress_report(cr->progress, plan->read_bytes, plan->read_bytes);
 	return 0;
@@ -695,6 +709,12 @@ static void create_fail(struct create *cr, const char *why)
 	int cleaned = 0;
 
 	create_data_release(cr);
+	if (bk_lock_renew(&cr->lock, &lerr) == -EBUSY) {
+		/* another host took the volume over and settled this backup: its data may be
+		 * that host's now (a backup image it writes into) */
+		log_warn("backup %s: %s; it is left to that host", cr->rec.id, lerr.msg);
+		return;
+	}
 	if (cr->inserted) {
 		cleaned = bk_cleanup_partial(cr->c, &cr->rec, cr->created_image, &lerr);
 		if (cleaned < 0)

@@ -255,6 +255,37 @@ static int remove_pool_data(struct cluster *c, const struct backup_record *rec,
 	return 0;
 }
 
+/* Volumes cloned from the backup's snapshot (instant restores): -ENOTEMPTY naming them. */
+static int require_no_clones(struct cluster *c, const struct backup_record *rec,
+                             struct cairn_err *err)
+{
+	_cleanup_(freep) char *names = NULL;
+	struct cairn_err lerr = {0};
+	char image[128], snap[128];
+	size_t n = 0;
+	rados_ioctx_t bio;
+	int r;
+
+	if (rec->target != BACKUP_TARGET_POOL)
+		return 0;
+	r = cluster_ioctx(c, POOL_ROLE_BACKUPS, &bio, err);
+	if (r < 0)
+		return r;
+	bk_image_name(image, rec->volume_id);
+	bk_image_snap_name(snap, rec->id);
+	r = snap_children_names(bio, image, snap, &names, &n, &lerr);
+	if (r == -ENOENT)
+		return 0;
+	if (r < 0)
+		return err_set(err, r, "%s", lerr.msg);
+	if (n)
+		return err_set(err, -ENOTEMPTY,
+		               "backup '%s' has %zu volume%s cloned from it (instant restores: "
+		               "%s): flatten or delete %s first",
+		               rec->id, n, n > 1 ? "s" : "", names, n > 1 ? "them" : "it");
+	return 0;
+}
+
 static int remove_file_data(struct cluster *c, const struct backup_record *rec,
                             struct cairn_err *err)
 {
@@ -340,6 +371,9 @@ int bk_delete_locked(struct cluster *c, const char *id, struct cairn_err *err)
 		free(deps);
 		return r;
 	}
+	r = require_no_clones(c, &rec, err);
+	if (r < 0)
+		return r;
 	if (rec.status != BACKUP_STATUS_DELETING) {
 		r = bk_record_modify(c, id, set_deleting, NULL, NULL, err);
 		if (r < 0)
@@ -441,14 +475,23 @@ int bk_prune_locked(struct cluster *c, const char *volume_id, struct cairn_err *
 		if (good - len < conf->backup.keep_last)
 			break;
 		for (size_t i = set.n; i-- > 0;) {
+			struct cairn_err lerr = {0};
+
 			if (chain[i] != ch)
 				continue;
-			r = bk_delete_locked(c, set.v[i].id, err);
-			if (r < 0)
+			r = bk_delete_locked(c, set.v[i].id, &lerr);
+			if (r == -ENOTEMPTY) {
+				/* volumes cloned from it: the rest of the chain stays for them */
+				log_info("retention keeps backup %s: %s", set.v[i].id, lerr.msg);
+				break;
+			}
+			if (r < 0) {
+				err_set(err, r, "%s", lerr.msg);
 				goto out;
+			}
 			deleted++;
+			good--;
 		}
-		good -= len;
 	}
 	r = deleted;
 out:

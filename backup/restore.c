@@ -369,7 +369,7 @@ int backup_restore(struct cluster *c, const char *id, const struct backup_restor
 		if (p->volume)
 			str_copy(name, sizeof(name), p->volume);
 		else
-			snprintf(name, sizeof(name), "%.46s-restore-%.8s", b->volume, b->id);
+			bk_restore_name(name, b);
 		r = name_validate(name, "volume", err);
 		if (r < 0)
 			goto out;

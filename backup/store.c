@@ -25,6 +25,11 @@ void bk_image_name(char buf[128], const char *volume_id)
 	snprintf(buf, 128, "%s%s", BACKUP_IMAGE_PREFIX, volume_id);
 }
 
+void bk_restore_name(char buf[NAME_MAX_LEN + 1], const struct backup_record *b)
+{
+	snprintf(buf, NAME_MAX_LEN + 1, "%.46s-restore-%.8s", b->volume, b->id);
+}
+
 void bk_image_snap_name(char buf[128], const char *backup_id)
 {
 	snprintf(buf, 128, "%s%s", BACKUP_IMAGE_SNAP_PREFIX, backup_id);

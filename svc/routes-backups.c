@@ -12,7 +12,7 @@
 struct backup_args {
 	const char *volume, *target, *label;
 	struct json_object *volumes; /* a set: names, held by body */
-	bool incremental, original;
+	bool incremental, original, instant;
 	char id[UUID_STR_LEN];    /* a backup id from the path */
 	char op_id[UUID_STR_LEN]; /* the operation running it */
 	struct json_object *body; /* holds the strings above */
@@ -191,7 +191,8 @@ static int backup_restore_work(struct svc *svc, void *data, struct cairn_progres
 	        .op_id = a->op_id,
 	};
 
-	int r = backup_restore(svc->cluster, a->id, &p, progress, ret_result, err);
+	int r = a->instant ? backup_restore_instant(svc->cluster, a->id, &p, ret_result, err)
+	                   : backup_restore(svc->cluster, a->id, &p, progress, ret_result, err);
 
 	svc_show_changed(svc); /* a new volume, or the original's content and facts */
 	return r;
@@ -203,6 +204,7 @@ static void route_backup_restore(struct svc_call *call)
 	const struct jfield fields[] = {
 	        {"volume", JF_NAME, offsetof(struct backup_args, volume), JF_NULLABLE, NULL},
 	        {"original", JF_BOOL, offsetof(struct backup_args, original), 0, NULL},
+	        {"instant", JF_BOOL, offsetof(struct backup_args, instant), 0, NULL},
 	        {NULL, 0, 0, 0, NULL},
 	};
 
@@ -212,6 +214,12 @@ static void route_backup_restore(struct svc_call *call)
 	if (a->volume && a->original) {
 		call_reply_error(call, -EINVAL,
 		                 "give either 'volume' (a new one) or 'original', not both");
+		return;
+	}
+	if (a->instant && a->original) {
+		call_reply_error(call, -EINVAL,
+		                 "an instant restore makes a new volume: 'instant' and 'original' "
+		                 "do not go together");
 		return;
 	}
 	str_copy(a->id, sizeof(a->id), call->params[0]);

@@ -112,8 +112,8 @@ static void parent_release(struct cluster *c, const struct vol_record *child, in
 	const struct vol_parent *p = &child->parent;
 	struct cairn_err lerr = {0};
 
-	if (p->kind == VOL_PARENT_NONE)
-		return;
+	if (p->kind == VOL_PARENT_NONE || p->kind == VOL_PARENT_BACKUP)
+		return; /* a backup's snapshot is the backup's, never hidden */
 	/* the hidden snapshot cairn made for this clone; with a clone v2 child still in the
 	 * trash RBD moves it to the snapshot trash and removes it with the child */
 	if (p->kind == VOL_PARENT_VOLUME && p->rbd_snap[0] &&

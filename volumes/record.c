@@ -19,10 +19,9 @@ static const char *const status_names[VOL_STATUS_MAX] = {
 };
 
 static const char *const parent_kind_names[VOL_PARENT_MAX] = {
-        [VOL_PARENT_NONE] = "none",
-        [VOL_PARENT_IMAGE] = "image",
-        [VOL_PARENT_SNAPSHOT] = "snapshot",
-        [VOL_PARENT_VOLUME] = "volume",
+        [VOL_PARENT_NONE] = "none",         [VOL_PARENT_IMAGE] = "image",
+        [VOL_PARENT_SNAPSHOT] = "snapshot", [VOL_PARENT_VOLUME] = "volume",
+        [VOL_PARENT_BACKUP] = "backup",
 };
 
 const struct vol_qos_key vol_qos_keys[] = {

@@ -119,6 +119,12 @@ static int source_resolve(struct cluster *c, const struct vol_create_params *p,
 		str_copy(s->parent.snapshot, sizeof(s->parent.snapshot), at + 1);
 		str_copy(s->parent.rbd_snap, sizeof(s->parent.rbd_snap), at + 1);
 		snprintf(what, sizeof(what), "snapshot '%s'", p->snapshot);
+	} else if (p->backup) {
+		/* no record of ours: the backup's, which backup/ checked */
+		s->parent = *p->backup;
+		s->parent.kind = VOL_PARENT_BACKUP;
+		snprintf(what, sizeof(what), "the snapshot of backup '%s'", p->backup->id);
+		return source_measure(c, s, s->parent.rbd_snap, what, err);
 	} else {
 		r = vol_record_load(c, false, p->volume, &rec, NULL, err);
 		if (r < 0)
@@ -149,7 +155,7 @@ static int source_resolve(struct cluster *c, const struct vol_create_params *p,
 static int create_validate(struct cluster *c, const struct vol_create_params *p,
                            const char **ret_pool, struct cairn_err *err)
 {
-	int sources = !!p->image + !!p->snapshot + !!p->volume;
+	int sources = !!p->image + !!p->snapshot + !!p->volume + !!p->backup;
 
 	if (name_validate(p->name, "volume", err) < 0)
 		return err->code;
@@ -158,7 +164,7 @@ static int create_validate(struct cluster *c, const struct vol_create_params *p,
 	if (sources > 1)
 		return err_set(err, -EINVAL,
 		               "a volume is made from at most one of 'image', "
-		               "'snapshot' and 'volume'");
+		               "'snapshot', 'volume' and a backup");
 	if (p->image && name_validate(p->image, "image", err) < 0)
 		return err->code;
 	if (p->volume && name_validate(p->volume, "volume", err) < 0)
@@ -313,7 +319,7 @@ int vol_create(struct cluster *c, const struct vol_create_params *p,
 	vol_rbd_name(false, r.id, r.rbd_image);
 	r.size = p->size;
 
-	if (p->image || p->snapshot || p->volume) {
+	if (p->image || p->snapshot || p->volume || p->backup) {
 		char a[SIZE_STR_MAX], b[SIZE_STR_MAX];
 
 		ret = source_resolve(c, p, &src, err);

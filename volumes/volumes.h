@@ -56,9 +56,10 @@ enum vol_parent_kind {
 	VOL_PARENT_IMAGE,    /* the "cairn-base" snapshot of an image */
 	VOL_PARENT_SNAPSHOT, /* a user snapshot of a volume ("volume@snap") */
 	VOL_PARENT_VOLUME,   /* a volume, through its hidden snapshot "cairn-clone-<child id>" */
+	VOL_PARENT_BACKUP,   /* a backup's snapshot in the backups pool (an instant restore) */
 	VOL_PARENT_MAX,
 };
-/* "none", "image", "snapshot", "volume"; NULL / -EINVAL */
+/* "none", "image", "snapshot", "volume", "backup"; NULL / -EINVAL */
 const char *vol_parent_kind_to_string(enum vol_parent_kind k);
 int vol_parent_kind_from_string(const char *s);
 
@@ -174,15 +175,18 @@ int img_delete(struct cluster *c, const char *name, bool deferred, struct cairn_
 
 struct vol_create_params {
 	const char *name;
-	uint64_t size;              /* bytes; 0 for a clone: the parent's size */
-	const char *image;          /* clone of this image's base snapshot */
-	const char *snapshot;       /* "volume@snap": clone of a volume's snapshot */
-	const char *volume;         /* clone of a volume (through a hidden snapshot) */
-	const char *pool;           /* NULL: the volumes pool; else the volumes or vms pool
+	uint64_t size;                   /* bytes; 0 for a clone: the parent's size */
+	const char *image;               /* clone of this image's base snapshot */
+	const char *snapshot;            /* "volume@snap": clone of a volume's snapshot */
+	const char *volume;              /* clone of a volume (through a hidden snapshot) */
+	const struct vol_parent *backup; /* clone of a backup's snapshot: kind BACKUP, id and
+	                                  * name the backup's id, pool, rbd_image, rbd_snap
+	                                  * (backup/ checks the backup and fills it) */
+	const char *pool;                /* NULL: the volumes pool; else the volumes or vms pool
 				   * (its role name "volumes"/"vms" or its configured name) */
-	struct json_object *labels; /* borrowed; NULL: none */
-	struct json_object *qos;    /* borrowed; NULL: none; see vol_update() */
-	const char *op_id;          /* NULL: a new one */
+	struct json_object *labels;      /* borrowed; NULL: none */
+	struct json_object *qos;         /* borrowed; NULL: none; see vol_update() */
+	const char *op_id;               /* NULL: a new one */
 };
 
 /*

@@ -136,5 +136,21 @@ rbdc create --size 32M "$PREFIX-volumes/stock2" &&
 	ok "rbd import-diff restores a set's chain exactly" || not_ok "rbd import-diff restores a set's chain exactly"
 rbdc rm --no-progress "$PREFIX-volumes/stock2" >/dev/null 2>&1
 
+# ---- instant restore: a clone of the backup in the pool ----
+follow /v1/backups '{"volume":"logs","target":"pool"}'
+bi=$(printf '%s' "$BODY_OUT" | jq -r .result.id)
+if out=$("$CAIRN" backup restore "$bi" --to ri --instant 2>&1); then
+	ok "cairn backup restore --instant"
+else
+	not_ok "cairn backup restore --instant" "$out"
+fi
+api GET /v1/volumes/ri
+jq_check "the instant restore is a clone of the backup" ".parent.kind == \"backup\" and .parent.name == \"$bi\""
+rimg=$(printf '%s' "$BODY_OUT" | jq -r .rbd_image)
+[ "$(sha_of "$PREFIX-volumes/$rimg")" = "$shal" ] &&
+	ok "the instant restore holds the backup's bytes" || not_ok "the instant restore holds the backup's bytes"
+expect_status "a backup a volume depends on cannot be deleted" 409 DELETE "/v1/backups/$bi"
+expect_status "an instant restore over the original is 400" 400 POST "/v1/backups/$bi/restore" '{"original":true,"instant":true}'
+
 daemon_stop && ok "cairnd stops cleanly" || not_ok "cairnd stops cleanly"
 tap_done
