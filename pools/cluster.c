@@ -187,6 +187,15 @@ int cluster_connect(const struct cairn_config *conf, struct cluster **ret, struc
 			log_info("starting without the backup cluster; backups to it fail with 503 "
 			         "until it answers");
 			err_clear(err);
+		} else {
+			char fsid[37] = "", bfsid[37] = "";
+
+			rados_cluster_fsid(c->rados, fsid, sizeof(fsid));
+			rados_cluster_fsid(c->backup->rados, bfsid, sizeof(bfsid));
+			if (fsid[0] && strcmp(fsid, bfsid) == 0)
+				log_warn("[backup] cluster_conf '%s' names the main cluster itself "
+				         "(fsid %s): backups are not kept apart from the volumes",
+				         conf->backup.cluster_conf, fsid);
 		}
 	}
 	*ret = c;

@@ -128,6 +128,21 @@ done
 
 if out=$("$CAIRN" backup verify "$b2" 2>&1); then ok "cairn backup verify of the chain in the other cluster"; else not_ok "cairn backup verify of the chain in the other cluster" "$out"; fi
 
+# ---- a reload does not swap the backup cluster (restart needed), and says so ----
+cp "$T/cairn.conf" "$T/cairn.conf.orig"
+sed -i "s|^cluster_conf = .*|cluster_conf = $T/elsewhere.conf|" "$T/cairn.conf"
+kill -HUP "$DAEMON_PID"
+for _ in $(seq 1 50); do
+	grep -q "reload: \[backup\] cluster_conf changed" "$T/cairnd.log" && break
+	sleep 0.1
+done
+grep -q "reload: \[backup\] cluster_conf changed from '$C2' to '$T/elsewhere.conf': it takes effect only when cairnd restarts" "$T/cairnd.log" &&
+	ok "SIGHUP with another cluster_conf logs that it needs a restart" ||
+	not_ok "SIGHUP with another cluster_conf logs that it needs a restart" "$(grep reload "$T/cairnd.log")"
+cp "$T/cairn.conf.orig" "$T/cairn.conf"
+expect_status "health answers after the reload" 200 GET /v1/health
+jq_check "and the backup cluster is still the second one" ".backup_cluster.reachable == true and .backup_cluster.fsid == \"$fsid2\""
+
 # ---- the backup cluster's monitor stops: backups fail promptly, the rest works ----
 "$DEV_CLUSTER" stop "$C2DIR" mon.a >/dev/null 2>&1 || bail "cannot stop the second cluster's mon"
 t0=$(date +%s)
