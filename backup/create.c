@@ -923,6 +923,8 @@ static int create_set(struct cluster *c, const struct backup_create_params *p, c
 	for (size_t i = 0; i < n; i++) {
 		struct cairn_err lerr = {0};
 
+		uint64_t bytes = crs[i].plan.read_bytes;
+
 		if (!crs[i].src)
 			continue; /* its prepare failed */
 		if (create_copy(&crs[i], &lerr) < 0) {
@@ -931,7 +933,7 @@ static int create_set(struct cluster *c, const struct backup_create_params *p, c
 		} else {
 			create_done(&crs[i]);
 		}
-		sp.base += crs[i].plan.read_bytes;
+		sp.base += bytes;
 		create_data_release(&crs[i]);
 	}
 	if (first < 0) {
@@ -967,6 +969,12 @@ int backup_create(struct cluster *c, const struct backup_create_params *p,
 		return err_set(err, -EINVAL, "one volume, or a list of volumes, is required");
 	if (p->n_volumes > BACKUP_SET_MAX || (p->n_volumes && !p->volumes))
 		return err_set(err, -EINVAL, "a backup set names 1 to %d volumes", BACKUP_SET_MAX);
+	for (size_t i = 0; i < p->n_volumes; i++)
+		for (size_t j = 0; j < i; j++)
+			if (strcmp(p->volumes[i], p->volumes[j]) == 0)
+				return err_set(err, -EINVAL,
+				               "volume '%s' is named twice in the set",
+				               p->volumes[i]);
 	conf = cluster_config(c);
 	if (p->label && strlen(p->label) >= BACKUP_LABEL_MAX)
 		return err_set(err, -EINVAL, "label is too long (at most %d bytes)",
