@@ -416,6 +416,17 @@ int bk_trim_locked(struct cluster *c, const char *volume_id, struct cairn_err *e
 int bk_delete_locked(struct cluster *c, const char *id, struct cairn_err *err);
 int bk_prune_locked(struct cluster *c, const char *volume_id, struct cairn_err *err);
 
+struct bk_retention {
+	uint32_t last, daily, weekly; /* see [backup] keep_*; all 0: keep all */
+};
+/*
+ * Which of one volume's records (oldest first, as bk_record_list gives them) retention
+ * keeps: keep[i] for each. Only "available" ones are ever kept; a kept one keeps its
+ * parent chain. Pure: no cluster. -EINVAL when a created time cannot be read.
+ */
+int bk_retention_select(const struct backup_record *v, size_t n, const struct bk_retention *rules,
+                        bool *keep);
+
 /*
  * A window of rbd_aio writes from buffers the caller fills (restore from a stream):
  * aiow_buffer hands out a free buffer of buf_size bytes (waiting for a write to finish

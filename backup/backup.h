@@ -225,12 +225,13 @@ int backup_show(struct cluster *c, const char *id, struct json_object **ret_back
 int backup_delete(struct cluster *c, const char *id, struct cairn_err *err);
 
 /*
- * Retention by [backup] keep_last (0: keep all): the volume keeps at least keep_last good
- * backups. Whole chains go, oldest first, and only while a newer chain (a newer full
- * backup) exists and at least keep_last good backups stay after it: an incremental is
- * never left without its base, so a volume may hold more than keep_last backups until
- * its next full backup. "failed" backups of the volume are removed as well. Returns the
- * number of backups deleted. backup_create() applies it after each good backup.
+ * Retention by [backup] keep_last, keep_daily, keep_weekly (all 0: keep all): a good
+ * backup stays when it is one of the newest keep_last, or the newest of one of the last
+ * keep_daily days (UTC) or keep_weekly ISO weeks that have backups, or when a backup that
+ * stays is built on it (an incremental is never left without its base), or while a volume
+ * restored instantly from it depends on it. The others go, newest first, and "failed"
+ * backups of the volume with them. Returns the number of backups deleted. backup_create()
+ * applies it after each good backup.
  */
 int backup_prune(struct cluster *c, const char *volume, struct cairn_err *err);
 

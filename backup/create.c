@@ -740,7 +740,7 @@ static void create_done(struct create *cr)
 	if (intent_end(cr->c, cr->op, &lerr) < 0)
 		log_warn("intent %s stays: %s", cr->op, lerr.msg);
 	err_clear(&lerr);
-	if (cr->conf->backup.keep_last && bk_prune_locked(cr->c, cr->vol.id, &lerr) < 0)
+	if (bk_prune_locked(cr->c, cr->vol.id, &lerr) < 0)
 		log_warn("volume '%s': retention not applied: %s", cr->vol.name, lerr.msg);
 	log_debug("backup %s of %s: %s, %llu bytes", cr->rec.id, cr->vol.name,
 	          backup_kind_to_string(cr->rec.kind), (unsigned long long)cr->rec.bytes);

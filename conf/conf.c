@@ -276,6 +276,8 @@ static const struct conf_key conf_keys[] = {
         KEY_SIZE("backup", "chunk", backup.chunk, 4 * KiB, 64 * MiB, check_chunk, "4M"),
         KEY_UINT("backup", "in_flight", backup.in_flight, 0, 1, 256, NULL, "16"),
         KEY_UINT("backup", "keep_last", backup.keep_last, 0, 0, 100000, NULL, "0"),
+        KEY_UINT("backup", "keep_daily", backup.keep_daily, 0, 0, 100000, NULL, "0"),
+        KEY_UINT("backup", "keep_weekly", backup.keep_weekly, 0, 0, 100000, NULL, "0"),
 
         KEY_STR("import", "directory", import.directory, 0, check_path, "/var/lib/cairn/import"),
         KEY_STR("import", "qemu_img", import.qemu_img, 0, check_path, "/usr/bin/qemu-img"),

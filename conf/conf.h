@@ -116,7 +116,9 @@ struct cairn_config {
 		char *cluster_conf; /* "": same cluster; else the ceph.conf of the backup cluster */
 		uint64_t chunk;     /* bytes per read/write request */
 		uint32_t in_flight; /* requests in flight per backup */
-		uint32_t keep_last; /* backups kept per volume; 0: all */
+		uint32_t keep_last; /* the newest backups kept per volume; 0: no such rule */
+		uint32_t keep_daily;  /* the newest of each of the last N days with backups */
+		uint32_t keep_weekly; /* the newest of each of the last N ISO weeks with backups */
 	} backup;
 	struct {
 		char *directory; /* image import sources must be under it */

@@ -952,6 +952,76 @@ static void test_record_errors(void **state)
 	}
 }
 
+/* ---- retention ------------------------------------------------------------------------------ */
+
+/* A volume's backups, oldest first: id "bN", created at the given time, parent "bP" or none. */
+static void ret_rec(struct backup_record *r, int id, const char *created, int parent,
+                    enum backup_status st)
+{
+	memset(r, 0, sizeof(*r));
+	snprintf(r->id, sizeof(r->id), "b%d", id);
+	str_copy(r->created, sizeof(r->created), created);
+	if (parent >= 0)
+		snprintf(r->parent, sizeof(r->parent), "b%d", parent);
+	r->kind = parent >= 0 ? BACKUP_KIND_INCREMENTAL : BACKUP_KIND_FULL;
+	r->status = st;
+}
+
+static void expect_keep(const struct backup_record *v, size_t n, struct bk_retention rules,
+                        const char *want)
+{
+	bool keep[16];
+	char got[17];
+
+	assert_true(n < sizeof(got));
+	assert_int_equal(bk_retention_select(v, n, &rules, keep), 0);
+	for (size_t i = 0; i < n; i++)
+		got[i] = keep[i] ? 'k' : '-';
+	got[n] = '\0';
+	assert_string_equal(got, want);
+}
+
+static void test_retention(void **state)
+{
+	struct backup_record v[10];
+	bool keep[10];
+
+	/* two chains: a full on Monday 2026-11-16 with incrementals, a full on Thursday
+	 * 2026-11-26 (ISO weeks 47 and 48) with incrementals; one failed in between */
+	ret_rec(&v[0], 0, "2026-11-16T01:00:00.000Z", -1, BACKUP_STATUS_AVAILABLE);
+	ret_rec(&v[1], 1, "2026-11-16T13:00:00.000Z", 0, BACKUP_STATUS_AVAILABLE);
+	ret_rec(&v[2], 2, "2026-11-17T01:00:00.000Z", 1, BACKUP_STATUS_AVAILABLE);
+	ret_rec(&v[3], 3, "2026-11-22T23:59:59.000Z", 2, BACKUP_STATUS_AVAILABLE);
+	ret_rec(&v[4], 4, "2026-11-25T01:00:00.000Z", 3, BACKUP_STATUS_FAILED);
+	ret_rec(&v[5], 5, "2026-11-26T01:00:00.000Z", -1, BACKUP_STATUS_AVAILABLE);
+	ret_rec(&v[6], 6, "2026-11-26T09:00:00.000Z", 5, BACKUP_STATUS_AVAILABLE);
+	ret_rec(&v[7], 7, "2026-11-26T17:00:00.000Z", 6, BACKUP_STATUS_AVAILABLE);
+
+	/* no rule: every good one, never a failed one */
+	expect_keep(v, 8, (struct bk_retention){0}, "kkkk-kkk");
+	/* the newest two, and the base they are built on */
+	expect_keep(v, 8, (struct bk_retention){.last = 2}, "-----kkk");
+	/* the newest of the last two days with backups: 26th (b7), 22nd (b3) with its chain */
+	expect_keep(v, 8, (struct bk_retention){.daily = 2}, "kkkk-kkk");
+	expect_keep(v, 8, (struct bk_retention){.daily = 1}, "-----kkk");
+	/* ISO weeks: week 48 (b7) and week 47 (b3, Sunday the 22nd, not the Monday after) */
+	expect_keep(v, 8, (struct bk_retention){.weekly = 1}, "-----kkk");
+	expect_keep(v, 8, (struct bk_retention){.weekly = 2}, "kkkk-kkk");
+
+	/* a chain whose newest is kept keeps it all; an unkept newer chain does not pin */
+	ret_rec(&v[0], 0, "2026-11-01T00:00:00.000Z", -1, BACKUP_STATUS_AVAILABLE);
+	ret_rec(&v[1], 1, "2026-11-02T00:00:00.000Z", -1, BACKUP_STATUS_AVAILABLE);
+	ret_rec(&v[2], 2, "2026-11-03T00:00:00.000Z", 1, BACKUP_STATUS_AVAILABLE);
+	expect_keep(v, 3, (struct bk_retention){.last = 1}, "-kk");
+	expect_keep(v, 3, (struct bk_retention){.last = 3}, "kkk");
+
+	/* a time it cannot read is an error, not a silent delete */
+	str_copy(v[2].created, sizeof(v[2].created), "yesterday");
+	assert_int_equal(bk_retention_select(v, 3, &(struct bk_retention){.daily = 1}, keep),
+	                 -EINVAL);
+	(void)state;
+}
+
 /* ---- manifest -------------------------------------------------------------------------------- */
 
 static void test_manifest(void **state)
@@ -1032,6 +1102,7 @@ int main(void)
 	        cmocka_unit_test(test_chain_round_trip),
 	        cmocka_unit_test(test_record_round_trip),
 	        cmocka_unit_test(test_record_errors),
+	        cmocka_unit_test(test_retention),
 	        cmocka_unit_test(test_manifest),
 	};
 

@@ -947,6 +947,8 @@ static void test_full_file_and_dump_roundtrip(void **state)
 	assert_int_equal(c->backup.target, BACKUP_TARGET_FILE);
 	assert_int_equal(c->backup.chunk, 8 * MiB);
 	assert_int_equal(c->backup.keep_last, 7);
+	assert_int_equal(c->backup.keep_daily, 14);
+	assert_int_equal(c->backup.keep_weekly, 8);
 	assert_string_equal(c->import.qemu_img, "/usr/local/bin/qemu-img");
 
 	/* every key differs from its default, and the dump reads back to the same values */
