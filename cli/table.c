@@ -558,6 +558,8 @@ static int h_backup_restore(const struct cli_invocation *inv, struct cli_request
 		return -ENOMEM;
 	if (original && json_add_bool(req->body, "original", true) < 0)
 		return -ENOMEM;
+	if (cli_opt(inv, "readback")->set && json_add_string(req->body, "verify", "readback") < 0)
+		return -ENOMEM;
 	return 0;
 }
 
@@ -731,6 +733,8 @@ static const struct cli_param p_backup_id[] = {
 static const struct cli_param o_backup_restore[] = {
         {"to", CLI_T_NAME, 0, "volume", "NAME", "restore into a new volume NAME"},
         {"original", CLI_T_FLAG, 0, NULL, NULL, "restore over the original volume"},
+        {"readback", CLI_T_FLAG, 0, NULL, NULL,
+         "check the restored volume read back from the cluster (slower)"},
         END_PARAMS,
 };
 
@@ -838,8 +842,8 @@ static const struct cli_command cli_table[] = {
         {"backup", "list", h_backup_list, no_params, o_backup_list, 0, &v_backups, "[--volume V]",
          "list backups", NULL},
         {"backup", "restore", h_backup_restore, p_backup_id, o_backup_restore, MUT, &v_show,
-         "ID [--to NAME | --original]", "restore a backup to a new or the original volume",
-         "restored backup '{0}'"},
+         "ID [--to NAME | --original] [--readback]",
+         "restore a backup to a new or the original volume", "restored backup '{0}'"},
         {"backup", "show", h_backup_show, p_backup_id, no_params, 0, &v_show, "ID", "show a backup",
          NULL},
         {"backup", "verify", h_backup_verify, p_backup_id, no_params, MUT, &v_show, "ID",
