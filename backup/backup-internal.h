@@ -110,6 +110,55 @@ int vhasher_feed(struct vhasher *h, bool old, uint64_t off, const void *data, ui
 int vhasher_finish(struct vhasher *h);
 void vhasher_release(struct vhasher *h);
 
+/*
+ * The digest of what a restore writes, as it writes it (no read-back pass). The streams of
+ * a chain are fed one after the other, each in offset order (one "pass" per stream); data
+ * NULL is zeros. A sub-block fed whole and contiguously within a pass gets the value of
+ * what was fed; one fed only in part (a record that starts or ends inside it, a gap, a
+ * resize) is listed as partial: the caller reads it back from the volume once the pass's
+ * writes are done and gives it to wsum_set(). Later passes replace the values of the
+ * sub-blocks they touch (the old value out, the new one in); zeros take the value out.
+ * A stream out of order sets lost: the caller then reads the whole volume back.
+ *
+ * Memory: one entry (index and inner SHA-256, 40 bytes) per non-zero sub-block written, in
+ * a table at most 3/4 empty: at most 160 bytes per 64 KiB of data written (0.25%; 5 MiB
+ * for 2 GiB of data), nothing for zeros or for the size of the volume; plus 8 bytes per
+ * partial sub-block (at most WSUM_PARTIAL_MAX, then lost).
+ */
+#define WSUM_PARTIAL_MAX 65536
+
+struct wsum_entry {
+	uint64_t key; /* sub-block index + 1; 0: empty slot */
+	uint8_t sha[SHA256_LEN];
+};
+
+struct wsum {
+	struct lthash state;
+	uint64_t size;          /* of the volume restored */
+	struct wsum_entry *tab; /* open addressing, linear probing, power-of-two cap */
+	size_t n, cap;
+	uint64_t sub, pos, zeros; /* the sub-block being fed, as struct hcursor */
+	struct sha256 sha;
+	bool started;
+	uint64_t pass_end; /* end of the last record fed in this pass */
+	uint64_t *partial;
+	size_t npartial, partial_cap;
+	bool lost;
+};
+
+int wsum_init(struct wsum *w, uint64_t size);
+int wsum_feed(struct wsum *w, uint64_t off, const void *data, uint64_t len);
+/* A stream ended: a sub-block left half fed becomes partial. */
+int wsum_pass_end(struct wsum *w);
+/* The partial sub-blocks so far, sorted, each once (borrowed until the next feed); the
+ * list is emptied. */
+size_t wsum_partial_take(struct wsum *w, uint64_t **ret);
+/* Sub-block i's whole content (its length: 64 KiB, or less at the end of the volume). */
+int wsum_set(struct wsum *w, uint64_t i, const void *data);
+/* -EDOM when lost, -EINVAL when a sub-block is still partial or half fed. */
+int wsum_digest(struct wsum *w, uint8_t out[SHA256_LEN]);
+void wsum_release(struct wsum *w);
+
 /* ---- extents and chunks -------------------------------------------------------------------- */
 
 struct extent {

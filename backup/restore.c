@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * backup: restore — the chain of a backup into a new volume or over the original one,
- * then the volume's digest against the recorded one.
+ * and the volume's digest against the recorded one: the digest of what is written, as it
+ * is written (struct wsum, struct vhasher), or, asked for, of the volume read back.
  */
 #define LOG_MODULE "backup"
 
@@ -15,6 +16,7 @@
 #include <json-c/json.h>
 
 #include "backup/backup-internal.h"
+#include "backup/backup-restore.h"
 #include "common/json.h"
 
 #define CHAIN_MAX 10000
@@ -119,9 +121,64 @@ int bk_chain_files_check(const struct backup_record *v, size_t n, struct cairn_e
 	return 0;
 }
 
-/* Replay one export-diff file into dst. */
+static const char *const check_names[BACKUP_RESTORE_CHECK_MAX] = {
+        [BACKUP_RESTORE_CHECK_WRITTEN] = "written",
+        [BACKUP_RESTORE_CHECK_READBACK] = "readback",
+};
+
+const char *backup_restore_check_to_string(enum backup_restore_check c)
+{
+	return (unsigned)c < BACKUP_RESTORE_CHECK_MAX ? check_names[c] : NULL;
+}
+
+int backup_restore_check_from_string(const char *s)
+{
+	for (int i = 0; s && i < BACKUP_RESTORE_CHECK_MAX; i++)
+		if (strcmp(s, check_names[i]) == 0)
+			return i;
+	return -EINVAL;
+}
+
+/* The sub-blocks a stream wrote only in part: their whole content, read back. */
+static int sum_partials(struct wsum *ws, rbd_image_t dst, const char *name, struct cairn_err *err)
+{
+	_cleanup_(freep) uint8_t *buf = NULL;
+	uint64_t *v;
+	size_t n = wsum_partial_take(ws, &v);
+	int r;
+
+	if (!n)
+		return 0;
+	buf = malloc(BK_SUB);
+	if (!buf)
+		return err_set(err, -ENOMEM, "out of memory");
+	log_debug("restore into '%s': %zu sub-blocks written in part, read back", name, n);
+	for (size_t k = 0; k < n; k++) {
+		uint64_t off = v[k] * BK_SUB;
+		uint64_t len = ws->size - off < BK_SUB ? ws->size - off : BK_SUB;
+		ssize_t got = rbd_read(dst, off, (size_t)len, (char *)buf);
+
+		if (got >= 0 && (uint64_t)got != len)
+			got = -EIO;
+		if (got < 0)
+			return err_set(err, (int)got, "cannot read volume '%s' at offset %llu: %s",
+			               name, (unsigned long long)off, strerror((int)-got));
+		r = wsum_set(ws, v[k], buf);
+		if (r < 0)
+			return err_set(err, r, "cannot hash volume '%s' at offset %llu: %s", name,
+			               (unsigned long long)off, strerror(-r));
+	}
+	return 0;
+}
+
+/*
+ * Replay one export-diff file into dst; ws (NULL: none) sums what it writes. must_cover:
+ * dst holds other data (restore over the original) and this is the full stream: any
+ * range it does not write keeps that data, so the sum cannot know it (ws->lost).
+ */
 static int apply_file(const struct backup_record *b, const char *expect_from, rbd_image_t dst,
-                      uint64_t dst_size, bool zero_needed, const struct cairn_config *conf,
+                      uint64_t dst_size, bool zero_needed, struct wsum *ws, bool must_cover,
+                      const char *name, const struct cairn_config *conf,
                       struct cairn_progress *progress, uint64_t *done, uint64_t total,
                       struct bk_lock *lease, struct cairn_err *err)
 {
@@ -132,6 +189,7 @@ static int apply_file(const struct backup_record *b, const char *expect_from, rb
 	uint64_t chunk = conf->backup.chunk < BK_BLOCK ? conf->backup.chunk : BK_BLOCK;
 	char to[128];
 	bool seen_from = false, seen_to = false;
+	uint64_t covered = 0, stream_size = 0;
 	int r, r2;
 
 	fd = open(b->path, O_RDONLY | O_CLOEXEC);
@@ -175,12 +233,25 @@ static int apply_file(const struct backup_record *b, const char *expect_from, rb
 				        "backup '%s': file '%s' says size %llu, larger than the "
 				        "volume",
 				        b->id, b->path, (unsigned long long)rec.size);
+			stream_size = rec.size;
+			if (ws && ws->size != rec.size && must_cover)
+				ws->lost = true;
 			break;
 		case 'z':
+		case 'w':
+			if (ws && must_cover && rec.off != covered)
+				ws->lost = true; /* a gap: what was there stays */
+			covered = rec.off + rec.len;
+			break;
+		}
+		if (r >= 0 && rec.tag == 'z') {
 			if (zero_needed)
 				r = aiow_zero(aw, rec.off, rec.len, err);
-			break;
-		case 'w':
+			/* zeros either way: a new volume is blank */
+			if (r >= 0 && ws && (r = wsum_feed(ws, rec.off, NULL, rec.len)) < 0)
+				r = err_set(err, r, "backup '%s': cannot hash at offset %llu: %s",
+				            b->id, (unsigned long long)rec.off, strerror(-r));
+		} else if (r >= 0 && rec.tag == 'w') {
 			for (uint64_t pos = 0; pos < rec.len && r >= 0;) {
 				uint64_t n = rec.len - pos < chunk ? rec.len - pos : chunk;
 				uint8_t *buf;
@@ -189,12 +260,17 @@ static int apply_file(const struct backup_record *b, const char *expect_from, rb
 					r = dstream_read_data(&rd, buf, n, err);
 				if (r >= 0)
 					r = aiow_write(aw, buf, rec.off + pos, n, err);
+				/* hashed while the write is in flight (both only read buf) */
+				if (r >= 0 && ws && (r = wsum_feed(ws, rec.off + pos, buf, n)) < 0)
+					r = err_set(err, r,
+					            "backup '%s': cannot hash at offset %llu: %s",
+					            b->id, (unsigned long long)(rec.off + pos),
+					            strerror(-r));
 				pos += n;
 				*done += n;
 				progress_report(progress, *done, total);
 				failpoint("restore.chunk");
 			}
-			break;
 		}
 		if (r >= 0)
 			r = bk_lock_renew(lease, err);
@@ -208,10 +284,16 @@ static int apply_file(const struct backup_record *b, const char *expect_from, rb
 	if (r >= 0 && (!seen_to || seen_from != (expect_from != NULL)))
 		r = err_set(err, -EILSEQ, "backup '%s': file '%s' lacks its %s snapshot record",
 		            b->id, b->path, seen_to ? "from" : "to");
+	if (r >= 0 && ws && must_cover && covered != stream_size)
+		ws->lost = true;
+	if (r >= 0 && ws && (r = wsum_pass_end(ws)) < 0)
+		r = err_set(err, r, "out of memory");
 	r2 = aiow_drain(aw, err);
 	if (r >= 0)
 		r = r2;
 	aiow_free(aw);
+	if (r >= 0 && ws && !ws->lost)
+		r = sum_partials(ws, dst, name, err);
 	dstream_reader_release(&rd);
 	if (r < 0 && err->code == -EILSEQ && !strstr(err->msg, b->id)) {
 		/* a malformed stream: say which backup */
@@ -223,8 +305,10 @@ static int apply_file(const struct backup_record *b, const char *expect_from, rb
 	return r;
 }
 
+/* The backup image's snapshot into dst; digest (NULL: none) gets the digest of all of it,
+ * hashed as it is copied (the plan covers the whole volume). */
 static int apply_pool(struct cluster *c, const struct backup_record *b, rbd_image_t dst,
-                      bool zero_needed, const struct cairn_config *conf,
+                      bool zero_needed, uint8_t *digest, const struct cairn_config *conf,
                       struct cairn_progress *progress, uint64_t *done, uint64_t *total,
                       struct bk_lock *lease, struct cairn_err *err)
 {
@@ -232,6 +316,8 @@ static int apply_pool(struct cluster *c, const struct backup_record *b, rbd_imag
 	struct extent_list l = {0};
 	struct chunk_plan plan = {0};
 	struct copier cp = {0};
+	struct lthash state = {{0}};
+	struct vhasher h;
 	rados_ioctx_t bio;
 	char image[128], snap[128], what[128];
 	int r;
@@ -262,15 +348,26 @@ static int apply_pool(struct cluster *c, const struct backup_record *b, rbd_imag
 	cp.window = conf->backup.in_flight;
 	cp.chunk_max = conf->backup.chunk < BK_BLOCK ? conf->backup.chunk : BK_BLOCK;
 	cp.progress = progress;
-	*total = plan.read_bytes + b->size; /* the check reads it back */
+	*total = plan.read_bytes + (digest ? 0 : b->size); /* read back: once more */
 	cp.progress_total = *total;
 	cp.failpoint = "restore.chunk";
 	cp.lease = lease;
 	cp.what = what;
+	vhasher_init(&h, &state, b->size, 0);
+	if (digest)
+		cp.hasher = &h;
 	progress_report(progress, 0, *total);
 	r = copier_run(&cp, &plan, err);
 	*done = plan.read_bytes;
 	chunk_plan_release(&plan);
+	if (r >= 0 && digest) {
+		r = vhasher_finish(&h);
+		if (r < 0)
+			err_set(err, r, "%s: a sub-block was not hashed whole", what);
+		else if ((r = lthash_digest(&state, digest)) < 0)
+			err_set(err, r, "out of memory");
+	}
+	vhasher_release(&h);
 	return r;
 }
 
@@ -287,6 +384,14 @@ int backup_restore(struct cluster *c, const char *id, const struct backup_restor
                    struct cairn_progress *progress, struct json_object **ret_volume,
                    struct cairn_err *err)
 {
+	return backup_restore_checked(c, id, p, BACKUP_RESTORE_CHECK_WRITTEN, progress, ret_volume,
+	                              err);
+}
+
+int backup_restore_checked(struct cluster *c, const char *id, const struct backup_restore_params *p,
+                           enum backup_restore_check check, struct cairn_progress *progress,
+                           struct json_object **ret_volume, struct cairn_err *err)
+{
 	const struct cairn_config *conf = cluster_config(c);
 	struct backup_restore_params none = {0};
 	struct chain ch = {0};
@@ -301,8 +406,13 @@ int backup_restore(struct cluster *c, const char *id, const struct backup_restor
 	uint8_t digest[SHA256_LEN];
 	uint64_t done = 0, total, cur_size = 0;
 	bool have_vol = false, created = false, intent = false, rbd_locked = false;
+	bool readback = check == BACKUP_RESTORE_CHECK_READBACK, have_digest = false;
+	struct wsum ws;
 	int r;
 
+	if ((unsigned)check >= BACKUP_RESTORE_CHECK_MAX)
+		return err_set(err, -EINVAL, "unknown restore check %d", (int)check);
+	wsum_init(&ws, 0);
 	if (!p)
 		p = &none;
 	if (p->original && p->volume)
@@ -311,6 +421,7 @@ int backup_restore(struct cluster *c, const char *id, const struct backup_restor
 	if (r < 0)
 		return r;
 	b = &ch.v[ch.n - 1];
+	wsum_init(&ws, b->size);
 	if (!b->checksum_volume[0]) {
 		r = err_set(err, -EILSEQ, "backup '%s' has no recorded checksum", id);
 		goto out;
@@ -431,14 +542,34 @@ int backup_restore(struct cluster *c, const char *id, const struct backup_restor
 			goto out;
 	}
 
-	total = chain_data_bytes(&ch) + b->size; /* the check reads it back */
+	total = chain_data_bytes(&ch) + (readback ? b->size : 0); /* read back: once more */
 	if (b->target == BACKUP_TARGET_POOL) {
-		r = apply_pool(c, b, dst, p->original, conf, progress, &done, &total, &lock, err);
+		r = apply_pool(c, b, dst, p->original, readback ? NULL : digest, conf, progress,
+		               &done, &total, &lock, err);
+		have_digest = r >= 0 && !readback;
 	} else {
 		for (size_t i = 0; i < ch.n && r >= 0; i++)
 			r = apply_file(&ch.v[i], i ? ch.v[i - 1].snapshot : NULL, dst, b->size,
-			               p->original || i > 0, conf, progress, &done, total, &lock,
-			               err);
+			               p->original || i > 0, readback ? NULL : &ws,
+			               p->original && i == 0, name, conf, progress, &done, total,
+			               &lock, err);
+		if (r >= 0 && !readback && !ws.lost) {
+			r = wsum_digest(&ws, digest);
+			if (r < 0) {
+				r = err_set(
+				        err, r,
+				        "restore of backup '%s': the digest of what was written "
+				        "is incomplete",
+				        b->id);
+				goto out;
+			}
+			have_digest = true;
+		}
+		if (ws.lost)
+			log_debug(
+			        "restore of backup '%s': the streams leave the digest unknown, the "
+			        "volume is read back",
+			        b->id);
 	}
 	if (r < 0)
 		goto out;
@@ -457,9 +588,13 @@ int backup_restore(struct cluster *c, const char *id, const struct backup_restor
 		goto out;
 	}
 
-	r = bk_image_digest(dst, b->size, conf, progress, done, total, &lock, digest, err);
-	if (r < 0)
-		goto out;
+	if (!have_digest) {
+		if (!readback)
+			total += b->size;
+		r = bk_image_digest(dst, b->size, conf, progress, done, total, &lock, digest, err);
+		if (r < 0)
+			goto out;
+	}
 	sha256_hex(digest, hex);
 	if (strcmp(hex, b->checksum_volume) != 0) {
 		r = err_set(err, -EILSEQ,
@@ -504,6 +639,7 @@ out:
 	}
 	if (have_vol)
 		vol_record_release(&vol);
+	wsum_release(&ws);
 	chain_release(&ch);
 	return r;
 }

@@ -575,6 +575,8 @@ static int h_backup_restore(const struct cli_invocation *inv, struct cli_request
 		return -ENOMEM;
 	if (original && json_add_bool(req->body, "original", true) < 0)
 		return -ENOMEM;
+	if (cli_opt(inv, "readback")->set && json_add_string(req->body, "verify", "readback") < 0)
+		return -ENOMEM;
 	return 0;
 }
 
@@ -752,6 +754,8 @@ static const struct cli_param o_backup_restore[] = {
         {"original", CLI_T_FLAG, 0, NULL, NULL, "restore over the original volume"},
         {"instant", CLI_T_FLAG, 0, NULL, NULL,
          "a copy-on-write clone of the backup in the pool, at once (flatten it later)"},
+        {"readback", CLI_T_FLAG, 0, NULL, NULL,
+         "check the restored volume read back from the cluster (slower)"},
         END_PARAMS,
 };
 
@@ -860,7 +864,7 @@ static const struct cli_command cli_table[] = {
         {"backup", "list", h_backup_list, no_params, o_backup_list, 0, &v_backups, "[--volume V]",
          "list backups", NULL},
         {"backup", "restore", h_backup_restore, p_backup_id, o_backup_restore, MUT, &v_show,
-         "ID [--to NAME [--instant] | --original]",
+         "ID [--to NAME [--instant] | --original] [--readback]",
          "restore a backup to a new or the original volume", "restored backup '{0}'"},
         {"backup", "show", h_backup_show, p_backup_id, no_params, 0, &v_show, "ID", "show a backup",
          NULL},

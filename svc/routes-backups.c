@@ -7,15 +7,18 @@
 #include <string.h>
 
 #include "backup/backup.h"
+#include "backup/backup-restore.h"
 #include "svc/svc-internal.h"
 
 struct backup_args {
 	const char *volume, *target, *label;
 	struct json_object *volumes; /* a set: names, held by body */
 	bool incremental, original, instant;
-	char id[UUID_STR_LEN];    /* a backup id from the path */
-	char op_id[UUID_STR_LEN]; /* the operation running it */
-	struct json_object *body; /* holds the strings above */
+	const char *verify;              /* restore: "written" (default) or "readback" */
+	enum backup_restore_check check; /* restore: from verify */
+	char id[UUID_STR_LEN];           /* a backup id from the path */
+	char op_id[UUID_STR_LEN];        /* the operation running it */
+	struct json_object *body;        /* holds the strings above */
 };
 
 static void backup_args_free(void *data)
@@ -192,7 +195,8 @@ static int backup_restore_work(struct svc *svc, void *data, struct cairn_progres
 	};
 
 	int r = a->instant ? backup_restore_instant(svc->cluster, a->id, &p, ret_result, err)
-	                   : backup_restore(svc->cluster, a->id, &p, progress, ret_result, err);
+	                   : backup_restore_checked(svc->cluster, a->id, &p, a->check, progress,
+	                                            ret_result, err);
 
 	svc_show_changed(svc); /* a new volume, or the original's content and facts */
 	return r;
@@ -205,8 +209,10 @@ static void route_backup_restore(struct svc_call *call)
 	        {"volume", JF_NAME, offsetof(struct backup_args, volume), JF_NULLABLE, NULL},
 	        {"original", JF_BOOL, offsetof(struct backup_args, original), 0, NULL},
 	        {"instant", JF_BOOL, offsetof(struct backup_args, instant), 0, NULL},
+	        {"verify", JF_STRING, offsetof(struct backup_args, verify), JF_NULLABLE, NULL},
 	        {NULL, 0, 0, 0, NULL},
 	};
+	int check = BACKUP_RESTORE_CHECK_WRITTEN;
 
 	if (backup_id_param(call) < 0 || !(a = backup_args_new(call)) ||
 	    call_parse_body(call, fields, a, NULL) < 0)
@@ -222,6 +228,14 @@ static void route_backup_restore(struct svc_call *call)
 		                 "do not go together");
 		return;
 	}
+	if (a->verify && (check = backup_restore_check_from_string(a->verify)) < 0) {
+		call_reply_error(call, -EINVAL,
+		                 "'verify' must be \"written\" (the default) or \"readback\", "
+		                 "not \"%.64s\"",
+		                 a->verify);
+		return;
+	}
+	a->check = (enum backup_restore_check)check;
 	str_copy(a->id, sizeof(a->id), call->params[0]);
 	backup_op_start(call, "backup.restore", a->id, backup_restore_work);
 }

@@ -4,12 +4,18 @@
  * files and to the backups pool, each point restored to a new volume and compared with a
  * model of what was written; the file chain restored by the stock `rbd import-diff`; a
  * flipped byte caught by verify and restore; a chain that cannot lose a middle link;
- * restore over the original (refused while in use); zeros never copied; retention.
+ * restore over the original (refused while in use); zeros never copied; retention. A
+ * restore checks the digest of what it writes without reading the volume back (and reads
+ * it back when asked): right through chains of overlapping, unaligned, zeroed, discarded
+ * and resized changes, and a recorded digest that does not match fails either way.
  */
 #include "tests/integration/test-backup-util.h"
 
 #include <fcntl.h>
 #include <sys/stat.h>
+
+#include "backup/backup-restore.h"
+#include "pools/pools.h"
 
 static int group_setup(void **state)
 {
@@ -235,6 +241,228 @@ static void chain(struct fixture *f, enum backup_target target)
 	tvol_close(&v);
 }
 
+/* ---- the restore check ----------------------------------------------------------------------- */
+
+struct tprogress {
+	struct cairn_progress p;
+	uint64_t done, total;
+};
+
+static void tprogress_report(struct cairn_progress *p, uint64_t done, uint64_t total)
+{
+	struct tprogress *t = container_of(p, struct tprogress, p);
+
+	t->done = done;
+	t->total = total;
+}
+
+/*
+ * Restore id into a new volume with check; its plain SHA-256 and size must be want_sha and
+ * want_size. Returns the progress total: what the restore read and wrote.
+ */
+static uint64_t restore_checked(struct fixture *f, const char *id, enum backup_restore_check check,
+                                const char *want_sha, uint64_t want_size, const char *vol_base)
+{
+	struct backup_restore_params p = {0};
+	struct tprogress tp = {.p = {.report = tprogress_report}};
+	struct cairn_err err = {0};
+	struct json_object *o = NULL;
+	char name[64], got[65];
+	uint64_t size = 0;
+
+	itest_unique_name(name, sizeof(name), vol_base);
+	p.volume = name;
+	if (backup_restore_checked(f->c, id, &p, check, &tp.p, &o, &err) < 0)
+		fail_msg("restore (%s) of backup '%s': %s", backup_restore_check_to_string(check),
+		         id, err.msg);
+	assert_string_equal(json_get_string(o, "name"), name);
+	json_object_put(o);
+	volume_sha(f, name, got, &size);
+	assert_int_equal(size, want_size);
+	assert_string_equal(got, want_sha);
+	assert_int_equal(tp.done, tp.total);
+	assert_int_equal(vol_delete(f->c, name, true, NULL, &err), 0);
+	return tp.total;
+}
+
+/* Replace the recorded volume digest of a backup in its RADOS record; returns the old one. */
+static void record_digest_set(struct fixture *f, const char *id, const char *digest, char old[65])
+{
+	struct cairn_err err = {0};
+	struct backup_record rec;
+	char *text = NULL, *ntext;
+
+	assert_int_equal(dir_get(f->c, DIR_BACKUPS, id, &text, &err), 0);
+	assert_int_equal(backup_record_parse(text, &rec, &err), 0);
+	if (old)
+		snprintf(old, 65, "%s", rec.checksum_volume);
+	snprintf(rec.checksum_volume, sizeof(rec.checksum_volume), "%s", digest);
+	ntext = backup_record_format(&rec);
+	assert_non_null(ntext);
+	if (dir_update(f->c, DIR_BACKUPS, id, text, ntext, &err) < 0)
+		fail_msg("dir_update of backup '%s': %s", id, err.msg);
+	free(ntext);
+	free(text);
+}
+
+static void model_resize(struct tvol *v, struct fixture *f, uint64_t size)
+{
+	struct cairn_err err = {0};
+	struct json_object *o = NULL;
+	rados_ioctx_t io;
+	uint8_t *m;
+
+	if (vol_extend(f->c, v->name, size, &o, &err) < 0)
+		fail_msg("extend '%s': %s", v->name, err.msg);
+	json_object_put(o);
+	m = realloc(v->model, size);
+	assert_non_null(m);
+	memset(m + v->size, 0, size - v->size);
+	v->model = m;
+	v->size = size;
+	/* a handle opened before sees the new size only once it notices: open it again */
+	rbd_close(v->img);
+	assert_int_equal(cluster_ioctx_by_name(f->c, v->pool, &io, &err), 0);
+	assert_int_equal(rbd_open(io, v->rbd_image, &v->img, NULL), 0);
+}
+
+/*
+ * A chain of five: full, then incrementals that overwrite parts of what earlier ones wrote
+ * (unaligned, across sub-blocks and objects), zero and discard ranges (unaligned too),
+ * write again into them, and grow the volume to a size that is not a whole number of
+ * sub-blocks. Each point restored both ways is exact; the default reads nothing back
+ * (its progress counts the data of the chain only, the readback one that plus the volume);
+ * a recorded digest that does not match fails both ways, naming the backup, leaving no
+ * volume.
+ */
+static void restore_digest(struct fixture *f, enum backup_target target)
+{
+	const char *tname = target == BACKUP_TARGET_FILE ? "file" : "pool";
+	struct cairn_err err = {0};
+	struct tvol v;
+	struct tbackup b[5];
+	char sha[5][65], digest[65];
+	uint64_t size[5];
+
+	tvol_create(f, &v, target == BACKUP_TARGET_FILE ? "rdf" : "rdp", 24 * MiB + 4096);
+
+	/* 0: scattered data, some of it unaligned, a run of zeros written as data */
+	tvol_write(&v, 0, 3 * MiB + 512, 21);
+	tvol_write(&v, 7 * MiB + 1000 * 512, 2 * MiB, 22);
+	tvol_write(&v, 16 * MiB - 4096, 65536 + 8192, 23);
+	tvol_write(&v, v.size - 4096, 4096, 24);
+	tvol_flush(&v);
+	/* 1: overwrite parts of 0 (inside a sub-block, across sub-blocks and an object) */
+	/* 2: zero and discard ranges, one unaligned, one over a whole object */
+	/* 3: write into the zeroed ranges again, grow to a size of no whole sub-blocks */
+	/* 4: scattered small writes over everything */
+	for (int i = 0; i < 5; i++) {
+		switch (i) {
+		case 1:
+			tvol_write(&v, 4096, 8192, 31);
+			tvol_write(&v, 3 * MiB - 65536 + 512, 3 * 65536, 32);
+			tvol_write(&v, 8 * MiB - 3 * 4096, 4 * MiB + 6 * 4096, 33);
+			tvol_write(&v, 16 * MiB, 4096, 34);
+			break;
+		case 2:
+			tvol_zero(&v, 1 * MiB + 4096, 1 * MiB + 8192);
+			/* a whole object: rbd_discard may skip partial ones */
+			assert_int_equal(rbd_discard(v.img, 8 * MiB, 4 * MiB), 4 * MiB);
+			memset(v.model + 8 * MiB, 0, 4 * MiB);
+			tvol_zero(&v, 16 * MiB - 4096, 4096);
+			tvol_write(&v, 20 * MiB, 1 * MiB, 35);
+			break;
+		case 3:
+			tvol_write(&v, 1 * MiB + 65536 + 512, 4096, 36);
+			tvol_write(&v, 9 * MiB, 65536, 37);
+			model_resize(&v, f, 40 * MiB + 512);
+			tvol_write(&v, 24 * MiB, 4096, 38); /* where the old end was */
+			tvol_write(&v, v.size - 512, 512, 39);
+			break;
+		case 4:
+			for (uint32_t k = 0; k < 12; k++)
+				tvol_write(&v, (k * 3271 % 79) * 512 * 1024 + k * 1536,
+				           5000 + k * 700, 40 + k);
+			break;
+		}
+		tvol_flush(&v);
+		sha_of(v.model, v.size, sha[i]);
+		size[i] = v.size;
+		tbackup_must(f, v.name, i > 0, target, &b[i]);
+		assert_string_equal(b[i].kind, i ? "incremental" : "full");
+		block_digest_of(v.model, v.size, digest);
+		assert_string_equal(b[i].volume_sum, digest);
+	}
+
+	for (int i = 0; i < 5; i++) {
+		uint64_t written, readback;
+
+		written = restore_checked(f, b[i].id, BACKUP_RESTORE_CHECK_WRITTEN, sha[i], size[i],
+		                          "rd-w");
+		readback = restore_checked(f, b[i].id, BACKUP_RESTORE_CHECK_READBACK, sha[i],
+		                           size[i], "rd-r");
+		if (readback != written + size[i])
+			fail_msg("%s point %d: the default restore moved %llu bytes, the readback "
+			         "one %llu: the volume (%llu) should be read back only when asked",
+			         tname, i, (unsigned long long)written,
+			         (unsigned long long)readback, (unsigned long long)size[i]);
+	}
+
+	/* a recorded digest that is not the content's: both ways fail, nothing stays */
+	for (int k = 0; k < 2; k++) {
+		enum backup_restore_check check =
+		        k ? BACKUP_RESTORE_CHECK_READBACK : BACKUP_RESTORE_CHECK_WRITTEN;
+		const char *id = k ? b[2].id : b[4].id;
+		char old[65], bad[65];
+		struct backup_restore_params rp = {.volume = "never-restored-d"};
+		struct json_object *o = NULL;
+
+		snprintf(bad, sizeof(bad), "%s", k ? b[2].volume_sum : b[4].volume_sum);
+		bad[10] = bad[10] == '0' ? '1' : '0';
+		record_digest_set(f, id, bad, old);
+		err_clear(&err);
+		assert_int_equal(backup_restore_checked(f->c, id, &rp, check, NULL, &o, &err),
+		                 -EILSEQ);
+		assert_non_null(strstr(err.msg, id));
+		assert_non_null(strstr(err.msg, bad));
+		err_clear(&err);
+		assert_int_equal(vol_show(f->c, "never-restored-d", &o, &err), -ENOENT);
+		record_digest_set(f, id, old, NULL);
+	}
+	/* and over the original, whose content moved on: the same */
+	{
+		struct backup_restore_params rp = {.original = true};
+		struct json_object *o = NULL;
+		char got[65];
+
+		tvol_write(&v, 2 * MiB, 5 * MiB, 50);
+		tvol_flush(&v);
+		rbd_close(v.img);
+		v.img = NULL;
+		err_clear(&err);
+		if (backup_restore(f->c, b[4].id, &rp, NULL, &o, &err) < 0)
+			fail_msg("restore over the original (%s): %s", tname, err.msg);
+		json_object_put(o);
+		volume_sha(f, v.name, got, NULL);
+		assert_string_equal(got, sha[4]);
+	}
+
+	for (int i = 4; i >= 0; i--)
+		assert_int_equal(backup_delete(f->c, b[i].id, &err), 0);
+	assert_int_equal(vol_delete(f->c, v.name, true, NULL, &err), 0);
+	tvol_close(&v);
+}
+
+static void test_restore_digest_file(void **state)
+{
+	restore_digest(*state, BACKUP_TARGET_FILE);
+}
+
+static void test_restore_digest_pool(void **state)
+{
+	restore_digest(*state, BACKUP_TARGET_POOL);
+}
+
 static void test_file_chain(void **state)
 {
 	chain(*state, BACKUP_TARGET_FILE);
@@ -389,9 +617,14 @@ static void test_clone(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	        cmocka_unit_test(test_file_chain),       cmocka_unit_test(test_pool_chain),
-	        cmocka_unit_test(test_zeros_not_copied), cmocka_unit_test(test_why_full),
-	        cmocka_unit_test(test_retention),        cmocka_unit_test(test_clone),
+	        cmocka_unit_test(test_file_chain),
+	        cmocka_unit_test(test_pool_chain),
+	        cmocka_unit_test(test_zeros_not_copied),
+	        cmocka_unit_test(test_why_full),
+	        cmocka_unit_test(test_retention),
+	        cmocka_unit_test(test_clone),
+	        cmocka_unit_test(test_restore_digest_file),
+	        cmocka_unit_test(test_restore_digest_pool),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
