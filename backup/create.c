@@ -710,10 +710,23 @@ static void create_fail(struct create *cr, const char *why)
 
 	create_data_release(cr);
 	if (bk_lock_renew(&cr->lock, &lerr) == -EBUSY) {
-		/* another host took the volume over and settled this backup: its data may be
+		/* another host took the volume over and settles this backup: its data may be
 		 * that host's now (a backup image it writes into) */
 		log_warn("backup %s: %s; it is left to that host", cr->rec.id, lerr.msg);
 		return;
+	}
+	if (cr->inserted) {
+		struct backup_record now;
+
+		err_clear(&lerr);
+		if (bk_record_load(cr->c, cr->rec.id, &now, NULL, &lerr) >= 0 &&
+		    now.status != BACKUP_STATUS_CREATING) {
+			/* settled by another process after this one's lock ran out: its
+			 * record, its intent and its data are that one's business now */
+			log_warn("backup %s was settled (%s) by another process meanwhile",
+			         cr->rec.id, backup_status_to_string(now.status));
+			return;
+		}
 	}
 	if (cr->inserted) {
 		cleaned = bk_cleanup_partial(cr->c, &cr->rec, cr->created_image, &lerr);

@@ -414,12 +414,113 @@ static void test_concurrent(void **state)
 	tvol_close(&v);
 }
 
+/* ---- a backup that loses its volume to another process midway ------------------------------ */
+
+struct takeover {
+	struct cairn_progress progress;
+	struct fixture *f;
+	char volume_id[40];
+	bool done;
+	int r;
+	struct cairn_err err;
+};
+
+/* The volume's backup lock goes, as when its lease runs out: RADOS forgets the holder. */
+static int lock_expire(struct cluster *c, const char *volume_id, struct cairn_err *err)
+{
+	char oid[128], tag[64], clients[256], cookies[256], addrs[256];
+	size_t tag_len = sizeof(tag), clients_len = sizeof(clients), cookies_len = sizeof(cookies),
+	       addrs_len = sizeof(addrs);
+	int exclusive = 0, r;
+	ssize_t n;
+	rados_ioctx_t io;
+
+	r = cluster_state_ioctx(c, &io, err);
+	if (r < 0)
+		return r;
+	snprintf(oid, sizeof(oid), "%s%s", BACKUP_LOCK_PREFIX, volume_id);
+	n = rados_list_lockers(io, oid, BACKUP_LOCK_NAME, &exclusive, tag, &tag_len, clients,
+	                       &clients_len, cookies, &cookies_len, addrs, &addrs_len);
+	if (n != 1)
+		return err_set(err, -ENOENT, "the backup lock has %zd holders, not 1", n);
+	r = rados_break_lock(io, oid, BACKUP_LOCK_NAME, clients, cookies);
+	return r < 0 ? err_set(err, r, "break_lock: %s", strerror(-r)) : 0;
+}
+
+/* At the first progress: the lock expires (the backup hung past its lease), and another
+ * process's backups pass settles the volume's backups. */
+static void takeover_report(struct cairn_progress *p, uint64_t done, uint64_t total)
+{
+	struct takeover *t = container_of(p, struct takeover, progress);
+	struct backup_reconcile_opts opts = {0};
+	struct backup_reconcile_stats st = {0};
+	struct cluster *other = NULL;
+
+	(void)done;
+	(void)total;
+	if (t->done)
+		return;
+	t->done = true;
+	t->r = cluster_connect(&t->f->conf, &other, &t->err);
+	if (t->r >= 0)
+		t->r = lock_expire(other, t->volume_id, &t->err);
+	if (t->r >= 0)
+		t->r = backup_reconcile(other, &opts, &st, &t->err);
+	if (t->r >= 0 && st.failed != 1)
+		t->r = err_set(&t->err, -EINVAL, "the pass marked %u backups failed, not 1",
+		               st.failed);
+	cluster_free(other);
+}
+
+static void test_lost_lock(void **state)
+{
+	struct fixture *f = *state;
+	struct takeover t = {.progress = {.report = takeover_report}, .f = f};
+	struct backup_create_params p = {
+	        .has_target = true, .target = BACKUP_TARGET_POOL, .incremental = true};
+	struct cairn_err err = {0};
+	struct json_object *o = NULL;
+	struct tbackup base;
+	struct census cs;
+	struct tvol v;
+
+	tvol_create(f, &v, "lost", 32 * MiB);
+	{
+		struct json_object *vo = NULL;
+		assert_int_equal(vol_show(f->c, v.name, &vo, &err), 0);
+		snprintf(t.volume_id, sizeof(t.volume_id), "%s", json_get_string(vo, "id"));
+		json_object_put(vo);
+	}
+	tvol_write(&v, 0, 8 * MiB, 7);
+	tvol_flush(&v);
+	tbackup_must(f, v.name, false, BACKUP_TARGET_POOL, &base);
+	tvol_write(&v, 16 * MiB, 4 * MiB, 8);
+	tvol_flush(&v);
+
+	/* the incremental runs on; the other process marked it failed and took its data */
+	p.volume = v.name;
+	assert_true(backup_create(f->c, &p, &t.progress, &o, &err) < 0);
+	print_message("# the backup that lost its lock: %s\n", err.msg);
+	assert_true(t.done);
+	if (t.r < 0)
+		fail_msg("the other process's reconcile: %s", t.err.msg);
+	/* it never comes back as good: failed it stays, the base stays the latest good one */
+	census_of(f, v.name, &cs);
+	assert_int_equal(cs.available, 1);
+	assert_string_equal(cs.latest, base.id);
+	assert_int_equal(cs.failed, 1);
+	assert_int_equal(cs.other, 0);
+	reconcile(f, 0);
+	tvol_close(&v);
+}
+
 int main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
 	        cmocka_unit_test(test_crash_file),
 	        cmocka_unit_test(test_crash_pool),
 	        cmocka_unit_test(test_concurrent),
+	        cmocka_unit_test(test_lost_lock),
 	};
 	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
 
