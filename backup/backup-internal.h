@@ -347,6 +347,11 @@ struct bk_lock {
 /* what: "backup", "restore", "delete" for messages. -EBUSY naming the host that holds it. */
 int bk_lock_acquire(struct cluster *c, const char *volume_id, const char *volume, const char *op_id,
                     struct bk_lock *ret, struct cairn_err *err);
+/* The same, trying again for up to wait_ms while the lock is busy: the backups pass holds
+ * it for a moment after each backup (to remove the older base snapshot). */
+int bk_lock_acquire_wait(struct cluster *c, const char *volume_id, const char *volume,
+                         const char *op_id, int wait_ms, struct bk_lock *ret,
+                         struct cairn_err *err);
 /* Renew when a third of the lease went by; -EBUSY when the lock was lost. */
 int bk_lock_renew(struct bk_lock *l, struct cairn_err *err);
 void bk_lock_release(struct bk_lock *l);

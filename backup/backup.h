@@ -34,7 +34,8 @@
  * nothing, and an incremental backup updates the base's state (kept in RADOS,
  * "backup.digest.<id>") by taking out the old values of the sub-blocks it touches (read
  * at the base snapshot) and putting in the new ones: it reads only what changed.
- * Restore and verify recompute it from the restored volume or the backup image.
+ * Restore computes it from what it writes (or, asked to, from the restored volume read
+ * back), verify from the backup image.
  *
  * Source point. Each backup takes the snapshot "cairn-backup-<id>" of the volume's RBD
  * image and reads from it. Only the snapshot of the latest good backup stays (the base of
@@ -237,18 +238,39 @@ int backup_prune(struct cluster *c, const char *volume, struct cairn_err *err);
 
 /* ---- restore ----------------------------------------------------------------------------- */
 
+/*
+ * How a restore checks what it restored:
+ * - BACKUP_RESTORE_CHECK_WRITTEN ("written", the default): the volume digest of the
+ *   content as it is written, compared at the end with the recorded one. No second pass
+ *   over the volume: a sub-block written only in part (never by cairn's own streams) is
+ *   read back alone, and a stream out of order makes the whole volume be read back.
+ * - BACKUP_RESTORE_CHECK_READBACK ("readback"): once everything is written and flushed,
+ *   the restored volume is read back through librbd and its digest computed from what
+ *   the cluster returns: it also catches what went wrong in the cluster on the way. It
+ *   reads the volume's allocated extents once more: it takes longer.
+ */
+enum backup_restore_check {
+	BACKUP_RESTORE_CHECK_WRITTEN,
+	BACKUP_RESTORE_CHECK_READBACK,
+	BACKUP_RESTORE_CHECK_MAX,
+};
+/* "written", "readback"; NULL / -EINVAL */
+const char *backup_restore_check_to_string(enum backup_restore_check c);
+int backup_restore_check_from_string(const char *s);
+
 struct backup_restore_params {
 	const char *volume; /* a new volume of this name; NULL and !original:
 	                     * "<volume>-restore-<first 8 of the backup id>" */
 	bool original;      /* over the original volume (by id); -EBUSY while it is in use */
-	const char *op_id;  /* NULL: a new one */
+	enum backup_restore_check check; /* 0: written */
+	const char *op_id;               /* NULL: a new one */
 };
 
 /*
  * Restore a backup: the full backup of its chain, then each incremental up to it, into a
  * new blank volume of the backup's size (vol_create) or over the original volume (resized
  * to the backup's size if it is smaller; refused with -EBUSY while it has watchers: a VM,
- * rbd-nbd...). Afterwards the volume's SHA-256 is compared with the recorded one: a
+ * rbd-nbd...). Then the volume digest (see p->check) is compared with the recorded one: a
  * mismatch is -EILSEQ. A corrupt file is -EILSEQ and a missing link -ENOENT, each naming
  * the backup; nothing is restored silently. A failed restore to a new volume removes the
  * volume. ret_volume: the volume API object.

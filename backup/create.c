@@ -21,6 +21,7 @@
 #include "snapshots/snapshots.h"
 
 #define OLD_SNAPS_PER_PASS 32
+#define BK_LOCK_WAIT_MS    5000 /* a backup waits this long for the backups pass */
 
 struct create {
 	struct cluster *c;
@@ -649,7 +650,8 @@ static int create_start(struct create *cr, const char *op, const struct backup_c
 
 	uuid_generate_str(rec->id);
 	str_copy(cr->op, sizeof(cr->op), op);
-	r = bk_lock_acquire(cr->c, cr->vol.id, cr->vol.name, cr->op, &cr->lock, err);
+	r = bk_lock_acquire_wait(cr->c, cr->vol.id, cr->vol.name, cr->op, BK_LOCK_WAIT_MS,
+	                         &cr->lock, err);
 	if (r < 0)
 		return r;
 	{

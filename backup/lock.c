@@ -18,12 +18,17 @@
 
 #include "backup/backup-internal.h"
 
-static int64_t mono_seconds(void)
+static int64_t mono_ms(void)
 {
 	struct timespec ts;
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec;
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int64_t mono_seconds(void)
+{
+	return mono_ms() / 1000;
 }
 
 static void host_name(char buf[256])
@@ -132,6 +137,22 @@ int bk_lock_acquire(struct cluster *c, const char *volume_id, const char *volume
 	*ret = l;
 	log_debug("locked %s as %s", l.oid, l.cookie);
 	return 0;
+}
+
+int bk_lock_acquire_wait(struct cluster *c, const char *volume_id, const char *volume,
+                         const char *op_id, int wait_ms, struct bk_lock *ret, struct cairn_err *err)
+{
+	int64_t until = mono_ms() + wait_ms;
+	int r;
+
+	for (;;) {
+		struct cairn_err lerr = {0};
+
+		r = bk_lock_acquire(c, volume_id, volume, op_id, ret, &lerr);
+		if (r != -EBUSY || mono_ms() >= until)
+			return r < 0 ? err_set(err, r, "%s", lerr.msg) : r;
+		usleep(100 * 1000);
+	}
 }
 
 int bk_lock_renew(struct bk_lock *l, struct cairn_err *err)

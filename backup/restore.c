@@ -16,7 +16,6 @@
 #include <json-c/json.h>
 
 #include "backup/backup-internal.h"
-#include "backup/backup-restore.h"
 #include "common/json.h"
 
 #define CHAIN_MAX 10000
@@ -384,14 +383,7 @@ int backup_restore(struct cluster *c, const char *id, const struct backup_restor
                    struct cairn_progress *progress, struct json_object **ret_volume,
                    struct cairn_err *err)
 {
-	return backup_restore_checked(c, id, p, BACKUP_RESTORE_CHECK_WRITTEN, progress, ret_volume,
-	                              err);
-}
-
-int backup_restore_checked(struct cluster *c, const char *id, const struct backup_restore_params *p,
-                           enum backup_restore_check check, struct cairn_progress *progress,
-                           struct json_object **ret_volume, struct cairn_err *err)
-{
+	enum backup_restore_check check = p ? p->check : BACKUP_RESTORE_CHECK_WRITTEN;
 	const struct cairn_config *conf = cluster_config(c);
 	struct backup_restore_params none = {0};
 	struct chain ch = {0};

@@ -7,7 +7,6 @@
 #include <string.h>
 
 #include "backup/backup.h"
-#include "backup/backup-restore.h"
 #include "svc/svc-internal.h"
 
 struct backup_args {
@@ -191,12 +190,12 @@ static int backup_restore_work(struct svc *svc, void *data, struct cairn_progres
 	struct backup_restore_params p = {
 	        .volume = a->volume,
 	        .original = a->original,
+	        .check = a->check,
 	        .op_id = a->op_id,
 	};
 
 	int r = a->instant ? backup_restore_instant(svc->cluster, a->id, &p, ret_result, err)
-	                   : backup_restore_checked(svc->cluster, a->id, &p, a->check, progress,
-	                                            ret_result, err);
+	                   : backup_restore(svc->cluster, a->id, &p, progress, ret_result, err);
 
 	svc_show_changed(svc); /* a new volume, or the original's content and facts */
 	return r;

@@ -151,6 +151,13 @@ rimg=$(printf '%s' "$BODY_OUT" | jq -r .rbd_image)
 	ok "the instant restore holds the backup's bytes" || not_ok "the instant restore holds the backup's bytes"
 expect_status "a backup a volume depends on cannot be deleted" 409 DELETE "/v1/backups/$bi"
 expect_status "an instant restore over the original is 400" 400 POST "/v1/backups/$bi/restore" '{"original":true,"instant":true}'
+follow "/v1/backups/$bi/restore" '{"volume":"rr","verify":"readback"}'
+jq_check "a restore checked by reading the volume back succeeds" '.status == "succeeded"'
+api GET /v1/volumes/rr
+rimg=$(printf '%s' "$BODY_OUT" | jq -r .rbd_image)
+[ "$(sha_of "$PREFIX-volumes/$rimg")" = "$shal" ] &&
+	ok "and holds the backup's bytes" || not_ok "and holds the backup's bytes"
+expect_status "an unknown restore check is 400" 400 POST "/v1/backups/$bi/restore" '{"verify":"twice"}'
 
 daemon_stop && ok "cairnd stops cleanly" || not_ok "cairnd stops cleanly"
 tap_done

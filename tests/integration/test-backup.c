@@ -14,7 +14,6 @@
 #include <fcntl.h>
 #include <sys/stat.h>
 
-#include "backup/backup-restore.h"
 #include "pools/pools.h"
 
 static int group_setup(void **state)
@@ -272,7 +271,8 @@ static uint64_t restore_checked(struct fixture *f, const char *id, enum backup_r
 
 	itest_unique_name(name, sizeof(name), vol_base);
 	p.volume = name;
-	if (backup_restore_checked(f->c, id, &p, check, &tp.p, &o, &err) < 0)
+	p.check = check;
+	if (backup_restore(f->c, id, &p, &tp.p, &o, &err) < 0)
 		fail_msg("restore (%s) of backup '%s': %s", backup_restore_check_to_string(check),
 		         id, err.msg);
 	assert_string_equal(json_get_string(o, "name"), name);
@@ -414,15 +414,14 @@ static void restore_digest(struct fixture *f, enum backup_target target)
 		        k ? BACKUP_RESTORE_CHECK_READBACK : BACKUP_RESTORE_CHECK_WRITTEN;
 		const char *id = k ? b[2].id : b[4].id;
 		char old[65], bad[65];
-		struct backup_restore_params rp = {.volume = "never-restored-d"};
+		struct backup_restore_params rp = {.volume = "never-restored-d", .check = check};
 		struct json_object *o = NULL;
 
 		snprintf(bad, sizeof(bad), "%s", k ? b[2].volume_sum : b[4].volume_sum);
 		bad[10] = bad[10] == '0' ? '1' : '0';
 		record_digest_set(f, id, bad, old);
 		err_clear(&err);
-		assert_int_equal(backup_restore_checked(f->c, id, &rp, check, NULL, &o, &err),
-		                 -EILSEQ);
+		assert_int_equal(backup_restore(f->c, id, &rp, NULL, &o, &err), -EILSEQ);
 		assert_non_null(strstr(err.msg, id));
 		assert_non_null(strstr(err.msg, bad));
 		err_clear(&err);
