@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Background passes on a timer ([service] reconcile_interval), one at a time, on a slow
- * worker: the domain's reconcile (finish or undo interrupted work, remove what no record
- * accounts for) and purge (trash, hidden images), and the sweep of old operation records.
- * The first pass runs right after start.
+ * Background passes on a timer, one at a time, on a slow worker: every [service]
+ * reconcile_interval the domain's reconcile (finish or undo interrupted work, remove what no
+ * record accounts for) and the sweep of old operation records; every [volumes]
+ * purge_interval the purge (trash, hidden images). The first pass runs right after start.
  */
 #define LOG_MODULE "background"
 
@@ -73,6 +73,8 @@ static void background_work(struct svc_job *job)
 	        .cutoff = time(NULL) - (time_t)svc->conf->service.operation_retention,
 	};
 
+	if (!svc->run_reconcile)
+		goto passes;
 	job->result = dir_list(svc->cluster, DIR_OPERATIONS, sweep_one, &sw, &job->err);
 	if (sw.removed)
 		log_info("removed %u finished operation record(s) older than %u s", sw.removed,
@@ -84,9 +86,14 @@ static void background_work(struct svc_job *job)
 	job->result = dir_list(svc->cluster, DIR_IDEMPOTENCY, sweep_idem_one, &sw, &job->err);
 	if (job->result < 0)
 		return;
+passes:
 	for (size_t i = 0; svc_background_passes[i].name; i++) {
 		struct cairn_err err = {0};
-		int r = svc_background_passes[i].run(svc, &err);
+		int r;
+
+		if (svc_background_passes[i].purge ? !svc->run_purge : !svc->run_reconcile)
+			continue;
+		r = svc_background_passes[i].run(svc, &err);
 		if (r < 0) {
 			log_warn("%s: %s", svc_background_passes[i].name, err.msg);
 			job->result = r;
@@ -97,7 +104,8 @@ static void background_work(struct svc_job *job)
 static void background_done(struct svc_job *job)
 {
 	job->svc->reconcile_running = false;
-	job->svc->reconciled_once = true;
+	if (job->svc->run_reconcile)
+		job->svc->reconciled_once = true;
 	if (job->result < 0 && job->err.code)
 		log_warn("background pass: %s", job->err.msg);
 	/* what the requests since the last pass freed goes back to the system, not only the
@@ -105,21 +113,42 @@ static void background_done(struct svc_job *job)
 	malloc_trim(0);
 }
 
+static uint64_t interval_ms(uint32_t seconds)
+{
+	return seconds ? (uint64_t)seconds * 1000ULL : 60000;
+}
+
 static void background_timer_cb(uv_timer_t *t)
 {
 	struct svc *svc = container_of(t, struct svc, reconcile_timer);
+	uint64_t now = uv_now(t->loop);
 
 	if (svc->reconcile_running || svc->stopping || !svc->cluster_up)
 		return;
-	if (svc_job_submit(svc, background_work, background_done, true, NULL, NULL) == 0)
+	/* the first pass does everything; then each on its own interval (the timer ticks at
+	 * the shorter one) */
+	svc->run_reconcile =
+	        !svc->reconciled_once ||
+	        now - svc->reconciled_ms >= interval_ms(svc->conf->service.reconcile_interval);
+	svc->run_purge = !svc->reconciled_once ||
+	                 now - svc->purged_ms >= interval_ms(svc->conf->volumes.purge_interval);
+	if (!svc->run_reconcile && !svc->run_purge)
+		return;
+	if (svc_job_submit(svc, background_work, background_done, true, NULL, NULL) == 0) {
 		svc->reconcile_running = true;
+		if (svc->run_reconcile)
+			svc->reconciled_ms = now;
+		if (svc->run_purge)
+			svc->purged_ms = now;
+	}
 }
 
 void svc_background_start(struct svc *svc)
 {
-	uint64_t every = (uint64_t)svc->conf->service.reconcile_interval * 1000ULL;
+	uint64_t a = interval_ms(svc->conf->service.reconcile_interval);
+	uint64_t b = interval_ms(svc->conf->volumes.purge_interval);
 
-	uv_timer_start(&svc->reconcile_timer, background_timer_cb, 0, every ? every : 60000);
+	uv_timer_start(&svc->reconcile_timer, background_timer_cb, 0, a < b ? a : b);
 }
 
 static int pass_reconcile(struct svc *svc, struct cairn_err *err)
@@ -168,8 +197,8 @@ static int pass_backups(struct svc *svc, struct cairn_err *err)
 }
 
 const struct svc_background_pass svc_background_passes[] = {
-        {"reconcile", pass_reconcile},
-        {"backups", pass_backups},
-        {"purge", pass_purge},
-        {NULL, NULL},
+        {"reconcile", pass_reconcile, false},
+        {"backups", pass_backups, false},
+        {"purge", pass_purge, true},
+        {NULL, NULL, false},
 };

@@ -238,6 +238,8 @@ struct svc {
 	uv_timer_t trim_timer; /* gives freed memory back once large replies stop (call.c) */
 	bool reconcile_running;
 	bool reconciled_once; /* the first pass after start settles this host's intents */
+	uint64_t reconciled_ms, purged_ms; /* when those passes last started (uv_now) */
+	bool run_reconcile, run_purge;     /* what the running job does */
 
 	/* signals */
 	uv_signal_t sigterm, sigint, sighup;
@@ -272,6 +274,7 @@ char *svc_metrics_render(struct svc *svc);
 struct svc_background_pass {
 	const char *name;
 	int (*run)(struct svc *svc, struct cairn_err *err);
+	bool purge; /* on [volumes] purge_interval, not [service] reconcile_interval */
 };
 extern const struct svc_background_pass svc_background_passes[];
 void svc_background_start(struct svc *svc);
