@@ -5,6 +5,7 @@
 . "$(dirname "$0")/lib.sh"
 
 daemon_config "reconcile_interval = 2s"
+printf '[volumes]\npurge_interval = 2s\n' >>"$T/cairn.conf"
 daemon_start
 C="$CAIRN_TEST_CEPH_CONF"
 rbdc() { rbd -c "$C" "$@"; }
