@@ -385,6 +385,14 @@ int bk_record_list(struct cluster *c, const char *volume_id, struct bk_record_se
                    struct cairn_err *err);
 void bk_record_set_release(struct bk_record_set *s);
 
+/*
+ * Open an image read-only at a user snapshot (NULL: its head): opened at its head, then
+ * moved to the snapshot. librbd 16.2 opened at a snapshot can finish its open on a
+ * librados thread after rbd_open returned, and a close in that moment is a use after free
+ * (an abort in ImageState::complete_action_unlock, seen in CI). librbd's error, negative.
+ */
+int bk_open_snap(rados_ioctx_t io, const char *image, const char *snap, rbd_image_t *ret);
+
 /* Remove the backup group snapshots of group that nothing needs any more (see "Sets" in
  * backup.h), counting a backup "except" (NULL: none) as gone: the number removed. */
 int bk_group_sweep(struct cluster *c, const char *group, const char *except, struct cairn_err *err);

@@ -363,8 +363,7 @@ static int open_point(struct create *cr, const struct backup_record *rec, rbd_im
 	uint64_t id = 0;
 	int r;
 
-	r = rbd_open_read_only(cr->vio, cr->vol.rbd_image, &img,
-	                       rec->set[0] ? NULL : rec->snapshot);
+	r = bk_open_snap(cr->vio, cr->vol.rbd_image, rec->set[0] ? NULL : rec->snapshot, &img);
 	if (r < 0)
 		return err_set(err, r, "cannot open '%s@%s': %s", cr->vol.rbd_image, rec->snapshot,
 		               strerror(-r));

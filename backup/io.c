@@ -430,6 +430,22 @@ static int diff_cb(uint64_t off, size_t len, int exists, void *arg)
 	return extent_list_add(arg, off, len, exists != 0);
 }
 
+int bk_open_snap(rados_ioctx_t io, const char *image, const char *snap, rbd_image_t *ret)
+{
+	rbd_image_t img = NULL;
+	int r;
+
+	r = rbd_open_read_only(io, image, &img, NULL);
+	if (r < 0)
+		return r;
+	if (snap && (r = rbd_snap_set(img, snap)) < 0) {
+		rbd_close(img);
+		return r;
+	}
+	*ret = img;
+	return 0;
+}
+
 int bk_diff_extents(rbd_image_t img, const char *from_snap, uint64_t size, struct extent_list *ret,
                     struct cairn_err *err)
 {

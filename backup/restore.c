@@ -326,7 +326,7 @@ static int apply_pool(struct cluster *c, const struct backup_record *b, rbd_imag
 		return r;
 	bk_image_name(image, b->volume_id);
 	bk_image_snap_name(snap, b->id);
-	r = rbd_open_read_only(bio, image, &src, snap);
+	r = bk_open_snap(bio, image, snap, &src);
 	if (r == -ENOENT)
 		return err_set(err, -ENOENT, "backup '%s': snapshot '%s@%s' is missing", b->id,
 		               image, snap);

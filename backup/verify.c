@@ -223,19 +223,24 @@ static int verify_pool(struct cluster *c, const struct chain *ch, struct json_ob
 		return r;
 	bk_image_name(image, b->volume_id);
 	/* every link still has its snapshot (the image holds the chain) */
+	r = bk_open_snap(bio, image, NULL, &img);
+	if (r < 0)
+		return err_set(err, r, "backup '%s': cannot open '%s': %s", b->id, image,
+		               strerror(-r));
 	for (size_t i = 0; i < ch->n; i++) {
-		_cleanup_(rbd_closep) rbd_image_t s = NULL;
+		bool exists = false;
+
 		bk_image_snap_name(snap, ch->v[i].id);
-		r = rbd_open_read_only(bio, image, &s, snap);
-		if (r == -ENOENT)
+		r = rbd_snap_exists(img, snap, &exists);
+		if (r >= 0 && !exists)
 			return err_set(err, -ENOENT, "backup '%s': snapshot '%s@%s' is missing",
 			               ch->v[i].id, image, snap);
 		if (r < 0)
-			return err_set(err, r, "backup '%s': cannot open '%s@%s': %s", ch->v[i].id,
-			               image, snap, strerror(-r));
+			return err_set(err, r, "backup '%s': cannot read the snapshots of '%s': %s",
+			               ch->v[i].id, image, strerror(-r));
 	}
 	bk_image_snap_name(snap, b->id);
-	r = rbd_open_read_only(bio, image, &img, snap);
+	r = rbd_snap_set(img, snap);
 	if (r < 0)
 		return err_set(err, r, "backup '%s': cannot open '%s@%s': %s", b->id, image, snap,
 		               strerror(-r));

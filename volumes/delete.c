@@ -85,19 +85,37 @@ static int hide(struct cluster *c, struct vol_record *r, char **text, struct cai
 	return 0;
 }
 
-static int in_use(rbd_image_t img)
-{
-	rbd_image_watcher_t w[8];
-	size_t n = ARRAY_SIZE(w);
-	int r;
+/* 1: somebody has the image open (a VM, rbd-nbd, another host); 0: nobody. This
+ * process's own watch (a background pass that has it open a moment, e.g. the purge removing
+ * a clone's snapshot from it) is waited for, up to a few seconds. */
+#define OWN_WATCH_WAIT_MS 5000
 
-	r = rbd_watchers_list(img, w, &n);
-	if (r == -ERANGE)
-		return 1;
-	if (r < 0)
-		return r;
-	rbd_watchers_list_cleanup(w, n);
-	return n > 0;
+static int in_use(struct cluster *c, rbd_image_t img)
+{
+	uint64_t self = rados_get_instance_id(cluster_rados(c));
+
+	for (int waited = 0;; waited += 100) {
+		rbd_image_watcher_t w[8];
+		size_t n = ARRAY_SIZE(w);
+		bool others = false;
+		int r;
+
+		r = rbd_watchers_list(img, w, &n);
+		if (r == -ERANGE)
+			return 1;
+		if (r < 0)
+			return r;
+		for (size_t i = 0; i < n; i++)
+			others |= (uint64_t)w[i].id != self;
+		rbd_watchers_list_cleanup(w, n);
+		if (others)
+			return 1;
+		if (n == 0)
+			return 0;
+		if (waited >= OWN_WATCH_WAIT_MS)
+			return 1;
+		usleep(100 * 1000);
+	}
 }
 
 /*
@@ -350,7 +368,7 @@ int vol_delete_record(struct cluster *c, struct vol_record *r, char **text, bool
 		goto out;
 	}
 
-	ret = in_use(img);
+	ret = in_use(c, img);
 	if (ret > 0) {
 		ret = err_set(err, -EBUSY, "%s '%s' is in use", what, r->name);
 		goto out;

@@ -9,27 +9,12 @@ daemon_config
 printf '[backup]\ndirectory = %s\n' "$T/backups" >>"$T/cairn.conf"
 daemon_start
 C="$CAIRN_TEST_CEPH_CONF"
-rbdc() { rbd -c "$C" "$@"; }
-qio() { # volume-rbd-image commands...: write with qemu-io straight into RBD
-	local img=$1
-	shift
-	qemu-io -f raw "rbd:$PREFIX-volumes/$img:conf=$C" "$@" >/dev/null
-}
-sha_of() { # pool/image[@snap] -> sha256 of the whole device
-	rbdc export --no-progress "$1" - 2>/dev/null | sha256sum | cut -d' ' -f1
-}
+. "$(dirname "$0")/backup-lib.sh"
 
 api POST /v1/volumes '{"name":"db","size":"64M"}'
 img=$(printf '%s' "$BODY_OUT" | jq -r .rbd_image)
 qio "$img" -c 'write -P 0x11 0 4M' -c 'write -P 0x22 32M 1M'
 sha1=$(sha_of "$PREFIX-volumes/$img")
-
-follow() { # POST path body -> the operation's final JSON in BODY_OUT
-	api POST "$1" "$2"
-	local op
-	op=$(printf '%s' "$BODY_OUT" | jq -r .id)
-	api GET "/v1/operations/$op/wait?timeout=120"
-}
 
 follow /v1/backups '{"volume":"db","target":"pool"}'
 jq_check "a full backup to the pool succeeds" '.status == "succeeded" and .result.kind == "full"'
@@ -44,16 +29,7 @@ jq_check "an incremental backup follows the full" ".status == \"succeeded\" and 
 b2=$(printf '%s' "$BODY_OUT" | jq -r .result.id)
 jq_check "the incremental copied only the 2 changed objects" '.result.bytes <= 8388608'
 
-for pair in "$b1:$sha1:r1" "$b2:$sha2:r2"; do
-	IFS=: read -r id want vol <<<"$pair"
-	follow "/v1/backups/$id/restore" "{\"volume\":\"$vol\"}"
-	jq_check "restore of $id succeeds" '.status == "succeeded"'
-	api GET "/v1/volumes/$vol"
-	rimg=$(printf '%s' "$BODY_OUT" | jq -r .rbd_image)
-	got=$(sha_of "$PREFIX-volumes/$rimg")
-	[ "$got" = "$want" ] && ok "the restored volume $vol holds exactly the data of that point" ||
-		not_ok "the restored volume $vol holds exactly the data of that point" "want $want got $got"
-done
+restore_points "" "$b1:$sha1:r1" "$b2:$sha2:r2"
 
 # ---- file target, and the stock rbd import-diff ----
 follow /v1/backups '{"volume":"db","target":"file"}'

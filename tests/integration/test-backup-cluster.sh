@@ -37,22 +37,8 @@ daemon_config
 printf '[backup]\ntarget = pool\ncluster_conf = %s\n' "$C2" >>"$T/cairn.conf"
 daemon_start
 
-rbdc() { rbd -c "$C" "$@"; }
+. "$(dirname "$0")/backup-lib.sh"
 rbdc2() { rbd -c "$C2" "$@"; }
-qio() { # volume-rbd-image commands...: write with qemu-io straight into RBD
-	local img=$1
-	shift
-	qemu-io -f raw "rbd:$PREFIX-volumes/$img:conf=$C" "$@" >/dev/null
-}
-sha_of() { # pool/image[@snap] -> sha256 of the whole device (main cluster)
-	rbdc export --no-progress "$1" - 2>/dev/null | sha256sum | cut -d' ' -f1
-}
-follow() { # POST path body -> the operation's final JSON in BODY_OUT
-	api POST "$1" "$2"
-	local op
-	op=$(printf '%s' "$BODY_OUT" | jq -r .id)
-	api GET "/v1/operations/$op/wait?timeout=120"
-}
 pools_of() { # ceph.conf -> pool names, one a line
 	timeout 30 ceph -c "$1" osd pool ls 2>/dev/null
 }
@@ -115,16 +101,7 @@ else
 	ok "the main cluster holds no backup image"
 fi
 
-for pair in "$b1:$sha1:r1" "$b2:$sha2:r2"; do
-	IFS=: read -r id want vol <<<"$pair"
-	follow "/v1/backups/$id/restore" "{\"volume\":\"$vol\"}"
-	jq_check "restore of $id from the other cluster succeeds" '.status == "succeeded"'
-	api GET "/v1/volumes/$vol"
-	rimg=$(printf '%s' "$BODY_OUT" | jq -r .rbd_image)
-	got=$(sha_of "$PREFIX-volumes/$rimg")
-	[ "$got" = "$want" ] && ok "the restored volume $vol holds exactly the data of that point" ||
-		not_ok "the restored volume $vol holds exactly the data of that point" "want $want got $got"
-done
+restore_points " from the other cluster" "$b1:$sha1:r1" "$b2:$sha2:r2"
 
 if out=$("$CAIRN" backup verify "$b2" 2>&1); then ok "cairn backup verify of the chain in the other cluster"; else not_ok "cairn backup verify of the chain in the other cluster" "$out"; fi
 

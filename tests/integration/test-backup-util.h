@@ -321,11 +321,30 @@ static inline void tbackup_must(struct fixture *f, const char *volume, bool incr
 	assert_string_equal(ret->status, "available");
 }
 
-/* Restore into a new volume; its plain SHA-256 must be want. Returns the volume's name. */
-static inline void restore_check(struct fixture *f, const char *id, const char *want_sha,
-                                 uint64_t want_size, const char *vol_base)
+struct tprogress {
+	struct cairn_progress p;
+	uint64_t done, total;
+};
+
+static inline void tprogress_report(struct cairn_progress *p, uint64_t done, uint64_t total)
+{
+	struct tprogress *t = container_of(p, struct tprogress, p);
+
+	t->done = done;
+	t->total = total;
+}
+
+/*
+ * Restore id into a new volume with check; its plain SHA-256 and size must be want_sha and
+ * want_size, and the progress must end at its total. Returns that total: what the restore
+ * read and wrote.
+ */
+static inline uint64_t restore_checked(struct fixture *f, const char *id,
+                                       enum backup_restore_check check, const char *want_sha,
+                                       uint64_t want_size, const char *vol_base)
 {
 	struct backup_restore_params p = {0};
+	struct tprogress tp = {.p = {.report = tprogress_report}};
 	struct cairn_err err = {0};
 	struct json_object *o = NULL;
 	char name[64], got[65];
@@ -333,14 +352,25 @@ static inline void restore_check(struct fixture *f, const char *id, const char *
 
 	itest_unique_name(name, sizeof(name), vol_base);
 	p.volume = name;
-	if (backup_restore(f->c, id, &p, NULL, &o, &err) < 0)
-		fail_msg("restore of backup '%s': %s", id, err.msg);
+	p.check = check;
+	if (backup_restore(f->c, id, &p, &tp.p, &o, &err) < 0)
+		fail_msg("restore (%s) of backup '%s': %s", backup_restore_check_to_string(check),
+		         id, err.msg);
 	assert_string_equal(json_get_string(o, "name"), name);
 	json_object_put(o);
 	volume_sha(f, name, got, &size);
 	assert_int_equal(size, want_size);
 	assert_string_equal(got, want_sha);
+	assert_int_equal(tp.done, tp.total);
 	assert_int_equal(vol_delete(f->c, name, true, NULL, &err), 0);
+	return tp.total;
+}
+
+/* Restore into a new volume, checked as it is written; its SHA-256 must be want_sha. */
+static inline void restore_check(struct fixture *f, const char *id, const char *want_sha,
+                                 uint64_t want_size, const char *vol_base)
+{
+	restore_checked(f, id, BACKUP_RESTORE_CHECK_WRITTEN, want_sha, want_size, vol_base);
 }
 
 /* Files in dir whose names contain needle. */

@@ -242,49 +242,6 @@ static void chain(struct fixture *f, enum backup_target target)
 
 /* ---- the restore check ----------------------------------------------------------------------- */
 
-struct tprogress {
-	struct cairn_progress p;
-	uint64_t done, total;
-};
-
-static void tprogress_report(struct cairn_progress *p, uint64_t done, uint64_t total)
-{
-	struct tprogress *t = container_of(p, struct tprogress, p);
-
-	t->done = done;
-	t->total = total;
-}
-
-/*
- * Restore id into a new volume with check; its plain SHA-256 and size must be want_sha and
- * want_size. Returns the progress total: what the restore read and wrote.
- */
-static uint64_t restore_checked(struct fixture *f, const char *id, enum backup_restore_check check,
-                                const char *want_sha, uint64_t want_size, const char *vol_base)
-{
-	struct backup_restore_params p = {0};
-	struct tprogress tp = {.p = {.report = tprogress_report}};
-	struct cairn_err err = {0};
-	struct json_object *o = NULL;
-	char name[64], got[65];
-	uint64_t size = 0;
-
-	itest_unique_name(name, sizeof(name), vol_base);
-	p.volume = name;
-	p.check = check;
-	if (backup_restore(f->c, id, &p, &tp.p, &o, &err) < 0)
-		fail_msg("restore (%s) of backup '%s': %s", backup_restore_check_to_string(check),
-		         id, err.msg);
-	assert_string_equal(json_get_string(o, "name"), name);
-	json_object_put(o);
-	volume_sha(f, name, got, &size);
-	assert_int_equal(size, want_size);
-	assert_string_equal(got, want_sha);
-	assert_int_equal(tp.done, tp.total);
-	assert_int_equal(vol_delete(f->c, name, true, NULL, &err), 0);
-	return tp.total;
-}
-
 /* Replace the recorded volume digest of a backup in its RADOS record; returns the old one. */
 static void record_digest_set(struct fixture *f, const char *id, const char *digest, char old[65])
 {
