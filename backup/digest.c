@@ -249,21 +249,31 @@ static uint64_t sub_len(const struct hcursor *c, uint64_t i)
 	return c->size - start < BK_SUB ? c->size - start : BK_SUB;
 }
 
-/* The sub-block hashing so far holds its first non-zero byte: start its SHA-256. */
-static int cursor_start(struct hcursor *c)
+/* A sub-block's SHA-256 from its first non-zero byte on: le64(i) || le64(n) || the zeros
+ * before that byte. */
+static int sub_sha_start(struct sha256 *sha, uint64_t sub, uint64_t len, uint64_t zeros)
 {
 	uint8_t prefix[16];
 	int r;
 
-	r = sha256_init(&c->sha);
+	r = sha256_init(sha);
 	if (r < 0)
 		return r;
-	put_le64(prefix, c->sub);
-	put_le64(prefix + 8, sub_len(c, c->sub));
-	sha256_update(&c->sha, prefix, sizeof(prefix));
-	sha256_update_zeros(&c->sha, c->zeros);
-	c->started = true;
+	put_le64(prefix, sub);
+	put_le64(prefix + 8, len);
+	sha256_update(sha, prefix, sizeof(prefix));
+	sha256_update_zeros(sha, zeros);
 	return 0;
+}
+
+/* The sub-block hashing so far holds its first non-zero byte: start its SHA-256. */
+static int cursor_start(struct hcursor *c)
+{
+	int r = sub_sha_start(&c->sha, c->sub, sub_len(c, c->sub), c->zeros);
+
+	if (r >= 0)
+		c->started = true;
+	return r;
 }
 
 static int cursor_close(struct vhasher *h, struct hcursor *c, bool old)
@@ -563,18 +573,11 @@ static int wsum_abandon(struct wsum *w)
 
 static int wsum_start(struct wsum *w)
 {
-	uint8_t prefix[16];
-	int r;
+	int r = sub_sha_start(&w->sha, w->sub, wsum_sub_len(w, w->sub), w->zeros);
 
-	r = sha256_init(&w->sha);
-	if (r < 0)
-		return r;
-	put_le64(prefix, w->sub);
-	put_le64(prefix + 8, wsum_sub_len(w, w->sub));
-	sha256_update(&w->sha, prefix, sizeof(prefix));
-	sha256_update_zeros(&w->sha, w->zeros);
-	w->started = true;
-	return 0;
+	if (r >= 0)
+		w->started = true;
+	return r;
 }
 
 static int wsum_close(struct wsum *w)

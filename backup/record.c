@@ -26,6 +26,20 @@ static const char *const status_names[BACKUP_STATUS_MAX] = {
         [BACKUP_STATUS_DELETING] = "deleting",
 };
 
+static const char *const check_names[BACKUP_RESTORE_CHECK_MAX] = {
+        [BACKUP_RESTORE_CHECK_WRITTEN] = "written",
+        [BACKUP_RESTORE_CHECK_READBACK] = "readback",
+};
+
+/* The index of s in names[n], or -EINVAL. */
+static int name_index(const char *const *names, int n, const char *s)
+{
+	for (int i = 0; s && i < n; i++)
+		if (strcmp(s, names[i]) == 0)
+			return i;
+	return -EINVAL;
+}
+
 const char *backup_kind_to_string(enum backup_kind k)
 {
 	return (unsigned)k < BACKUP_KIND_MAX ? kind_names[k] : NULL;
@@ -33,10 +47,7 @@ const char *backup_kind_to_string(enum backup_kind k)
 
 int backup_kind_from_string(const char *s)
 {
-	for (int i = 0; s && i < BACKUP_KIND_MAX; i++)
-		if (strcmp(s, kind_names[i]) == 0)
-			return i;
-	return -EINVAL;
+	return name_index(kind_names, BACKUP_KIND_MAX, s);
 }
 
 const char *backup_status_to_string(enum backup_status s)
@@ -46,10 +57,17 @@ const char *backup_status_to_string(enum backup_status s)
 
 int backup_status_from_string(const char *s)
 {
-	for (int i = 0; s && i < BACKUP_STATUS_MAX; i++)
-		if (strcmp(s, status_names[i]) == 0)
-			return i;
-	return -EINVAL;
+	return name_index(status_names, BACKUP_STATUS_MAX, s);
+}
+
+const char *backup_restore_check_to_string(enum backup_restore_check c)
+{
+	return (unsigned)c < BACKUP_RESTORE_CHECK_MAX ? check_names[c] : NULL;
+}
+
+int backup_restore_check_from_string(const char *s)
+{
+	return name_index(check_names, BACKUP_RESTORE_CHECK_MAX, s);
 }
 
 void bk_time_now(char buf[BACKUP_TIME_MAX])

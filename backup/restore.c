@@ -120,24 +120,6 @@ int bk_chain_files_check(const struct backup_record *v, size_t n, struct cairn_e
 	return 0;
 }
 
-static const char *const check_names[BACKUP_RESTORE_CHECK_MAX] = {
-        [BACKUP_RESTORE_CHECK_WRITTEN] = "written",
-        [BACKUP_RESTORE_CHECK_READBACK] = "readback",
-};
-
-const char *backup_restore_check_to_string(enum backup_restore_check c)
-{
-	return (unsigned)c < BACKUP_RESTORE_CHECK_MAX ? check_names[c] : NULL;
-}
-
-int backup_restore_check_from_string(const char *s)
-{
-	for (int i = 0; s && i < BACKUP_RESTORE_CHECK_MAX; i++)
-		if (strcmp(s, check_names[i]) == 0)
-			return i;
-	return -EINVAL;
-}
-
 /* The sub-blocks a stream wrote only in part: their whole content, read back. */
 static int sum_partials(struct wsum *ws, rbd_image_t dst, const char *name, struct cairn_err *err)
 {
