@@ -386,12 +386,11 @@ int bk_record_list(struct cluster *c, const char *volume_id, struct bk_record_se
 void bk_record_set_release(struct bk_record_set *s);
 
 /*
- * Open an image read-only at a user snapshot (NULL: its head): opened at its head, then
- * moved to the snapshot. librbd 16.2 opened at a snapshot can finish its open on a
- * librados thread after rbd_open returned, and a close in that moment is a use after free
- * (an abort in ImageState::complete_action_unlock, seen in CI). librbd's error, negative.
+ * Open an image read-only (closed late: see pools.h) at a user snapshot (NULL: its head).
+ * librbd's error, negative; ret is closed first on success.
  */
-int bk_open_snap(rados_ioctx_t io, const char *image, const char *snap, rbd_image_t *ret);
+int bk_open_snap(struct cluster *c, rados_ioctx_t io, const char *image, const char *snap,
+                 struct ro_image *ret);
 
 /* Remove the backup group snapshots of group that nothing needs any more (see "Sets" in
  * backup.h), counting a backup "except" (NULL: none) as gone: the number removed. */

@@ -37,7 +37,7 @@ struct create {
 	bool inserted, intent; /* what the failure path must undo */
 	struct cairn_progress *progress;
 	/* the data to move, from create_prepare() to create_copy() */
-	rbd_image_t src, src_old;
+	struct ro_image src, src_old;
 	struct extent_list ext, old_alloc;
 	struct chunk_plan plan;
 	struct lthash state;
@@ -47,19 +47,19 @@ struct create {
 
 /* ---- the base of an incremental -------------------------------------------------------------- */
 
-static int snap_exists(rados_ioctx_t io, const char *image, const char *snap, bool *ret,
-                       struct cairn_err *err)
+static int snap_exists(struct cluster *c, rados_ioctx_t io, const char *image, const char *snap,
+                       bool *ret, struct cairn_err *err)
 {
-	_cleanup_(rbd_closep) rbd_image_t img = NULL;
+	_cleanup_(ro_image_close) struct ro_image img = {0};
 	int r;
 
-	r = rbd_open_read_only(io, image, &img, NULL);
+	r = bk_open_snap(c, io, image, NULL, &img);
 	if (r == -ENOENT) {
 		*ret = false;
 		return 0;
 	}
 	if (r >= 0)
-		r = rbd_snap_exists(img, snap, ret);
+		r = rbd_snap_exists(img.img, snap, ret);
 	if (r < 0)
 		return err_set(err, r, "cannot read the snapshots of '%s': %s", image,
 		               strerror(-r));
@@ -93,7 +93,7 @@ static int choose_base(struct create *cr, bool incremental, struct cairn_err *er
 		         backup_target_to_string(rec->target));
 		return 0;
 	}
-	r = snap_exists(cr->vio, cr->vol.rbd_image, latest->snapshot, &exists, err);
+	r = snap_exists(cr->c, cr->vio, cr->vol.rbd_image, latest->snapshot, &exists, err);
 	if (r < 0)
 		return r;
 	if (!exists) {
@@ -103,13 +103,13 @@ static int choose_base(struct create *cr, bool incremental, struct cairn_err *er
 		return 0;
 	}
 	if (latest->set[0]) {
-		_cleanup_(rbd_closep) rbd_image_t img = NULL;
+		_cleanup_(ro_image_close) struct ro_image img = {0};
 		struct cairn_err lerr = {0};
 		uint64_t id;
 
 		bk_snap_name(name, latest->set);
-		if (rbd_open_read_only(cr->vio, cr->vol.rbd_image, &img, NULL) < 0 ||
-		    snap_group_snap_id(img, latest->group, name, &id, &lerr) < 0) {
+		if (bk_open_snap(cr->c, cr->vio, cr->vol.rbd_image, NULL, &img) < 0 ||
+		    snap_group_snap_id(img.img, latest->group, name, &id, &lerr) < 0) {
 			snprintf(rec->why_full, sizeof(rec->why_full),
 			         "group snapshot '%.50s@%.60s' of the latest backup '%s' is gone "
 			         "from the volume",
@@ -126,7 +126,7 @@ static int choose_base(struct create *cr, bool incremental, struct cairn_err *er
 			return r;
 		bk_image_name(name, cr->vol.id);
 		bk_image_snap_name(snap, latest->id);
-		r = snap_exists(bio, name, snap, &exists, err);
+		r = snap_exists(cr->c, bio, name, snap, &exists, err);
 		if (r < 0)
 			return r;
 		if (!exists) {
@@ -355,29 +355,32 @@ static int set_available(struct backup_record *r, const void *arg)
  * Open the image at the point of backup rec: its group snapshot's part when it was made
  * in a set, its own snapshot otherwise.
  */
-static int open_point(struct create *cr, const struct backup_record *rec, rbd_image_t *ret,
+static int open_point(struct create *cr, const struct backup_record *rec, struct ro_image *ret,
                       struct cairn_err *err)
 {
-	_cleanup_(rbd_closep) rbd_image_t img = NULL;
+	_cleanup_(ro_image_close) struct ro_image img = {0};
 	char gsnap[128];
 	uint64_t id = 0;
 	int r;
 
-	r = bk_open_snap(cr->vio, cr->vol.rbd_image, rec->set[0] ? NULL : rec->snapshot, &img);
+	r = bk_open_snap(cr->c, cr->vio, cr->vol.rbd_image, rec->set[0] ? NULL : rec->snapshot,
+	                 &img);
 	if (r < 0)
 		return err_set(err, r, "cannot open '%s@%s': %s", cr->vol.rbd_image, rec->snapshot,
 		               strerror(-r));
 	if (rec->set[0]) {
 		bk_snap_name(gsnap, rec->set);
-		r = snap_group_snap_id(img, rec->group, gsnap, &id, err);
+		r = snap_group_snap_id(img.img, rec->group, gsnap, &id, err);
 		if (r < 0)
 			return r;
-		r = rbd_snap_set_by_id(img, id);
+		r = rbd_snap_set_by_id(img.img, id);
 		if (r < 0)
 			return err_set(err, r, "cannot open '%s' at group snapshot '%s@%s': %s",
 			               cr->vol.rbd_image, rec->group, gsnap, strerror(-r));
 	}
-	*ret = TAKE_PTR(img);
+	ro_image_close(ret);
+	*ret = img;
+	img.img = NULL;
 	return 0;
 }
 
@@ -407,7 +410,7 @@ static int create_prepare(struct create *cr, struct cairn_err *err)
 	r = open_point(cr, &cr->rec, &cr->src, err);
 	if (r < 0)
 		return r;
-	r = rbd_get_size(cr->src, &size);
+	r = rbd_get_size(cr->src.img, &size);
 	if (r < 0)
 		return err_set(err, r, "cannot read the size of '%s': %s", cr->vol.rbd_image,
 		               strerror(-r));
@@ -424,12 +427,12 @@ static int create_prepare(struct create *cr, struct cairn_err *err)
 		if (r < 0)
 			return r;
 		/* what was not allocated at the base was zero: no old value to take out */
-		r = bk_alloc_extents(cr->src_old, cr->old_size, &cr->old_alloc, err);
+		r = bk_alloc_extents(cr->src_old.img, cr->old_size, &cr->old_alloc, err);
 		if (r < 0)
 			return r;
 		have_alloc = r > 0;
 	}
-	r = bk_diff_extents(cr->src, full ? NULL : cr->base.snapshot, size, &cr->ext, err);
+	r = bk_diff_extents(cr->src.img, full ? NULL : cr->base.snapshot, size, &cr->ext, err);
 	if (r < 0)
 		return r;
 	r = chunk_plan_build(&cr->ext, size, cr->conf->backup.chunk, full, cr->old_size,
@@ -452,9 +455,9 @@ static int create_copy(struct create *cr, struct cairn_err *err)
 
 	progress_report(cr->progress, 0, plan->read_bytes);
 	if (cr->rec.target == BACKUP_TARGET_FILE)
-		r = to_file(cr, cr->src, cr->src_old, plan, &cr->h, file_sha, err);
+		r = to_file(cr, cr->src.img, cr->src_old.img, plan, &cr->h, file_sha, err);
 	else
-		r = to_pool(cr, cr->src, cr->src_old, plan, &cr->h, err);
+		r = to_pool(cr, cr->src.img, cr->src_old.img, plan, &cr->h, err);
 	if (r < 0)
 		return r;
 	failpoint("backup.data");
@@ -500,10 +503,8 @@ static void create_data_release(struct create *cr)
 	chunk_plan_release(&cr->plan);
 	extent_list_release(&cr->ext);
 	extent_list_release(&cr->old_alloc);
-	if (cr->src_old)
-		rbd_close(TAKE_PTR(cr->src_old));
-	if (cr->src)
-		rbd_close(TAKE_PTR(cr->src));
+	ro_image_close(&cr->src_old);
+	ro_image_close(&cr->src);
 }
 
 /*
@@ -513,7 +514,7 @@ static void create_data_release(struct create *cr)
  */
 int bk_trim_locked(struct cluster *c, const char *volume_id, struct cairn_err *err)
 {
-	_cleanup_(rbd_closep) rbd_image_t img = NULL;
+	_cleanup_(ro_image_close) struct ro_image img = {0};
 	struct vol_record vol = {0};
 	struct bk_record_set set = {0};
 	const struct backup_record *latest = NULL;
@@ -541,7 +542,7 @@ int bk_trim_locked(struct cluster *c, const char *volume_id, struct cairn_err *e
 	if (r < 0)
 		goto out;
 	/* read-only: only the list; snap_remove opens the image for itself */
-	r = rbd_open_read_only(io, vol.rbd_image, &img, NULL);
+	r = bk_open_snap(c, io, vol.rbd_image, NULL, &img);
 	if (r == -ENOENT) {
 		r = 0;
 		goto out;
@@ -556,7 +557,7 @@ int bk_trim_locked(struct cluster *c, const char *volume_id, struct cairn_err *e
 			r = err_set(err, -ENOMEM, "out of memory");
 			goto out;
 		}
-		n = rbd_snap_list(img, snaps, &max);
+		n = rbd_snap_list(img.img, snaps, &max);
 		if (n != -ERANGE)
 			break;
 		free(snaps);
@@ -939,7 +940,7 @@ static int create_set(struct cluster *c, const struct backup_create_params *p, c
 
 		uint64_t bytes = crs[i].plan.read_bytes;
 
-		if (!crs[i].src)
+		if (!crs[i].src.img)
 			continue; /* its prepare failed */
 		if (create_copy(&crs[i], &lerr) < 0) {
 			first = err_set(err, lerr.code, "%s", lerr.msg);

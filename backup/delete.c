@@ -273,7 +273,7 @@ static int require_no_clones(struct cluster *c, const struct backup_record *rec,
 		return r;
 	bk_image_name(image, rec->volume_id);
 	bk_image_snap_name(snap, rec->id);
-	r = snap_children_names(bio, image, snap, &names, &n, &lerr);
+	r = snap_children_names(c, bio, image, snap, &names, &n, &lerr);
 	if (r == -ENOENT)
 		return 0;
 	if (r < 0)

@@ -430,18 +430,20 @@ static int diff_cb(uint64_t off, size_t len, int exists, void *arg)
 	return extent_list_add(arg, off, len, exists != 0);
 }
 
-int bk_open_snap(rados_ioctx_t io, const char *image, const char *snap, rbd_image_t *ret)
+int bk_open_snap(struct cluster *c, rados_ioctx_t io, const char *image, const char *snap,
+                 struct ro_image *ret)
 {
-	rbd_image_t img = NULL;
+	struct ro_image img = {0};
 	int r;
 
-	r = rbd_open_read_only(io, image, &img, NULL);
+	r = cluster_ro_open(c, io, image, NULL, NULL, &img);
 	if (r < 0)
 		return r;
-	if (snap && (r = rbd_snap_set(img, snap)) < 0) {
-		rbd_close(img);
+	if (snap && (r = rbd_snap_set(img.img, snap)) < 0) {
+		ro_image_close(&img);
 		return r;
 	}
+	ro_image_close(ret);
 	*ret = img;
 	return 0;
 }

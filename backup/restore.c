@@ -293,7 +293,7 @@ static int apply_pool(struct cluster *c, const struct backup_record *b, rbd_imag
                       struct cairn_progress *progress, uint64_t *done, uint64_t *total,
                       struct bk_lock *lease, struct cairn_err *err)
 {
-	_cleanup_(rbd_closep) rbd_image_t src = NULL;
+	_cleanup_(ro_image_close) struct ro_image src = {0};
 	struct extent_list l = {0};
 	struct chunk_plan plan = {0};
 	struct copier cp = {0};
@@ -308,14 +308,14 @@ static int apply_pool(struct cluster *c, const struct backup_record *b, rbd_imag
 		return r;
 	bk_image_name(image, b->volume_id);
 	bk_image_snap_name(snap, b->id);
-	r = bk_open_snap(bio, image, snap, &src);
+	r = bk_open_snap(c, bio, image, snap, &src);
 	if (r == -ENOENT)
 		return err_set(err, -ENOENT, "backup '%s': snapshot '%s@%s' is missing", b->id,
 		               image, snap);
 	if (r < 0)
 		return err_set(err, r, "backup '%s': cannot open '%s@%s': %s", b->id, image, snap,
 		               strerror(-r));
-	r = bk_diff_extents(src, NULL, b->size, &l, err);
+	r = bk_diff_extents(src.img, NULL, b->size, &l, err);
 	if (r < 0)
 		return r;
 	r = chunk_plan_build(&l, b->size, conf->backup.chunk, true, 0, NULL, &plan);
@@ -323,7 +323,7 @@ static int apply_pool(struct cluster *c, const struct backup_record *b, rbd_imag
 	if (r < 0)
 		return err_set(err, r, "out of memory");
 	snprintf(what, sizeof(what), "restore of backup '%s'", b->id);
-	cp.src = src;
+	cp.src = src.img;
 	cp.dst = dst;
 	cp.dst_zero = zero_needed;
 	cp.window = conf->backup.in_flight;

@@ -211,7 +211,7 @@ static int verify_pool(struct cluster *c, const struct chain *ch, struct json_ob
                        struct cairn_progress *progress, struct cairn_err *err)
 {
 	const struct backup_record *b = &ch->v[ch->n - 1];
-	_cleanup_(rbd_closep) rbd_image_t img = NULL;
+	_cleanup_(ro_image_close) struct ro_image img = {0};
 	struct json_object *o;
 	rados_ioctx_t bio;
 	char image[128], snap[128], hex[BACKUP_SHA256_HEX];
@@ -223,7 +223,7 @@ static int verify_pool(struct cluster *c, const struct chain *ch, struct json_ob
 		return r;
 	bk_image_name(image, b->volume_id);
 	/* every link still has its snapshot (the image holds the chain) */
-	r = bk_open_snap(bio, image, NULL, &img);
+	r = bk_open_snap(c, bio, image, NULL, &img);
 	if (r < 0)
 		return err_set(err, r, "backup '%s': cannot open '%s': %s", b->id, image,
 		               strerror(-r));
@@ -231,7 +231,7 @@ static int verify_pool(struct cluster *c, const struct chain *ch, struct json_ob
 		bool exists = false;
 
 		bk_image_snap_name(snap, ch->v[i].id);
-		r = rbd_snap_exists(img, snap, &exists);
+		r = rbd_snap_exists(img.img, snap, &exists);
 		if (r >= 0 && !exists)
 			return err_set(err, -ENOENT, "backup '%s': snapshot '%s@%s' is missing",
 			               ch->v[i].id, image, snap);
@@ -240,11 +240,11 @@ static int verify_pool(struct cluster *c, const struct chain *ch, struct json_ob
 			               ch->v[i].id, image, strerror(-r));
 	}
 	bk_image_snap_name(snap, b->id);
-	r = rbd_snap_set(img, snap);
+	r = rbd_snap_set(img.img, snap);
 	if (r < 0)
 		return err_set(err, r, "backup '%s': cannot open '%s@%s': %s", b->id, image, snap,
 		               strerror(-r));
-	r = bk_image_digest(img, b->size, cluster_config(c), progress, 0, b->size, NULL, digest,
+	r = bk_image_digest(img.img, b->size, cluster_config(c), progress, 0, b->size, NULL, digest,
 	                    err);
 	if (r < 0)
 		return r;

@@ -48,6 +48,7 @@ struct cluster {
 	char orphans[CLUSTER_ORPHANS_MAX][CLUSTER_OP_ID_MAX];
 	size_t n_orphans, next_orphan;
 	struct backup_cluster *backup; /* NULL: backups stay in this cluster */
+	struct ro_closer closer;
 };
 
 static int cluster_conf_set_uint(rados_t r, const char *key, uint32_t v, struct cairn_err *err)
@@ -163,6 +164,7 @@ int cluster_connect(const struct cairn_config *conf, struct cluster **ret, struc
 		return err_set(err, -ENOMEM, "out of memory");
 	c->conf = conf;
 	pthread_mutex_init(&c->lock, NULL);
+	ro_closer_start(&c->closer);
 
 	r = rados_open(conf, "the ceph cluster", conf->ceph.conf, conf->ceph.cluster_name,
 	               conf->ceph.keyring, &c->rados, err);
@@ -230,6 +232,7 @@ struct cluster *cluster_free(struct cluster *c)
 {
 	if (!c)
 		return NULL;
+	ro_closer_stop(&c->closer); /* its images use the io contexts and rados_ts below */
 	for (size_t i = 0; i < c->n_by_name; i++)
 		rados_ioctx_destroy(c->by_name[i].io);
 	if (c->state_io)
@@ -247,6 +250,11 @@ struct cluster *cluster_free(struct cluster *c)
 	pthread_mutex_destroy(&c->lock);
 	free(c);
 	return NULL;
+}
+
+struct ro_closer *cluster_ro_closer(struct cluster *c)
+{
+	return &c->closer;
 }
 
 rados_t cluster_rados(struct cluster *c)

@@ -14,6 +14,7 @@
 #include <stdint.h>
 
 #include <rados/librados.h>
+#include <rbd/librbd.h>
 
 #include "common/common.h"
 #include "conf/conf.h"
@@ -127,6 +128,29 @@ int cluster_mon_dump(struct cluster *c, char **ret_json, struct cairn_err *err);
 /* A mon command with JSON output; *ret_out owned by the caller. */
 int cluster_mon_command(struct cluster *c, const char *cmd_json, char **ret_out,
                         struct cairn_err *err);
+
+/* ---- images opened read-only ------------------------------------------------------------ */
+
+/*
+ * Every read-only open of an RBD image goes through these: a read-only image is closed a
+ * second after its user is done with it, on a thread of the cluster's, because librbd 16.2
+ * still touches an image for a moment after rbd_open has returned and a read-only close is
+ * quick enough to free it first (ro-image.c says more). An image of any rados_t (the backup
+ * cluster's too) may go through them.
+ */
+struct ro_image {
+	struct cluster *c;
+	rbd_image_t img; /* NULL when closed */
+};
+
+/*
+ * Open io's image by name, or by id when name is NULL, read-only at snap (NULL: the head).
+ * A negative librbd errno, and ret untouched, on failure; ret is closed first on success.
+ */
+int cluster_ro_open(struct cluster *c, rados_ioctx_t io, const char *name, const char *id,
+                    const char *snap, struct ro_image *ret);
+/* Close it (late); does nothing when it is closed already. Fit for _cleanup_. */
+void ro_image_close(struct ro_image *ri);
 
 /* ---- pools ------------------------------------------------------------------------------ */
 

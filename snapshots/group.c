@@ -135,17 +135,17 @@ static bool group_images_has(const struct group_images *gi, int64_t pool_id, con
 }
 
 /* Say which group holds the image, for the -EEXIST of rbd_group_image_add. */
-static int group_add_conflict(rados_ioctx_t io, const char *image, const char *group,
-                              struct cairn_err *err)
+static int group_add_conflict(struct cluster *c, rados_ioctx_t io, const char *image,
+                              const char *group, struct cairn_err *err)
 {
-	_cleanup_(rbd_closep) rbd_image_t img = NULL;
+	_cleanup_(ro_image_close) struct ro_image img = {0};
 	rbd_group_info_t info = {0};
 	char pool[SNAP_POOL_BUF];
 	struct cairn_err ignored = {0};
 
 	snap_pool_name(io, pool);
-	if (snap_image_open(io, image, true, &img, &ignored) >= 0 &&
-	    rbd_get_group(img, &info, sizeof(info)) >= 0 && info.name && *info.name) {
+	if (snap_image_open_ro(c, io, image, &img, &ignored) >= 0 &&
+	    rbd_get_group(img.img, &info, sizeof(info)) >= 0 && info.name && *info.name) {
 		err_set(err, -EEXIST, "rbd image '%s/%s' is in another group '%s', not in '%s'",
 		        pool, image, info.name, group);
 		rbd_group_info_cleanup(&info, sizeof(info));
@@ -195,7 +195,7 @@ int snap_group_create(struct cluster *c, const char *group_name, const char *sna
 			continue;
 		r = rbd_group_image_add(gio, group_name, io, images[i]);
 		if (r == -EEXIST) {
-			r = group_add_conflict(io, images[i], group_name, err);
+			r = group_add_conflict(c, io, images[i], group_name, err);
 			goto out;
 		}
 		if (r < 0) {
@@ -395,7 +395,7 @@ int snap_group_destroy(struct cluster *c, const char *group_name, struct cairn_e
 int snap_image_group(struct cluster *c, rados_ioctx_t io, const char *image, char *ret_group,
                      size_t len, struct cairn_err *err)
 {
-	_cleanup_(rbd_closep) rbd_image_t img = NULL;
+	_cleanup_(ro_image_close) struct ro_image img = {0};
 	rbd_group_info_t info = {0};
 	char pool[SNAP_POOL_BUF];
 	rados_ioctx_t gio;
@@ -404,10 +404,10 @@ int snap_image_group(struct cluster *c, rados_ioctx_t io, const char *image, cha
 	r = cluster_ioctx(c, POOL_ROLE_VOLUMES, &gio, err);
 	if (r < 0)
 		return r;
-	r = snap_image_open(io, image, true, &img, err);
+	r = snap_image_open_ro(c, io, image, &img, err);
 	if (r < 0)
 		return r;
-	r = rbd_get_group(img, &info, sizeof(info));
+	r = rbd_get_group(img.img, &info, sizeof(info));
 	if (r == -EOPNOTSUPP)
 		return 0; /* an old-format image is in no group */
 	snap_pool_name(io, pool);

@@ -13,9 +13,11 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(rbd_image_t, rbd_close)
 #define SNAP_POOL_BUF 128
 void snap_pool_name(rados_ioctx_t io, char buf[SNAP_POOL_BUF]);
 
-/* Open an image, read-only or not, with a message naming pool/image on failure. */
-int snap_image_open(rados_ioctx_t io, const char *image, bool read_only, rbd_image_t *ret,
-                    struct cairn_err *err);
+/* Open an image read-write, or read-only (closed late: see pools.h), with a message naming
+ * pool/image on failure. */
+int snap_image_open(rados_ioctx_t io, const char *image, rbd_image_t *ret, struct cairn_err *err);
+int snap_image_open_ro(struct cluster *c, rados_ioctx_t io, const char *image, struct ro_image *ret,
+                       struct cairn_err *err);
 
 /* All the image's snapshots, every namespace (rbd_snap_list, grown until they fit): their
  * number, *ret to rbd_snap_list_end() and free(); a negative errno. */

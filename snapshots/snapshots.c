@@ -28,21 +28,33 @@ int snap_progress_none(uint64_t offset, uint64_t total, void *ptr)
 	return 0;
 }
 
-int snap_image_open(rados_ioctx_t io, const char *image, bool read_only, rbd_image_t *ret,
-                    struct cairn_err *err)
+static int image_open(struct cluster *c, rados_ioctx_t io, const char *image, rbd_image_t *ret,
+                      struct ro_image *ret_ro, struct cairn_err *err)
 {
 	char pool[SNAP_POOL_BUF];
 	int r;
 
 	if (!image || !*image)
 		return err_set(err, -EINVAL, "rbd image name is empty");
-	r = read_only ? rbd_open_read_only(io, image, ret, NULL) : rbd_open(io, image, ret, NULL);
+	r = ret_ro ? cluster_ro_open(c, io, image, NULL, NULL, ret_ro)
+	           : rbd_open(io, image, ret, NULL);
 	if (r >= 0)
 		return 0;
 	snap_pool_name(io, pool);
 	if (r == -ENOENT)
 		return err_set(err, r, "rbd image '%s/%s' not found", pool, image);
 	return err_set(err, r, "cannot open rbd image '%s/%s': %s", pool, image, strerror(-r));
+}
+
+int snap_image_open(rados_ioctx_t io, const char *image, rbd_image_t *ret, struct cairn_err *err)
+{
+	return image_open(NULL, io, image, ret, NULL, err);
+}
+
+int snap_image_open_ro(struct cluster *c, rados_ioctx_t io, const char *image, struct ro_image *ret,
+                       struct cairn_err *err)
+{
+	return image_open(c, io, image, NULL, ret, err);
 }
 
 static int snap_check_name(const char *snap, struct cairn_err *err)
@@ -74,7 +86,7 @@ int snap_create(rados_ioctx_t io, const char *image, const char *snap, struct ca
 	r = name_validate(snap, "snapshot", err);
 	if (r < 0)
 		return r;
-	r = snap_image_open(io, image, false, &img, err);
+	r = snap_image_open(io, image, &img, err);
 	if (r < 0)
 		return r;
 	/* freezing the guest, when wanted, is done through libvirt before this */
@@ -168,43 +180,60 @@ static char *children_format(const struct children *ch)
 	return s;
 }
 
-/* Open the image and set it to snap; -ENOENT with a message when there is no such snapshot. */
-static int snap_open_at(rados_ioctx_t io, const char *image, const char *snap, bool read_only,
-                        rbd_image_t *ret, struct cairn_err *err)
+/* Set an open image to snap; -ENOENT with a message when there is no such snapshot. */
+static int snap_set(rados_ioctx_t io, rbd_image_t img, const char *image, const char *snap,
+                    struct cairn_err *err)
+{
+	char pool[SNAP_POOL_BUF];
+	int r;
+
+	r = rbd_snap_set(img, snap);
+	if (r >= 0)
+		return 0;
+	snap_pool_name(io, pool);
+	if (r == -ENOENT)
+		return err_set(err, r, "snapshot '%s/%s@%s' not found", pool, image, snap);
+	return err_set(err, r, "cannot open snapshot '%s/%s@%s': %s", pool, image, snap,
+	               strerror(-r));
+}
+
+/* Open the image read-write at snap. */
+static int snap_open_at(rados_ioctx_t io, const char *image, const char *snap, rbd_image_t *ret,
+                        struct cairn_err *err)
 {
 	_cleanup_(rbd_closep) rbd_image_t img = NULL;
+	int r;
+
+	r = snap_check_name(snap, err);
+	if (r < 0)
+		return r;
+	r = snap_image_open(io, image, &img, err);
+	if (r < 0)
+		return r;
+	r = snap_set(io, img, image, snap, err);
+	if (r < 0)
+		return r;
+	*ret = TAKE_PTR(img);
+	return 0;
+}
+
+static int snap_children_of(struct cluster *c, rados_ioctx_t io, const char *image,
+                            const char *snap, struct children *ret, struct cairn_err *err)
+{
+	_cleanup_(ro_image_close) struct ro_image img = {0};
 	char pool[SNAP_POOL_BUF];
 	int r;
 
 	r = snap_check_name(snap, err);
 	if (r < 0)
 		return r;
-	r = snap_image_open(io, image, read_only, &img, err);
+	r = snap_image_open_ro(c, io, image, &img, err);
 	if (r < 0)
 		return r;
-	r = rbd_snap_set(img, snap);
-	if (r < 0) {
-		snap_pool_name(io, pool);
-		if (r == -ENOENT)
-			return err_set(err, r, "snapshot '%s/%s@%s' not found", pool, image, snap);
-		return err_set(err, r, "cannot open snapshot '%s/%s@%s': %s", pool, image, snap,
-		               strerror(-r));
-	}
-	*ret = TAKE_PTR(img);
-	return 0;
-}
-
-static int snap_children_of(rados_ioctx_t io, const char *image, const char *snap,
-                            struct children *ret, struct cairn_err *err)
-{
-	_cleanup_(rbd_closep) rbd_image_t img = NULL;
-	char pool[SNAP_POOL_BUF];
-	int r;
-
-	r = snap_open_at(io, image, snap, true, &img, err);
+	r = snap_set(io, img.img, image, snap, err);
 	if (r < 0)
 		return r;
-	r = children_get(img, ret);
+	r = children_get(img.img, ret);
 	if (r < 0) {
 		snap_pool_name(io, pool);
 		return err_set(err, r, "cannot list the clones of '%s/%s@%s': %s", pool, image,
@@ -213,14 +242,14 @@ static int snap_children_of(rados_ioctx_t io, const char *image, const char *sna
 	return 0;
 }
 
-int snap_children(rados_ioctx_t io, const char *image, const char *snap,
+int snap_children(struct cluster *c, rados_ioctx_t io, const char *image, const char *snap,
                   struct json_object **ret_array, struct cairn_err *err)
 {
 	_cleanup_(json_putp) struct json_object *a = NULL;
 	struct children ch = {0};
 	int r;
 
-	r = snap_children_of(io, image, snap, &ch, err);
+	r = snap_children_of(c, io, image, snap, &ch, err);
 	if (r < 0)
 		return r;
 	a = json_object_new_array();
@@ -252,14 +281,14 @@ int snap_children(rados_ioctx_t io, const char *image, const char *snap,
 	return 0;
 }
 
-int snap_children_names(rados_ioctx_t io, const char *image, const char *snap, char **ret_names,
-                        size_t *ret_count, struct cairn_err *err)
+int snap_children_names(struct cluster *c, rados_ioctx_t io, const char *image, const char *snap,
+                        char **ret_names, size_t *ret_count, struct cairn_err *err)
 {
 	struct children ch = {0};
 	char *s;
 	int r;
 
-	r = snap_children_of(io, image, snap, &ch, err);
+	r = snap_children_of(c, io, image, snap, &ch, err);
 	if (r < 0)
 		return r;
 	s = children_format(&ch);
@@ -284,7 +313,7 @@ int snap_remove(rados_ioctx_t io, const char *image, const char *snap, struct ca
 	int r, is_protected = 0;
 
 	snap_pool_name(io, pool);
-	r = snap_open_at(io, image, snap, false, &img, err);
+	r = snap_open_at(io, image, snap, &img, err);
 	if (r < 0)
 		return r;
 	/*
@@ -386,20 +415,20 @@ int snap_image_snaps(rbd_image_t img, rbd_snap_info_t **ret)
 	return n;
 }
 
-int snap_list(rados_ioctx_t io, const char *image, bool include_hidden,
+int snap_list(struct cluster *c, rados_ioctx_t io, const char *image, bool include_hidden,
               struct json_object **ret_array, struct cairn_err *err)
 {
-	_cleanup_(rbd_closep) rbd_image_t img = NULL;
+	_cleanup_(ro_image_close) struct ro_image roi = {0};
 	_cleanup_(json_putp) struct json_object *a = NULL;
 	_cleanup_(freep) rbd_snap_info_t *snaps = NULL;
 	char pool[SNAP_POOL_BUF];
 	int r, n = 0;
 
-	r = snap_image_open(io, image, true, &img, err);
+	r = snap_image_open_ro(c, io, image, &roi, err);
 	if (r < 0)
 		return r;
 	snap_pool_name(io, pool);
-	r = snap_image_snaps(img, &snaps);
+	r = snap_image_snaps(roi.img, &snaps);
 	if (r < 0)
 		return err_set(err, r, "cannot list the snapshots of '%s/%s': %s", pool, image,
 		               strerror(-r));
@@ -416,13 +445,13 @@ int snap_list(rados_ioctx_t io, const char *image, bool include_hidden,
 
 		if (!include_hidden && str_has_prefix(snaps[i].name, SNAP_HIDDEN_PREFIX))
 			continue;
-		r = rbd_snap_get_namespace_type(img, snaps[i].id, &ns);
+		r = rbd_snap_get_namespace_type(roi.img, snaps[i].id, &ns);
 		if (r == -ENOENT) /* removed while we list */
 			continue;
 		if (r >= 0 && ns != RBD_SNAP_NAMESPACE_TYPE_USER)
 			continue;
 		if (r >= 0)
-			r = snap_to_json(img, &snaps[i], &o);
+			r = snap_to_json(roi.img, &snaps[i], &o);
 		if (r == -ENOENT)
 			continue;
 		if (r >= 0 && json_object_array_add(a, o) < 0) {
@@ -524,7 +553,7 @@ int snap_rollback(rados_ioctx_t io, const char *image, const char *snap,
 	r = snap_check_name(snap, err);
 	if (r < 0)
 		return r;
-	r = snap_image_open(io, image, false, &img, err);
+	r = snap_image_open(io, image, &img, err);
 	if (r < 0)
 		return r;
 	snap_pool_name(io, pool);

@@ -43,7 +43,7 @@ int snap_remove(rados_ioctx_t io, const char *image, const char *snap, struct ca
  * Names starting with SNAP_HIDDEN_PREFIX only when include_hidden. Snapshots that belong
  * to a group snapshot or sit in the snapshot trash are never listed.
  */
-int snap_list(rados_ioctx_t io, const char *image, bool include_hidden,
+int snap_list(struct cluster *c, rados_ioctx_t io, const char *image, bool include_hidden,
               struct json_object **ret_array, struct cairn_err *err);
 
 /*
@@ -57,13 +57,13 @@ int snap_rollback(rados_ioctx_t io, const char *image, const char *snap,
 
 /* The clones of a snapshot as a new JSON array of
  *   {"pool", "namespace", "image", "id", "trash"} */
-int snap_children(rados_ioctx_t io, const char *image, const char *snap,
+int snap_children(struct cluster *c, rados_ioctx_t io, const char *image, const char *snap,
                   struct json_object **ret_array, struct cairn_err *err);
 
 /* The same clones as a C string "pool/image, pool/image (trash), ..." (malloc'd),
  * and their number; "" and 0 when there is none. */
-int snap_children_names(rados_ioctx_t io, const char *image, const char *snap, char **ret_names,
-                        size_t *ret_count, struct cairn_err *err);
+int snap_children_names(struct cluster *c, rados_ioctx_t io, const char *image, const char *snap,
+                        char **ret_names, size_t *ret_count, struct cairn_err *err);
 
 /* ---- groups: one consistent point across several images ------------------------------------- */
 /*

@@ -784,7 +784,8 @@ static void snapshots_list_work(struct svc_call *call)
 
 	if (volume_open(call->svc->cluster, call->params[0], &rec, &io, &call->err) < 0)
 		return;
-	if (snap_list(io, rec.rbd_image, query_flag(call, "hidden"), &arr, &call->err) >= 0) {
+	if (snap_list(call->svc->cluster, io, rec.rbd_image, query_flag(call, "hidden"), &arr,
+	              &call->err) >= 0) {
 		call->reply = json_object_new_object();
 		json_add_string(call->reply, "volume", call->params[0]);
 		json_add(call->reply, "snapshots", arr);
@@ -814,7 +815,7 @@ static void snapshot_create_do(struct svc_call *call)
 	if (volume_open(call->svc->cluster, call->params[0], &rec, &io, &call->err) < 0)
 		return;
 	if (snap_create(io, rec.rbd_image, a->name, &call->err) >= 0 &&
-	    snap_list(io, rec.rbd_image, false, &arr, &call->err) >= 0) {
+	    snap_list(call->svc->cluster, io, rec.rbd_image, false, &arr, &call->err) >= 0) {
 		for (size_t i = 0; i < json_object_array_length(arr); i++) {
 			struct json_object *s = json_object_array_get_idx(arr, i);
 			const char *n = json_get_string(s, "name");

@@ -149,18 +149,18 @@ static void parent_release(struct cluster *c, const struct vol_record *child, in
 		if (vol_record_load_id(c, is_image, p->id, &parent, &ptext, &lerr) < 0)
 			return;
 		if (parent.status == VOL_STATUS_HIDDEN) {
-			rbd_image_t img = NULL;
+			struct ro_image pimg = {0};
 			rbd_linked_image_spec_t *kids = NULL;
 			size_t n = 0;
 			bool has_kids = true;
 
-			if (vol_open(c, parent.pool, parent.rbd_image, NULL, true, &img, &lerr) >=
+			if (vol_open_ro(c, parent.pool, parent.rbd_image, NULL, &pimg, &lerr) >=
 			    0) {
-				if (vol_rbd_children(img, &kids, &n, &lerr) >= 0) {
+				if (vol_rbd_children(pimg.img, &kids, &n, &lerr) >= 0) {
 					has_kids = n > 0;
 					vol_rbd_children_free(kids, n);
 				}
-				rbd_close(img);
+				ro_image_close(&pimg);
 			} else if (lerr.code == -ENOENT) {
 				has_kids = false;
 			}
@@ -223,7 +223,7 @@ static int delete_finish(struct cluster *c, struct vol_record *r, char **text, b
 			_cleanup_(rbd_closep) rbd_image_t img = NULL;
 			struct cairn_err lerr = {0};
 
-			ret = vol_open(c, r->pool, r->rbd_image, NULL, false, &img, &lerr);
+			ret = vol_open(c, r->pool, r->rbd_image, NULL, &img, &lerr);
 			if (ret == -ENOENT)
 				goto unrecord;
 			if (ret < 0) {
@@ -301,7 +301,7 @@ fail:
 int vol_delete_record(struct cluster *c, struct vol_record *r, char **text, bool force,
                       bool deferred_ok, struct cairn_progress *progress, struct cairn_err *err)
 {
-	_cleanup_(rbd_closep) rbd_image_t img = NULL;
+	_cleanup_(ro_image_close) struct ro_image roi = {0};
 	rbd_linked_image_spec_t *kids = NULL;
 	struct vol_snap *snaps = NULL;
 	size_t nkids = 0, nsnaps = 0, live = 0;
@@ -310,13 +310,13 @@ int vol_delete_record(struct cluster *c, struct vol_record *r, char **text, bool
 	char list[200];
 	int ret;
 
-	ret = vol_open(c, r->pool, r->rbd_image, NULL, true, &img, &lerr);
+	ret = vol_open_ro(c, r->pool, r->rbd_image, NULL, &roi, &lerr);
 	if (ret == -ENOENT) /* nothing left in RBD: only the record */
 		return delete_finish(c, r, text, true, progress, 0, err);
 	if (ret < 0)
 		return err_set(err, ret, "%s", lerr.msg);
 
-	ret = vol_rbd_children(img, &kids, &nkids, err);
+	ret = vol_rbd_children(roi.img, &kids, &nkids, err);
 	if (ret < 0)
 		return ret;
 	for (size_t i = 0; i < nkids; i++)
@@ -324,7 +324,7 @@ int vol_delete_record(struct cluster *c, struct vol_record *r, char **text, bool
 			live++;
 
 	if (!r->is_image && !force) {
-		ret = vol_rbd_snaps(img, &snaps, &nsnaps, err);
+		ret = vol_rbd_snaps(roi.img, &snaps, &nsnaps, err);
 		if (ret < 0)
 			goto out;
 		list[0] = '\0';
@@ -344,7 +344,7 @@ int vol_delete_record(struct cluster *c, struct vol_record *r, char **text, bool
 			goto out;
 		}
 		/* a group snapshot is the user's too: one consistent point across volumes */
-		ret = vol_rbd_group(c, img, list, sizeof(list), err);
+		ret = vol_rbd_group(c, roi.img, list, sizeof(list), err);
 		if (ret < 0)
 			goto out;
 		if (ret > 0) {
@@ -368,13 +368,12 @@ int vol_delete_record(struct cluster *c, struct vol_record *r, char **text, bool
 		goto out;
 	}
 
-	ret = in_use(c, img);
+	ret = in_use(c, roi.img);
 	if (ret > 0) {
 		ret = err_set(err, -EBUSY, "%s '%s' is in use", what, r->name);
 		goto out;
 	}
-	rbd_close(img);
-	img = NULL;
+	ro_image_close(&roi);
 	ret = delete_finish(c, r, text, false, progress, 0, err);
 out:
 	vol_rbd_children_free(kids, nkids);
@@ -492,13 +491,13 @@ int vol_hidden_try_remove(struct cluster *c, bool is_image, const char *id, stru
 	if (r.status != VOL_STATUS_HIDDEN)
 		return 0;
 	{
-		_cleanup_(rbd_closep) rbd_image_t img = NULL;
+		_cleanup_(ro_image_close) struct ro_image roi = {0};
 
-		ret = vol_open(c, r.pool, r.rbd_image, NULL, true, &img, &lerr);
+		ret = vol_open_ro(c, r.pool, r.rbd_image, NULL, &roi, &lerr);
 		if (ret < 0 && ret != -ENOENT)
 			return err_set(err, ret, "%s", lerr.msg);
 		if (ret >= 0) {
-			ret = vol_rbd_children(img, &kids, &n, err);
+			ret = vol_rbd_children(roi.img, &kids, &n, err);
 			if (ret < 0)
 				return ret;
 			vol_rbd_children_free(kids, n);
@@ -540,16 +539,16 @@ static int purge_trash(struct cluster *c, const char *pool, unsigned *removed)
 	}
 	for (size_t i = 0; i < max; i++) {
 		rbd_trash_image_info_t *e = &entries[i];
-		rbd_image_t img = NULL;
+		struct ro_image roi = {0};
 		int marked;
 
 		if (e->source != RBD_TRASH_IMAGE_SOURCE_USER || now < e->deferment_end_time ||
 		    now - e->deletion_time < (time_t)conf->volumes.trash_delay)
 			continue;
-		if (rbd_open_by_id_read_only(io, e->id, &img, NULL) < 0)
+		if (cluster_ro_open(c, io, NULL, e->id, NULL, &roi) < 0)
 			continue;
-		marked = vol_rbd_is_marked(img);
-		rbd_close(img);
+		marked = vol_rbd_is_marked(roi.img);
+		ro_image_close(&roi);
 		if (marked <= 0)
 			continue; /* not cairn's */
 		r = rbd_trash_remove(io, e->id, false);

@@ -30,7 +30,7 @@ static int base_snapshot(struct cluster *c, const struct vol_record *r, struct c
 	_cleanup_(rbd_closep) rbd_image_t img = NULL;
 	int ret;
 
-	ret = vol_open(c, r->pool, r->rbd_image, NULL, false, &img, err);
+	ret = vol_open(c, r->pool, r->rbd_image, NULL, &img, err);
 	if (ret < 0)
 		return ret;
 	ret = rbd_snap_create2(img, IMG_BASE_SNAP, RBD_SNAP_CREATE_SKIP_QUIESCE, NULL, NULL);
@@ -257,7 +257,7 @@ int img_show(struct cluster *c, const char *name, struct json_object **ret_image
              struct cairn_err *err)
 {
 	_cleanup_(vol_record_releasep) struct vol_record r = {0};
-	_cleanup_(rbd_closep) rbd_image_t img = NULL;
+	_cleanup_(ro_image_close) struct ro_image roi = {0};
 	rbd_linked_image_spec_t *kids = NULL;
 	struct cairn_err lerr = {0};
 	struct json_object *o;
@@ -268,11 +268,11 @@ int img_show(struct cluster *c, const char *name, struct json_object **ret_image
 	ret = vol_record_load(c, true, name, &r, NULL, err);
 	if (ret < 0)
 		return ret;
-	ret = vol_open(c, r.pool, r.rbd_image, NULL, true, &img, &lerr);
+	ret = vol_open_ro(c, r.pool, r.rbd_image, NULL, &roi, &lerr);
 	if (ret < 0 && ret != -ENOENT)
 		return err_set(err, ret, "%s", lerr.msg);
 	if (ret >= 0) {
-		ret = vol_rbd_children(img, &kids, &n, err);
+		ret = vol_rbd_children(roi.img, &kids, &n, err);
 		if (ret < 0)
 			return ret;
 		clones = 0;

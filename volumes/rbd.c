@@ -60,8 +60,19 @@ int vol_features(struct cluster *c, uint64_t *ret, struct cairn_err *err)
 	return 0;
 }
 
+/* What a failed open of pool/rbd_image[@snap] says. */
+static int open_failed(int r, const char *pool, const char *rbd_image, const char *snap,
+                       struct cairn_err *err)
+{
+	if (r == -ENOENT && snap)
+		return err_set(err, r, "rbd image '%s/%s@%s' not found", pool, rbd_image, snap);
+	if (r == -ENOENT)
+		return err_set(err, r, "rbd image '%s/%s' not found", pool, rbd_image);
+	return err_set(err, r, "cannot open rbd image '%s/%s': %s", pool, rbd_image, strerror(-r));
+}
+
 int vol_open(struct cluster *c, const char *pool, const char *rbd_image, const char *snap,
-             bool read_only, rbd_image_t *ret, struct cairn_err *err)
+             rbd_image_t *ret, struct cairn_err *err)
 {
 	rados_ioctx_t io;
 	int r;
@@ -69,16 +80,21 @@ int vol_open(struct cluster *c, const char *pool, const char *rbd_image, const c
 	r = cluster_ioctx_by_name(c, pool, &io, err);
 	if (r < 0)
 		return r;
-	r = read_only ? rbd_open_read_only(io, rbd_image, ret, snap)
-	              : rbd_open(io, rbd_image, ret, snap);
-	if (r == -ENOENT && snap)
-		return err_set(err, r, "rbd image '%s/%s@%s' not found", pool, rbd_image, snap);
-	if (r == -ENOENT)
-		return err_set(err, r, "rbd image '%s/%s' not found", pool, rbd_image);
+	r = rbd_open(io, rbd_image, ret, snap);
+	return r < 0 ? open_failed(r, pool, rbd_image, snap, err) : 0;
+}
+
+int vol_open_ro(struct cluster *c, const char *pool, const char *rbd_image, const char *snap,
+                struct ro_image *ret, struct cairn_err *err)
+{
+	rados_ioctx_t io;
+	int r;
+
+	r = cluster_ioctx_by_name(c, pool, &io, err);
 	if (r < 0)
-		return err_set(err, r, "cannot open rbd image '%s/%s': %s", pool, rbd_image,
-		               strerror(-r));
-	return 0;
+		return r;
+	r = cluster_ro_open(c, io, rbd_image, NULL, snap, ret);
+	return r < 0 ? open_failed(r, pool, rbd_image, snap, err) : 0;
 }
 
 static int image_options(struct cluster *c, rbd_image_options_t *ret, struct cairn_err *err)
@@ -132,7 +148,7 @@ static int snap_protect(struct cluster *c, const char *pool, const char *image, 
 	_cleanup_(rbd_closep) rbd_image_t img = NULL;
 	int prot = 0, r;
 
-	r = vol_open(c, pool, image, NULL, false, &img, err);
+	r = vol_open(c, pool, image, NULL, &img, err);
 	if (r < 0)
 		return r;
 	r = rbd_snap_is_protected(img, snap, &prot);
@@ -193,7 +209,7 @@ int vol_rbd_mark(struct cluster *c, const char *pool, const char *rbd_image, con
 	_cleanup_(rbd_closep) rbd_image_t img = NULL;
 	int r;
 
-	r = vol_open(c, pool, rbd_image, NULL, false, &img, err);
+	r = vol_open(c, pool, rbd_image, NULL, &img, err);
 	if (r < 0)
 		return r;
 	r = rbd_metadata_set(img, VOL_MARK_KEY, id);
@@ -444,7 +460,7 @@ int vol_rbd_snap_remove(struct cluster *c, const char *pool, const char *rbd_ima
 	struct cairn_err lerr = {0};
 	int r;
 
-	r = vol_open(c, pool, rbd_image, NULL, false, &img, &lerr);
+	r = vol_open(c, pool, rbd_image, NULL, &img, &lerr);
 	if (r == -ENOENT)
 		return 0;
 	if (r < 0)
@@ -583,7 +599,7 @@ int vol_rbd_remove(struct cluster *c, const char *pool, const char *rbd_image,
 		_cleanup_(rbd_closep) rbd_image_t img = NULL;
 		struct cairn_err lerr = {0};
 
-		r = vol_open(c, pool, rbd_image, NULL, false, &img, &lerr);
+		r = vol_open(c, pool, rbd_image, NULL, &img, &lerr);
 		if (r == -ENOENT)
 			return 0;
 		if (r < 0)
@@ -637,11 +653,12 @@ int vol_rbd_depth(struct cluster *c, rbd_image_t img, unsigned *ret, struct cair
 	rbd_linked_image_spec_t parent;
 	rbd_snap_spec_t psnap;
 	unsigned depth = 0;
+	struct ro_image held = {0}; /* cur, when it is a parent */
 	rbd_image_t cur = img;
 	int r;
 
 	for (;;) {
-		rbd_image_t next = NULL;
+		struct ro_image next = {0};
 
 		memset(&parent, 0, sizeof(parent));
 		memset(&psnap, 0, sizeof(psnap));
@@ -663,7 +680,7 @@ int vol_rbd_depth(struct cluster *c, rbd_image_t img, unsigned *ret, struct cair
 
 			r = cluster_ioctx_by_name(c, parent.pool_name, &io, &lerr);
 			if (r >= 0) {
-				r = rbd_open_by_id_read_only(io, parent.image_id, &next, NULL);
+				r = cluster_ro_open(c, io, NULL, parent.image_id, NULL, &next);
 				if (r < 0)
 					err_set(err, r, "cannot open the parent '%s/%s': %s",
 					        parent.pool_name, parent.image_name, strerror(-r));
@@ -673,14 +690,13 @@ int vol_rbd_depth(struct cluster *c, rbd_image_t img, unsigned *ret, struct cair
 		}
 		rbd_linked_image_spec_cleanup(&parent);
 		rbd_snap_spec_cleanup(&psnap);
-		if (cur != img)
-			rbd_close(cur);
+		ro_image_close(&held);
 		if (r < 0)
 			return r;
-		cur = next;
+		held = next;
+		cur = held.img;
 	}
-	if (cur != img)
-		rbd_close(cur);
+	ro_image_close(&held);
 	if (r < 0)
 		return r;
 	*ret = depth;

@@ -313,10 +313,10 @@ static int mark_missing(struct vol_record *r, void *arg, struct cairn_err *err)
 
 static bool image_exists(struct cluster *c, const char *pool, const char *image)
 {
-	_cleanup_(rbd_closep) rbd_image_t img = NULL;
+	_cleanup_(ro_image_close) struct ro_image roi = {0};
 	struct cairn_err lerr = {0};
 
-	return vol_open(c, pool, image, NULL, true, &img, &lerr) != -ENOENT;
+	return vol_open_ro(c, pool, image, NULL, &roi, &lerr) != -ENOENT;
 }
 
 int vol_reconcile(struct cluster *c, const struct vol_reconcile_opts *opts,
@@ -426,10 +426,10 @@ int vol_reconcile(struct cluster *c, const struct vol_reconcile_opts *opts,
 			    strset_has(&scan.covered, pools[p], name))
 				continue;
 			{
-				_cleanup_(rbd_closep) rbd_image_t img = NULL;
-				if (vol_open(c, pools[p], name, NULL, true, &img, &lerr) < 0)
+				_cleanup_(ro_image_close) struct ro_image roi = {0};
+				if (vol_open_ro(c, pools[p], name, NULL, &roi, &lerr) < 0)
 					continue;
-				marked = vol_rbd_is_marked(img);
+				marked = vol_rbd_is_marked(roi.img);
 			}
 			if (marked <= 0)
 				continue; /* not made by cairn (a Cinder volume, say): not ours */

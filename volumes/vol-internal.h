@@ -155,8 +155,11 @@ bool vol_pool_is_cairns(struct cluster *c, const char *pool);
 
 int vol_features(struct cluster *c, uint64_t *ret, struct cairn_err *err);
 
+/* Open pool/rbd_image[@snap] read-write, or read-only (closed late: see pools.h). */
 int vol_open(struct cluster *c, const char *pool, const char *rbd_image, const char *snap,
-             bool read_only, rbd_image_t *ret, struct cairn_err *err);
+             rbd_image_t *ret, struct cairn_err *err);
+int vol_open_ro(struct cluster *c, const char *pool, const char *rbd_image, const char *snap,
+                struct ro_image *ret, struct cairn_err *err);
 
 /* Create a blank image with the configured features. */
 int vol_rbd_create(struct cluster *c, const char *pool, const char *rbd_image, uint64_t size,

@@ -40,11 +40,11 @@ static int require_available(const struct vol_record *r, struct cairn_err *err)
 static int source_measure(struct cluster *c, struct clone_source *s, const char *snap,
                           const char *what, struct cairn_err *err)
 {
-	_cleanup_(rbd_closep) rbd_image_t img = NULL;
+	_cleanup_(ro_image_close) struct ro_image roi = {0};
 	struct cairn_err lerr = {0};
 	int r;
 
-	r = vol_open(c, s->parent.pool, s->parent.rbd_image, NULL, true, &img, &lerr);
+	r = vol_open_ro(c, s->parent.pool, s->parent.rbd_image, NULL, &roi, &lerr);
 	if (r == -ENOENT)
 		return err_set(err, r, "%s not found", what);
 	if (r < 0)
@@ -54,7 +54,7 @@ static int source_measure(struct cluster *c, struct clone_source *s, const char 
 		size_t n = 0;
 		bool found = false;
 
-		r = vol_rbd_snaps(img, &snaps, &n, err);
+		r = vol_rbd_snaps(roi.img, &snaps, &n, err);
 		if (r < 0)
 			return r;
 		for (size_t i = 0; i < n; i++)
@@ -67,12 +67,12 @@ static int source_measure(struct cluster *c, struct clone_source *s, const char 
 		if (!found)
 			return err_set(err, -ENOENT, "%s not found", what);
 	} else {
-		r = rbd_get_size(img, &s->size);
+		r = rbd_get_size(roi.img, &s->size);
 		if (r < 0)
 			return err_set(err, r, "cannot read the size of %s: %s", what,
 			               strerror(-r));
 	}
-	return vol_rbd_depth(c, img, &s->depth, err);
+	return vol_rbd_depth(c, roi.img, &s->depth, err);
 }
 
 static int source_resolve(struct cluster *c, const struct vol_create_params *p,
@@ -233,7 +233,7 @@ static int snap_create(struct cluster *c, const char *pool, const char *image, c
 	_cleanup_(rbd_closep) rbd_image_t img = NULL;
 	int r;
 
-	r = vol_open(c, pool, image, NULL, false, &img, err);
+	r = vol_open(c, pool, image, NULL, &img, err);
 	if (r < 0)
 		return r;
 	r = rbd_snap_create2(img, snap, RBD_SNAP_CREATE_SKIP_QUIESCE, NULL, NULL);
@@ -259,7 +259,7 @@ static int create_configure(struct cluster *c, struct vol_record *r, uint64_t pa
 		failpoint("volume.create.configured");
 		return 0;
 	}
-	ret = vol_open(c, r->pool, r->rbd_image, NULL, false, &img, err);
+	ret = vol_open(c, r->pool, r->rbd_image, NULL, &img, err);
 	if (ret < 0)
 		return ret;
 	ret = rbd_metadata_set(img, VOL_MARK_KEY, r->id);
@@ -774,6 +774,7 @@ static int show_chain(struct cluster *c, rbd_image_t img, struct json_object *ou
                       struct cairn_err *err)
 {
 	struct json_object *chain = json_object_new_array();
+	struct ro_image held = {0}; /* cur, when it is a parent */
 	rbd_image_t cur = img;
 	int r = 0;
 
@@ -784,7 +785,7 @@ static int show_chain(struct cluster *c, rbd_image_t img, struct json_object *ou
 		rbd_snap_spec_t psnap = {0};
 		struct json_object *o;
 		rados_ioctx_t io;
-		rbd_image_t next = NULL;
+		struct ro_image next = {0};
 		struct cairn_err lerr = {0};
 
 		r = rbd_get_parent(cur, &parent, &psnap);
@@ -808,29 +809,28 @@ static int show_chain(struct cluster *c, rbd_image_t img, struct json_object *ou
 		    json_add_bool(o, "trash", parent.trash) < 0)
 			r = err_set(err, -ENOMEM, "out of memory");
 		if (r >= 0 && cluster_ioctx_by_name(c, parent.pool_name, &io, &lerr) >= 0)
-			r = rbd_open_by_id_read_only(io, parent.image_id, &next, NULL);
+			r = cluster_ro_open(c, io, NULL, parent.image_id, NULL, &next);
 		else if (r >= 0)
 			r = lerr.code;
 		rbd_linked_image_spec_cleanup(&parent);
 		rbd_snap_spec_cleanup(&psnap);
-		if (cur != img)
-			rbd_close(cur);
-		cur = next;
+		ro_image_close(&held);
+		held = next;
+		cur = held.img;
 		if (r < 0 || !cur) {
 			if (r < 0 && !err->code)
 				err_set(err, r, "cannot follow the parent chain: %s", strerror(-r));
 			break;
 		}
 	}
-	if (cur && cur != img)
-		rbd_close(cur);
+	ro_image_close(&held);
 	return r;
 }
 
 static int show_live(struct cluster *c, const struct vol_record *rec, struct json_object *out,
                      struct cairn_err *err)
 {
-	_cleanup_(rbd_closep) rbd_image_t img = NULL;
+	_cleanup_(ro_image_close) struct ro_image roi = {0};
 	struct json_object *snaps_json, *kids_json;
 	rbd_linked_image_spec_t *kids = NULL;
 	struct vol_snap *snaps = NULL;
@@ -839,7 +839,7 @@ static int show_live(struct cluster *c, const struct vol_record *rec, struct jso
 	uint64_t size = 0, used = 0;
 	int r;
 
-	r = vol_open(c, rec->pool, rec->rbd_image, NULL, true, &img, &lerr);
+	r = vol_open_ro(c, rec->pool, rec->rbd_image, NULL, &roi, &lerr);
 	if (r == -ENOENT) {
 		/* the record without its image: say so, the reconciler marks it */
 		if (json_add_string(out, "provisioned", NULL) < 0 ||
@@ -852,24 +852,24 @@ static int show_live(struct cluster *c, const struct vol_record *rec, struct jso
 	}
 	if (r < 0)
 		return err_set(err, r, "%s", lerr.msg);
-	r = rbd_get_size(img, &size);
+	r = rbd_get_size(roi.img, &size);
 	if (r < 0)
 		return err_set(err, r, "cannot read the size of '%s': %s", rec->name, strerror(-r));
 	/* allocated objects (fast-diff answers from the object map) */
-	r = rbd_diff_iterate2(img, NULL, 0, size, 0, 1, used_cb, &used);
+	r = rbd_diff_iterate2(roi.img, NULL, 0, size, 0, 1, used_cb, &used);
 	if (r < 0)
 		return err_set(err, r, "cannot read the usage of '%s': %s", rec->name,
 		               strerror(-r));
 	if (json_add_uint(out, "provisioned", size) < 0 || json_add_uint(out, "used", used) < 0)
 		return err_set(err, -ENOMEM, "out of memory");
-	r = show_chain(c, img, out, err);
+	r = show_chain(c, roi.img, out, err);
 	if (r < 0)
 		return r;
 
 	snaps_json = json_object_new_array();
 	if (!snaps_json || json_add(out, "snapshots", snaps_json) < 0)
 		return err_set(err, -ENOMEM, "out of memory");
-	r = vol_rbd_snaps(img, &snaps, &nsnaps, err);
+	r = vol_rbd_snaps(roi.img, &snaps, &nsnaps, err);
 	if (r < 0)
 		return r;
 	for (size_t i = 0; i < nsnaps && r >= 0; i++) {
@@ -880,7 +880,7 @@ static int show_live(struct cluster *c, const struct vol_record *rec, struct jso
 
 		if (!vol_snap_is_user(&snaps[i]))
 			continue;
-		if (rbd_snap_get_timestamp(img, snaps[i].id, &ts) >= 0) {
+		if (rbd_snap_get_timestamp(roi.img, snaps[i].id, &ts) >= 0) {
 			gmtime_r(&ts.tv_sec, &tm);
 			strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
 		}
@@ -901,7 +901,7 @@ static int show_live(struct cluster *c, const struct vol_record *rec, struct jso
 	kids_json = json_object_new_array();
 	if (!kids_json || json_add(out, "children", kids_json) < 0)
 		return err_set(err, -ENOMEM, "out of memory");
-	r = vol_rbd_children(img, &kids, &nkids, err);
+	r = vol_rbd_children(roi.img, &kids, &nkids, err);
 	if (r < 0)
 		return r;
 	for (size_t i = 0; i < nkids && r >= 0; i++) {
@@ -1180,7 +1180,7 @@ int vol_extend(struct cluster *c, const char *name, uint64_t size, struct json_o
 		return ret;
 	if (size_validate(size, 0, "size", err) < 0)
 		return err->code;
-	ret = vol_open(c, r.pool, r.rbd_image, NULL, false, &img, err);
+	ret = vol_open(c, r.pool, r.rbd_image, NULL, &img, err);
 	if (ret < 0)
 		return ret;
 	ret = rbd_get_size(img, &cur);
@@ -1213,7 +1213,7 @@ static int set_flattened(struct vol_record *r, void *arg, struct cairn_err *err)
 int vol_flatten_settle(struct cluster *c, const char *id, struct cairn_err *err)
 {
 	_cleanup_(vol_record_releasep) struct vol_record r = {0}, stored = {0};
-	_cleanup_(rbd_closep) rbd_image_t img = NULL;
+	_cleanup_(ro_image_close) struct ro_image roi = {0};
 	rbd_linked_image_spec_t parent = {0};
 	rbd_snap_spec_t psnap = {0};
 	int ret;
@@ -1227,10 +1227,10 @@ int vol_flatten_settle(struct cluster *c, const char *id, struct cairn_err *err)
 		return ret;
 	if (r.flattened || r.parent.kind == VOL_PARENT_NONE)
 		return 0;
-	ret = vol_open(c, r.pool, r.rbd_image, NULL, true, &img, err);
+	ret = vol_open_ro(c, r.pool, r.rbd_image, NULL, &roi, err);
 	if (ret < 0)
 		return ret == -ENOENT ? 0 : ret;
-	ret = rbd_get_parent(img, &parent, &psnap);
+	ret = rbd_get_parent(roi.img, &parent, &psnap);
 	if (ret >= 0) {
 		rbd_linked_image_spec_cleanup(&parent);
 		rbd_snap_spec_cleanup(&psnap);
@@ -1274,7 +1274,7 @@ int vol_flatten(struct cluster *c, const char *name, struct cairn_progress *prog
 	{
 		_cleanup_(rbd_closep) rbd_image_t img = NULL;
 
-		ret = vol_open(c, r.pool, r.rbd_image, NULL, false, &img, err);
+		ret = vol_open(c, r.pool, r.rbd_image, NULL, &img, err);
 		if (ret < 0)
 			goto out;
 		ret = rbd_get_parent(img, &parent, &psnap);
@@ -1333,14 +1333,14 @@ int vol_revert(struct cluster *c, const char *name, const char *snapshot, struct
 	if (name_validate(snapshot, "snapshot", err) < 0)
 		return err->code;
 	{
-		_cleanup_(rbd_closep) rbd_image_t ro = NULL;
+		_cleanup_(ro_image_close) struct ro_image roi = {0};
 		rbd_image_watcher_t w[4];
 		size_t nw = ARRAY_SIZE(w);
 
-		ret = vol_open(c, r.pool, r.rbd_image, NULL, true, &ro, err);
+		ret = vol_open_ro(c, r.pool, r.rbd_image, NULL, &roi, err);
 		if (ret < 0)
 			return ret;
-		ret = vol_rbd_snaps(ro, &snaps, &n, err);
+		ret = vol_rbd_snaps(roi.img, &snaps, &n, err);
 		if (ret < 0)
 			return ret;
 		for (size_t i = 0; i < n; i++)
@@ -1350,7 +1350,7 @@ int vol_revert(struct cluster *c, const char *name, const char *snapshot, struct
 		if (!found)
 			return err_set(err, -ENOENT, "snapshot '%s@%s' not found", name, snapshot);
 		/* a read-only open does not watch: any watcher is a user of the volume */
-		ret = rbd_watchers_list(ro, w, &nw);
+		ret = rbd_watchers_list(roi.img, w, &nw);
 		if (ret == -ERANGE || (ret >= 0 && nw > 0)) {
 			if (ret >= 0)
 				rbd_watchers_list_cleanup(w, nw);
@@ -1364,7 +1364,7 @@ int vol_revert(struct cluster *c, const char *name, const char *snapshot, struct
 	{
 		_cleanup_(rbd_closep) rbd_image_t img = NULL;
 
-		ret = vol_open(c, r.pool, r.rbd_image, NULL, false, &img, err);
+		ret = vol_open(c, r.pool, r.rbd_image, NULL, &img, err);
 		if (ret < 0)
 			return ret;
 		ret = rbd_snap_rollback_with_progress(img, snapshot, vol_rbd_progress_cb, NULL);
@@ -1452,7 +1452,7 @@ int vol_update(struct cluster *c, const char *name, struct json_object *labels,
 	if (qos) {
 		_cleanup_(rbd_closep) rbd_image_t img = NULL;
 
-		ret = vol_open(c, r.pool, r.rbd_image, NULL, false, &img, err);
+		ret = vol_open(c, r.pool, r.rbd_image, NULL, &img, err);
 		if (ret < 0)
 			return ret;
 		ret = vol_rbd_set_qos(img, qos, name, err);
@@ -1491,7 +1491,7 @@ int vol_manage(struct cluster *c, const char *name, const char *pool, const char
                struct json_object **ret_volume, struct cairn_err *err)
 {
 	_cleanup_(vol_record_releasep) struct vol_record r = {0};
-	_cleanup_(rbd_closep) rbd_image_t img = NULL;
+	_cleanup_(ro_image_close) struct ro_image roi = {0};
 	_cleanup_(freep) char *text = NULL;
 	struct managed_ctx m = {0};
 	const char *pname;
@@ -1515,7 +1515,7 @@ int vol_manage(struct cluster *c, const char *name, const char *pool, const char
 	if (m.name[0])
 		return err_set(err, -EEXIST, "rbd image '%s/%s' is already volume '%s'", pname,
 		               rbd_image, m.name);
-	ret = vol_open(c, pname, rbd_image, NULL, true, &img, err);
+	ret = vol_open_ro(c, pname, rbd_image, NULL, &roi, err);
 	if (ret < 0)
 		return ret;
 
@@ -1528,7 +1528,7 @@ int vol_manage(struct cluster *c, const char *name, const char *pool, const char
 	str_copy(r.name, sizeof(r.name), name);
 	str_copy(r.pool, sizeof(r.pool), pname);
 	str_copy(r.rbd_image, sizeof(r.rbd_image), rbd_image);
-	ret = rbd_get_size(img, &r.size);
+	ret = rbd_get_size(roi.img, &r.size);
 	if (ret < 0)
 		return err_set(err, ret, "cannot read the size of '%s/%s': %s", pname, rbd_image,
 		               strerror(-ret));
@@ -1563,7 +1563,7 @@ int vol_unmanage(struct cluster *c, const char *name, struct cairn_err *err)
 		_cleanup_(rbd_closep) rbd_image_t img = NULL;
 
 		/* unmarked, so that no reconciler takes it for a leftover of cairn's */
-		ret = vol_open(c, r.pool, r.rbd_image, NULL, false, &img, &lerr);
+		ret = vol_open(c, r.pool, r.rbd_image, NULL, &img, &lerr);
 		if (ret >= 0) {
 			ret = rbd_metadata_remove(img, VOL_MARK_KEY);
 			if (ret < 0 && ret != -ENOENT)

@@ -144,30 +144,19 @@ done
 # winner: it looks again and answers as if it had come a moment later
 [ ${#loser[@]} = 0 ] && ok "the losing side answers 404, or its operation succeeds or says not_found" ||
 	not_ok "the losing side answers 404, or its operation succeeds or says not_found" "${loser[@]}"
-# Both daemons must have lived through it. librbd 16.2 sometimes aborts in a process that
-# removes a clone from the trash while another client changes its parent ("terminate called
-# after throwing an instance of 'std::system_error'", out of a librados io_context_pool
-# handler; seen in CI and here, about one run in eight): that is reported as a known bug, and
-# the daemon is started again as systemd would (Restart=on-failure), so that what follows
-# checks that its death lost nothing. Any other death fails.
-librbd_abort="terminate called after throwing an instance of 'std::system_error'"
-died=() other=()
-if ! kill -0 "$DAEMON_PID" 2>/dev/null; then
-	died+=("cairnd (a): $(grep -A1 -m1 "$librbd_abort" "$T/cairnd.log" | tr '\n' ' ')")
-	grep -q "$librbd_abort" "$T/cairnd.log" || other+=(a)
-fi
-if ! kill -0 "$PID_B" 2>/dev/null; then
-	died+=("cairnd (b): $(grep -A1 -m1 "$librbd_abort" "$T/cairnd-b.log" | tr '\n' ' ')")
-	grep -q "$librbd_abort" "$T/cairnd-b.log" || other+=(b)
-fi
-if [ ${#died[@]} = 0 ]; then
+# Both daemons must have lived through it. They used to die now and then, of a use after
+# free in librbd 16.2 ("terminate called after throwing an instance of 'std::system_error'"
+# or a pthread_mutex_lock assertion, out of ImageState::complete_action_unlock): a read-only
+# image closed right after its open (as these deletes do) could be freed while librbd's own
+# thread still finished the open. cairn closes read-only images a second late
+# (pools/ro-image.c); meson's random MALLOC_PERTURB_ makes such a use after free crash.
+if kill -0 "$DAEMON_PID" 2>/dev/null && kill -0 "$PID_B" 2>/dev/null; then
 	ok "both daemons are still up"
-elif [ ${#other[@]} = 0 ]; then
-	not_ok_todo "both daemons are still up" "librbd 16.2 aborts under concurrent clone removal" "${died[@]}"
+else
+	not_ok "both daemons are still up" "$(tail -20 "$T/cairnd.log")" "$(tail -20 "$T/cairnd-b.log")"
+	# started again, as systemd would: what follows checks that the death lost nothing
 	kill -0 "$DAEMON_PID" 2>/dev/null || { DAEMON_PID=; daemon_start; }
 	kill -0 "$PID_B" 2>/dev/null || { PID_B=; second_daemon_start; }
-else
-	not_ok "both daemons are still up" "${died[@]}" "$(tail -20 "$T/cairnd.log")" "$(tail -20 "$T/cairnd-b.log")"
 fi
 api GET /v1/volumes
 jq_check "no volume is left" '.volumes | length == 0'

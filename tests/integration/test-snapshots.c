@@ -150,7 +150,7 @@ static void test_create_list_remove(void **state)
 	err_clear(&err);
 
 	/* hidden snapshots are listed only when asked */
-	assert_int_equal(snap_list(f->io, img, false, &a, &err), 0);
+	assert_int_equal(snap_list(f->c, f->io, img, false, &a, &err), 0);
 	assert_int_equal(json_object_array_length(a), 1);
 	s = find_snap(a, "s1");
 	assert_non_null(s);
@@ -164,7 +164,7 @@ static void test_create_list_remove(void **state)
 	assert_int_equal(created[10], 'T');
 	assert_int_equal(created[19], 'Z');
 	json_object_put(a);
-	assert_int_equal(snap_list(f->io, img, true, &a, &err), 0);
+	assert_int_equal(snap_list(f->c, f->io, img, true, &a, &err), 0);
 	assert_int_equal(json_object_array_length(a), 2);
 	assert_non_null(find_snap(a, "cairn-base"));
 	json_object_put(a);
@@ -178,7 +178,7 @@ static void test_create_list_remove(void **state)
 	assert_null(strstr(out, " s1 "));
 	assert_non_null(strstr(out, "cairn-base"));
 	free(out);
-	assert_int_equal(snap_list(f->io, img, false, &a, &err), 0);
+	assert_int_equal(snap_list(f->c, f->io, img, false, &a, &err), 0);
 	assert_int_equal(json_object_array_length(a), 0);
 	json_object_put(a);
 
@@ -188,7 +188,7 @@ static void test_create_list_remove(void **state)
 	assert_int_equal(rbd_open(f->io, img, &h, NULL), 0);
 	assert_int_equal(rbd_snap_protect(h, "cairn-base"), 0);
 	assert_int_equal(rbd_close(h), 0);
-	assert_int_equal(snap_list(f->io, img, true, &a, &err), 0);
+	assert_int_equal(snap_list(f->c, f->io, img, true, &a, &err), 0);
 	assert_true(get_bool(find_snap(a, "cairn-base"), "protected"));
 	json_object_put(a);
 	assert_int_equal(snap_remove(f->io, img, "cairn-base", &err), 0);
@@ -225,21 +225,21 @@ static void test_clone_blocks_remove(void **state)
 	assert_null(strstr(out, "trash"));
 	free(out);
 
-	assert_int_equal(snap_children(f->io, img, "base", &a, &err), 0);
+	assert_int_equal(snap_children(f->c, f->io, img, "base", &a, &err), 0);
 	assert_int_equal(json_object_array_length(a), 1);
 	struct json_object *ch = json_object_array_get_idx(a, 0);
 	assert_string_equal(json_get_string(ch, "image"), child);
 	assert_string_equal(json_get_string(ch, "pool"), f->conf.pools.volumes);
 	assert_false(get_bool(ch, "trash"));
 	json_object_put(a);
-	assert_int_equal(snap_children_names(f->io, img, "base", &names, &count, &err), 0);
+	assert_int_equal(snap_children_names(f->c, f->io, img, "base", &names, &count, &err), 0);
 	assert_int_equal(count, 1);
 	assert_non_null(strstr(names, child));
 	free(names);
-	assert_int_equal(snap_list(f->io, img, false, &a, &err), 0);
+	assert_int_equal(snap_list(f->c, f->io, img, false, &a, &err), 0);
 	assert_int_equal(json_get_int(find_snap(a, "base"), "clones", -1), 1);
 	json_object_put(a);
-	assert_int_equal(snap_children(f->io, img, "nope", &a, &err), -ENOENT);
+	assert_int_equal(snap_children(f->c, f->io, img, "nope", &a, &err), -ENOENT);
 	err_clear(&err);
 
 	/* once the clone is gone the snapshot can go */
@@ -423,7 +423,7 @@ static void test_group_snapshot(void **state)
 		free(out);
 	}
 	/* ... and it is not a user snapshot */
-	assert_int_equal(snap_list(f->io, names[0], true, &a, &err), 0);
+	assert_int_equal(snap_list(f->c, f->io, names[0], true, &a, &err), 0);
 	assert_int_equal(json_object_array_length(a), 0);
 	json_object_put(a);
 
