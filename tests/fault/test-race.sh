@@ -19,11 +19,15 @@ echo "# two daemons: pids $DAEMON_PID and $PID_B"
 [ "$hosts" = 2 ] && ok "the two daemons are two hosts to cairn" || not_ok "the two daemons are two hosts to cairn" "$hosts distinct host names"
 
 # both METHOD PATH BODY: the request on both sockets at the same instant (both curls wait
-# on one fifo opened for writing, then go); sets A and B to the statuses, BODY_A, BODY_B
+# for a line on one fifo, then go); sets A and B to the statuses, BODY_A, BODY_B. The fifo
+# stays open here for reading and writing until both are done, so a side that is slow to
+# start still opens it at once and finds its line waiting (a loaded machine once left one
+# side blocked for good in the open of a fifo whose writer had gone).
 both() {
 	local m=$1 p=$2 b=${3-} fifo=$T/go
 	rm -f "$fifo"
 	mkfifo "$fifo"
+	exec 3<>"$fifo"
 	for side in a b; do
 		local s=$SOCK
 		[ $side = b ] && s=$SOCK_B
@@ -39,8 +43,9 @@ both() {
 		) &
 	done
 	sleep 0.05
-	echo go >"$fifo"
+	printf 'go\ngo\n' >&3
 	wait_kids
+	exec 3>&-
 	A=$(cat "$T/status-a") B=$(cat "$T/status-b")
 	BODY_A=$(cat "$T/out-a") BODY_B=$(cat "$T/out-b")
 }
