@@ -242,21 +242,38 @@ static int body_labels(struct cli_request *req, const struct cli_value *v, struc
 	return 0;
 }
 
-/* "qos": {"iops", "bps"} from --qos-iops / --qos-bps, when either is given */
+/* the QoS limits: --qos-X sets the API's "qos": {"X"} (docs/api.md) */
+static const struct {
+	const char *opt, *key;
+} qos_opts[] = {
+        {"qos-iops", "iops"}, {"qos-read-iops", "read_iops"}, {"qos-write-iops", "write_iops"},
+        {"qos-bps", "bps"},   {"qos-read-bps", "read_bps"},   {"qos-write-bps", "write_bps"},
+};
+
+static bool qos_given(const struct cli_invocation *inv)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(qos_opts); i++)
+		if (cli_opt(inv, qos_opts[i].opt)->set)
+			return true;
+	return false;
+}
+
+/* "qos": {...} from the --qos-* options, when any is given */
 static int body_qos(struct cli_request *req, const struct cli_invocation *inv)
 {
-	const struct cli_value *iops = cli_opt(inv, "qos-iops"), *bps = cli_opt(inv, "qos-bps");
 	struct json_object *qos;
 
-	if (!iops->set && !bps->set)
+	if (!qos_given(inv))
 		return 0;
 	qos = json_object_new_object();
 	if (json_add(req->body, "qos", qos) < 0)
 		return -ENOMEM;
-	if (iops->set && json_add_uint(qos, "iops", iops->num) < 0)
-		return -ENOMEM;
-	if (bps->set && json_add_uint(qos, "bps", bps->num) < 0)
-		return -ENOMEM;
+	for (size_t i = 0; i < ARRAY_SIZE(qos_opts); i++) {
+		const struct cli_value *v = cli_opt(inv, qos_opts[i].opt);
+
+		if (v->set && json_add_uint(qos, qos_opts[i].key, v->num) < 0)
+			return -ENOMEM;
+	}
 	return 0;
 }
 
@@ -425,11 +442,9 @@ static int h_volume_update(const struct cli_invocation *inv, struct cli_request 
 	const struct cli_value *labels = cli_opt(inv, "label"), *clear = cli_opt(inv, "no-labels");
 	int r;
 
-	if (!labels->set && !clear->set && !cli_opt(inv, "qos-iops")->set &&
-	    !cli_opt(inv, "qos-bps")->set)
-		return err_set(
-		        err, -EINVAL,
-		        "nothing to change: give --label, --no-labels, --qos-iops or --qos-bps");
+	if (!labels->set && !clear->set && !qos_given(inv))
+		return err_set(err, -EINVAL,
+		               "nothing to change: give --label, --no-labels or a --qos-* limit");
 	if (labels->set && clear->set)
 		return err_set(err, -EINVAL, "give either --label or --no-labels");
 	r = req_item(req, "PATCH", "/v1/volumes", inv->args[0]);
@@ -642,6 +657,18 @@ static const struct cli_param o_image_delete[] = {
         END_PARAMS,
 };
 
+/* the --qos-* options of qos_opts; NOTE is appended to each help line */
+#define QOS_PARAMS(note)                                                                         \
+	{"qos-iops", CLI_T_UINT, 0, NULL, "N", "limit I/O operations per second" note},          \
+	        {"qos-read-iops", CLI_T_UINT, 0, NULL, "N", "limit reads per second" note},      \
+	        {"qos-write-iops", CLI_T_UINT, 0, NULL, "N", "limit writes per second" note},    \
+	        {"qos-bps", CLI_T_RATE, 0,                                                       \
+	         NULL,      "N",        "limit bytes per second (100M is 100 MiB/s)" note},      \
+	        {"qos-read-bps", CLI_T_RATE, 0, NULL, "N", "limit bytes read per second" note},  \
+	{                                                                                        \
+		"qos-write-bps", CLI_T_RATE, 0, NULL, "N", "limit bytes written per second" note \
+	}
+
 static const struct cli_param p_volume_name[] = {
         {"NAME", CLI_T_NAME, 0, "volume", NULL, "the volume's name"},
         END_PARAMS,
@@ -654,16 +681,14 @@ static const struct cli_param o_volume_create[] = {
         {"volume", CLI_T_NAME, 0, "volume", "V", "clone the volume V"},
         {"pool", CLI_T_NAME, 0, "pool", "P", "the pool to create it in (volumes or vms)"},
         {"label", CLI_T_LABEL, CLI_P_REPEAT, NULL, "K=V", "set a label; may be repeated"},
-        {"qos-iops", CLI_T_UINT, 0, NULL, "N", "limit I/O operations per second"},
-        {"qos-bps", CLI_T_RATE, 0, NULL, "N", "limit bytes per second (100M is 100 MiB/s)"},
+        QOS_PARAMS(""),
         END_PARAMS,
 };
 static const struct cli_param o_volume_update[] = {
         {"label", CLI_T_LABEL, CLI_P_REPEAT, NULL, "K=V",
          "the labels, all of them (replaces the old ones); may be repeated"},
         {"no-labels", CLI_T_FLAG, 0, NULL, NULL, "remove every label"},
-        {"qos-iops", CLI_T_UINT, 0, NULL, "N", "limit I/O operations per second (0: no limit)"},
-        {"qos-bps", CLI_T_RATE, 0, NULL, "N", "limit bytes per second (0: no limit)"},
+        QOS_PARAMS(" (0: no limit)"),
         END_PARAMS,
 };
 static const struct cli_param o_volume_list[] = {
@@ -908,7 +933,8 @@ static const struct cli_command cli_table[] = {
          "attached volume '{0}' to '{1}'"},
         {"volume", "create", h_volume_create, p_volume_name, o_volume_create, MUT, &v_show,
          "NAME [--size 10G] [--image I | --snapshot VOL@SNAP | --volume V] [--pool P] "
-         "[--label K=V]... [--qos-iops N] [--qos-bps N]",
+         "[--label K=V]... [--qos-iops N] [--qos-read-iops N] [--qos-write-iops N] [--qos-bps N] "
+         "[--qos-read-bps N] [--qos-write-bps N]",
          "create a volume: blank, or a clone of an image, a snapshot or a volume", NULL},
         {"volume", "delete", h_volume_delete, p_volume_name, o_volume_delete, MUT, &v_none,
          "NAME [--force]", "delete a volume (to the trash, purged in the background)",
@@ -932,7 +958,8 @@ static const struct cli_command cli_table[] = {
         {"volume", "unmanage", h_volume_unmanage, p_volume_name, no_params, MUT, &v_none, "NAME",
          "release a volume's RBD image without deleting it", "released volume '{0}'"},
         {"volume", "update", h_volume_update, p_volume_name, o_volume_update, MUT, &v_show,
-         "NAME [--label K=V]... [--no-labels] [--qos-iops N] [--qos-bps N]",
+         "NAME [--label K=V]... [--no-labels] [--qos-iops N] [--qos-read-iops N] [--qos-write-iops "
+         "N] [--qos-bps N] [--qos-read-bps N] [--qos-write-bps N]",
          "replace a volume's labels and/or QoS limits (0 removes a limit)", NULL},
         {"volume", "xml", h_volume_xml, p_volume_name, o_volume_xml, 0, &v_raw,
          "NAME [--target vda] [--bus virtio]", "print the libvirt <disk> XML of a volume", NULL},

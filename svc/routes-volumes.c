@@ -658,6 +658,14 @@ static int volume_flatten_work(struct svc *svc, void *data, struct cairn_progres
 	return vol_show(svc->cluster, d->a.name, ret_result, err);
 }
 
+static bool volume_flatten_checked(struct svc_call *call)
+{
+	struct vol_args *a = call->data;
+
+	start_op(call, "volume.flatten", "volume", a->name, volume_flatten_work, a);
+	return true;
+}
+
 static void route_volume_flatten(struct svc_call *call)
 {
 	static const struct jfield no_fields[] = {{NULL, 0, 0, 0, NULL}};
@@ -667,7 +675,9 @@ static void route_volume_flatten(struct svc_call *call)
 	    call_parse_body(call, no_fields, NULL, NULL) < 0)
 		return;
 	a->name = call->params[0];
-	start_op(call, "volume.flatten", "volume", a->name, volume_flatten_work, a);
+	/* a missing volume is a 404 now, not a failed operation later */
+	call->after_fn = volume_flatten_checked;
+	call_submit(call, volume_exists_work, false);
 }
 
 static void volume_revert_do(struct svc_call *call)

@@ -162,6 +162,12 @@ static void test_parse_volume_create(void **state)
 	         "\"qos\":{\"iops\":500,\"bps\":104857600}}",
 	         "volume", "create", "db", "--snapshot", "web1@base", "--pool", "vms", "--qos-iops",
 	         "500", "--qos-bps", "100M");
+	BUILD_OK("PATCH /v1/volumes/db {\"qos\":{\"read_iops\":100,\"write_iops\":0,"
+	         "\"read_bps\":1048576,\"write_bps\":2097152}}",
+	         "volume", "update", "db", "--qos-write-bps", "2M", "--qos-read-iops", "100",
+	         "--qos-read-bps", "1M", "--qos-write-iops", "0");
+	BUILD_FAILS("nothing to change: give --label, --no-labels or a --qos-* limit", "volume",
+	            "update", "db");
 }
 
 static void test_parse_errors(void **state)
