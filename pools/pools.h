@@ -216,6 +216,15 @@ int dir_update(struct cluster *c, enum dir_kind k, const char *id, const char *e
 /* Rename: new name must be free, old name must still map to id; one atomic step. */
 int dir_rename(struct cluster *c, enum dir_kind k, const char *id, const char *old_name,
                const char *new_name, const char *record, struct cairn_err *err);
+/* The record of another id that changes in the same step, if it is still expect. */
+struct dir_change {
+	const char *id, *expect, *record;
+};
+/* dir_rename that also applies n changes, all or nothing (-ECANCELED when one of them was
+ * changed by somebody else meanwhile). */
+int dir_rename_with(struct cluster *c, enum dir_kind k, const char *id, const char *old_name,
+                    const char *new_name, const char *record, const struct dir_change *also,
+                    size_t n, struct cairn_err *err);
 /* Remove name and id (name may be NULL for kinds without names). Missing is not an error. */
 int dir_remove(struct cluster *c, enum dir_kind k, const char *name, const char *id,
                struct cairn_err *err);

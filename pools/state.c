@@ -344,7 +344,16 @@ int dir_update(struct cluster *c, enum dir_kind k, const char *id, const char *e
 int dir_rename(struct cluster *c, enum dir_kind k, const char *id, const char *old_name,
                const char *new_name, const char *record, struct cairn_err *err)
 {
+	return dir_rename_with(c, k, id, old_name, new_name, record, NULL, 0, err);
+}
+
+int dir_rename_with(struct cluster *c, enum dir_kind k, const char *id, const char *old_name,
+                    const char *new_name, const char *record, const struct dir_change *also,
+                    size_t n_also, struct cairn_err *err)
+{
 	_cleanup_(rados_release_write_opp) rados_write_op_t op = NULL;
+	_cleanup_(freep) char(*akeys)[DIR_KEY_BUF] = NULL;
+	_cleanup_(freep) int *arv = NULL;
 	char okey[DIR_KEY_BUF], nkey[DIR_KEY_BUF], ikey[DIR_KEY_BUF];
 	const char *keys[2], *vals[2];
 	size_t lens[2], n = 0;
@@ -359,6 +368,16 @@ int dir_rename(struct cluster *c, enum dir_kind k, const char *id, const char *o
 	    dir_check_key(&d, new_name, "name", err) < 0 ||
 	    (record && dir_check_record(&d, id, record, err) < 0))
 		return err->code;
+	for (size_t i = 0; i < n_also; i++)
+		if (dir_check_key(&d, also[i].id, "id", err) < 0 ||
+		    dir_check_record(&d, also[i].id, also[i].record, err) < 0)
+			return err->code;
+	if (n_also) {
+		akeys = calloc(n_also, sizeof(*akeys));
+		arv = calloc(n_also, sizeof(*arv));
+		if (!akeys || !arv)
+			return err_set(err, -ENOMEM, "out of memory");
+	}
 	key_name(okey, old_name);
 	key_name(nkey, new_name);
 	key_id(ikey, id);
@@ -384,6 +403,15 @@ int dir_rename(struct cluster *c, enum dir_kind k, const char *id, const char *o
 	}
 	if (n)
 		rados_write_op_omap_set(op, keys, vals, lens, n);
+	for (size_t i = 0; i < n_also; i++) {
+		size_t len = strlen(also[i].record);
+
+		key_id(akeys[i], also[i].id);
+		rados_write_op_omap_cmp(op, akeys[i], LIBRADOS_CMPXATTR_OP_EQ, also[i].expect,
+		                        strlen(also[i].expect), &arv[i]);
+		rados_write_op_omap_set(op, (const char *[]){akeys[i]},
+		                        (const char *[]){also[i].record}, &len, 1);
+	}
 	r = dir_operate(&d, op);
 	if (r == -ENOENT)
 		return err_set(err, -ENOENT, "%s '%s' not found", d.noun, old_name);

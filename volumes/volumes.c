@@ -1381,32 +1381,98 @@ int vol_revert(struct cluster *c, const char *name, const char *snapshot, struct
 	return 0;
 }
 
+/* The records of the clones of a volume (of the volume itself or of its snapshots), with
+ * the parent's name changed: they are renamed along with it. */
+struct rename_children {
+	const char *parent_id, *new_name;
+	struct dir_change *v;
+	size_t n;
+};
+
+static void rename_children_release(struct rename_children *rc)
+{
+	for (size_t i = 0; i < rc->n; i++) {
+		free((char *)rc->v[i].id);
+		free((char *)rc->v[i].expect);
+		free((char *)rc->v[i].record);
+	}
+	free(rc->v);
+	rc->v = NULL;
+	rc->n = 0;
+}
+
+static int rename_child(const char *id, const char *record, void *userdata)
+{
+	struct rename_children *rc = userdata;
+	_cleanup_(vol_record_releasep) struct vol_record r = {0};
+	struct cairn_err lerr = {0};
+	struct dir_change *v, *ch;
+
+	if (vol_record_parse(record, false, &r, &lerr) < 0)
+		return 0;
+	if ((r.parent.kind != VOL_PARENT_VOLUME && r.parent.kind != VOL_PARENT_SNAPSHOT) ||
+	    strcmp(r.parent.id, rc->parent_id) != 0)
+		return 0;
+	v = reallocarray(rc->v, rc->n + 1, sizeof(*v));
+	if (!v)
+		return -ENOMEM;
+	rc->v = v;
+	str_copy(r.parent.name, sizeof(r.parent.name), rc->new_name);
+	ch = &rc->v[rc->n];
+	*ch = (struct dir_change){strdup(id), strdup(record), vol_record_format(&r)};
+	rc->n++;
+	if (!ch->id || !ch->expect || !ch->record)
+		return -ENOMEM;
+	return 0;
+}
+
 int vol_rename(struct cluster *c, const char *name, const char *new_name,
                struct json_object **ret_volume, struct cairn_err *err)
 {
-	_cleanup_(vol_record_releasep) struct vol_record r = {0};
-	_cleanup_(freep) char *text = NULL;
 	int ret;
 
 	if (name_validate(new_name, "new volume name", err) < 0)
 		return err->code;
 	if (str_has_prefix(new_name, "hidden-"))
 		return err_set(err, -EINVAL, "volume names starting with 'hidden-' are cairn's");
-	ret = vol_record_load(c, false, name, &r, NULL, err);
-	if (ret < 0)
-		return ret;
-	ret = require_available(&r, err);
-	if (ret < 0)
-		return ret;
-	str_copy(r.name, sizeof(r.name), new_name);
-	vol_time_now(r.updated);
-	text = vol_record_format(&r);
-	if (!text)
-		return err_set(err, -ENOMEM, "out of memory");
-	ret = dir_rename(c, DIR_VOLUMES, r.id, name, new_name, text, err);
-	if (ret < 0)
-		return ret;
-	return out_json(&r, ret_volume, err);
+	/*
+	 * A child whose record changed since it was read fails the step, which is then taken
+	 * again. A clone whose create read the old name just before the rename and writes its
+	 * record just after still names the old one (not guarded: rare, and only a name).
+	 */
+	for (int tries = 0;; tries++) {
+		_cleanup_(vol_record_releasep) struct vol_record r = {0};
+		_cleanup_(freep) char *text = NULL;
+		struct rename_children rc = {0};
+
+		ret = vol_record_load(c, false, name, &r, NULL, err);
+		if (ret < 0)
+			return ret;
+		ret = require_available(&r, err);
+		if (ret < 0)
+			return ret;
+		rc.parent_id = r.id;
+		rc.new_name = new_name;
+		ret = dir_list(c, DIR_VOLUMES, rename_child, &rc, err);
+		if (ret == -ENOMEM)
+			ret = err_set(err, -ENOMEM, "out of memory");
+		if (ret >= 0) {
+			str_copy(r.name, sizeof(r.name), new_name);
+			vol_time_now(r.updated);
+			text = vol_record_format(&r);
+			ret = text ? dir_rename_with(c, DIR_VOLUMES, r.id, name, new_name, text,
+			                             rc.v, rc.n, err)
+			           : err_set(err, -ENOMEM, "out of memory");
+		}
+		rename_children_release(&rc);
+		if (ret == -ECANCELED && tries < 3) {
+			err_clear(err);
+			continue;
+		}
+		if (ret < 0)
+			return ret;
+		return out_json(&r, ret_volume, err);
+	}
 }
 
 struct update_arg {

@@ -385,6 +385,8 @@ static void test_clone_larger(void **state)
 	json_object_put(v);
 }
 
+static void assert_list_text_same(struct fixture *fx, const struct vol_filter *f);
+
 static void test_clone_of_volume_and_snapshot(void **state)
 {
 	struct fixture *fx = *state;
@@ -457,6 +459,27 @@ static void test_clone_of_volume_and_snapshot(void **state)
 	assert_int_equal(vol_list(fx->c, &(struct vol_filter){.parent = n}, &arr, &err), 0);
 	assert_int_equal(json_object_array_length(arr), 2);
 	json_object_put(arr);
+
+	/* a renamed parent: its clones name it by its new name, found by it, in one step */
+	char n2[NAME_MAX_LEN + 1];
+	name(n2, "srcnew");
+	assert_int_equal(vol_rename(fx->c, n, n2, NULL, &err), 0);
+	assert_int_equal(vol_list(fx->c, &(struct vol_filter){.parent = n}, &arr, &err), 0);
+	assert_int_equal(json_object_array_length(arr), 0);
+	json_object_put(arr);
+	assert_int_equal(vol_list(fx->c, &(struct vol_filter){.parent = n2}, &arr, &err), 0);
+	assert_int_equal(json_object_array_length(arr), 2);
+	json_object_put(arr);
+	snprintf(snap, sizeof(snap), "%s@s1", n2);
+	assert_int_equal(vol_list(fx->c, &(struct vol_filter){.parent = snap}, &arr, &err), 0);
+	assert_int_equal(json_object_array_length(arr), 1);
+	assert_string_equal(json_get_string(json_object_array_get_idx(arr, 0), "name"), c2);
+	json_object_put(arr);
+	assert_list_text_same(fx, &(struct vol_filter){.parent = n2});
+	assert_int_equal(vol_show(fx->c, c1, &shown, &err), 0);
+	assert_true(json_object_object_get_ex(shown, "parent", &p));
+	assert_string_equal(json_get_string(p, "name"), n2);
+	json_object_put(shown);
 
 	json_object_put(src);
 	json_object_put(v);
