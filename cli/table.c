@@ -63,6 +63,14 @@ static void req_query_opt(struct cli_request *req, const struct cli_invocation *
 		req_query(req, key, v->str);
 }
 
+/* a bare ?key when the flag opt is given */
+static void req_query_flag(struct cli_request *req, const struct cli_invocation *inv,
+                           const char *opt)
+{
+	if (cli_opt(inv, opt)->set)
+		req_query(req, opt, NULL);
+}
+
 static int req_done(struct cli_request *req)
 {
 	return cli_buf_error(&req->path);
@@ -195,7 +203,12 @@ static int h_image_import(const struct cli_invocation *inv, struct cli_request *
 static int h_image_list(const struct cli_invocation *inv, struct cli_request *req,
                         struct cairn_err *err)
 {
-	return req_start(req, "GET", "/v1/images");
+	int r = req_start(req, "GET", "/v1/images");
+
+	if (r < 0)
+		return r;
+	req_query_flag(req, inv, "hidden");
+	return req_done(req);
 }
 
 static int h_image_show(const struct cli_invocation *inv, struct cli_request *req,
@@ -211,8 +224,7 @@ static int h_image_delete(const struct cli_invocation *inv, struct cli_request *
 
 	if (r < 0)
 		return r;
-	if (cli_opt(inv, "deferred")->set)
-		req_query(req, "deferred", NULL);
+	req_query_flag(req, inv, "deferred");
 	return req_done(req);
 }
 
@@ -319,6 +331,7 @@ static int h_volume_list(const struct cli_invocation *inv, struct cli_request *r
 	req_query_opt(req, inv, "pool", "pool");
 	req_query_opt(req, inv, "label", "label");
 	req_query_opt(req, inv, "parent", "parent");
+	req_query_flag(req, inv, "hidden");
 	return req_done(req);
 }
 
@@ -335,8 +348,7 @@ static int h_volume_delete(const struct cli_invocation *inv, struct cli_request 
 
 	if (r < 0)
 		return r;
-	if (cli_opt(inv, "force")->set)
-		req_query(req, "force", NULL);
+	req_query_flag(req, inv, "force");
 	return req_done(req);
 }
 
@@ -478,6 +490,7 @@ static int h_snapshot_list(const struct cli_invocation *inv, struct cli_request 
 	if (r < 0)
 		return r;
 	cli_buf_puts(&req->path, "/snapshots");
+	req_query_flag(req, inv, "hidden");
 	return req_done(req);
 }
 
@@ -691,10 +704,22 @@ static const struct cli_param o_volume_update[] = {
         QOS_PARAMS(" (0: no limit)"),
         END_PARAMS,
 };
+/* --hidden of the lists: what is deleted but kept for its clones, and cairn's own snapshots */
+#define HIDDEN_PARAM                                                                            \
+	{                                                                                       \
+		"hidden", CLI_T_FLAG, 0, NULL, NULL,                                            \
+		        "also the hidden ones (deleted but kept for their clones; cairn's own)" \
+	}
+
 static const struct cli_param o_volume_list[] = {
         {"pool", CLI_T_NAME, 0, "pool", "P", "only volumes in pool P"},
         {"label", CLI_T_LABEL, 0, NULL, "K=V", "only volumes with label K set to V"},
         {"parent", CLI_T_STRING, 0, NULL, "X", "only clones of X (an image, volume or VOL@SNAP)"},
+        HIDDEN_PARAM,
+        END_PARAMS,
+};
+static const struct cli_param o_list_hidden[] = {
+        HIDDEN_PARAM,
         END_PARAMS,
 };
 static const struct cli_param o_volume_delete[] = {
@@ -903,8 +928,8 @@ static const struct cli_command cli_table[] = {
          "NAME [--deferred]", "delete an image", "deleted image '{0}'"},
         {"image", "import", h_image_import, p_image_import, o_image_import, MUT, &v_show,
          "NAME FILE [--format F]", "import a disk file as a golden image", NULL},
-        {"image", "list", h_image_list, no_params, no_params, 0, &v_images, "", "list images",
-         NULL},
+        {"image", "list", h_image_list, no_params, o_list_hidden, 0, &v_images, "[--hidden]",
+         "list images", NULL},
         {"image", "show", h_image_show, p_image_name, no_params, 0, &v_show, "NAME",
          "show an image", NULL},
         {"op", "cancel", h_op_cancel, p_op_id, no_params, MUT | CLI_CMD_NO_FOLLOW, &v_none, "ID",
@@ -926,8 +951,8 @@ static const struct cli_command cli_table[] = {
          "VOLUME SNAP", "delete a snapshot", "deleted snapshot '{0}@{1}'"},
         {"snapshot", "group", h_snapshot_group, p_snapshot_group, no_params, MUT, &v_show,
          "NAME VOL...", "snapshot several volumes at one consistent point", NULL},
-        {"snapshot", "list", h_snapshot_list, p_snapshot_volume, no_params, 0, &v_snapshots,
-         "VOLUME", "list a volume's snapshots", NULL},
+        {"snapshot", "list", h_snapshot_list, p_snapshot_volume, o_list_hidden, 0, &v_snapshots,
+         "VOLUME [--hidden]", "list a volume's snapshots", NULL},
         {"volume", "attach", h_volume_attach, p_volume_domain, o_volume_attach, MUT, &v_none,
          "NAME DOMAIN [--target vdb] [--live] [--config]", "hot-plug a volume into a domain",
          "attached volume '{0}' to '{1}'"},
@@ -946,7 +971,7 @@ static const struct cli_command cli_table[] = {
         {"volume", "flatten", h_volume_flatten, p_volume_name, no_params, MUT, &v_show, "NAME",
          "copy a clone's data so it no longer needs its parent", "flattened volume '{0}'"},
         {"volume", "list", h_volume_list, no_params, o_volume_list, 0, &v_volumes,
-         "[--pool P] [--label K=V] [--parent X]", "list volumes", NULL},
+         "[--pool P] [--label K=V] [--parent X] [--hidden]", "list volumes", NULL},
         {"volume", "manage", h_volume_manage, p_volume_name, o_volume_manage, MUT, &v_show,
          "NAME --pool P --rbd-image IMG", "adopt an existing RBD image as a volume", NULL},
         {"volume", "rename", h_volume_rename, p_volume_rename, no_params, MUT, &v_show, "NAME NEW",

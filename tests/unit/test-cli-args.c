@@ -305,6 +305,9 @@ static void test_requests(void **state)
 	BUILD_OK("POST /v1/volumes/web1/snapshots {\"name\":\"s1\"}", "snapshot", "create", "web1",
 	         "s1");
 	BUILD_OK("GET /v1/volumes/web1/snapshots", "snapshot", "list", "web1");
+	BUILD_OK("GET /v1/volumes/web1/snapshots?hidden", "snapshot", "list", "web1", "--hidden");
+	BUILD_OK("GET /v1/volumes?hidden", "volume", "list", "--hidden");
+	BUILD_OK("GET /v1/images?hidden", "image", "list", "--hidden");
 	BUILD_OK("DELETE /v1/volumes/web1/snapshots/s1", "snapshot", "delete", "web1", "s1");
 	BUILD_OK("POST /v1/snapshots/group {\"name\":\"g\",\"volumes\":[\"a\",\"b\",\"c\"]}",
 	         "snapshot", "group", "g", "a", "b", "c");
