@@ -17,7 +17,7 @@
 struct vol_args {
 	const char *name, *file, *format, *image, *snapshot, *volume, *pool, *rbd_image;
 	uint64_t size;
-	bool force, deferred;
+	bool force, deferred, slow;
 	struct json_object *labels, *qos, *volumes;
 	char op_id[UUID_STR_LEN];
 };
@@ -420,10 +420,9 @@ static void route_volumes_list(struct svc_call *call)
 	call_submit(call, volumes_list_work, false);
 }
 
-static void volume_create_do(struct svc_call *call)
+static struct vol_create_params create_params(const struct vol_args *a)
 {
-	struct vol_args *a = call->data;
-	struct vol_create_params p = {
+	return (struct vol_create_params){
 	        .name = a->name,
 	        .size = a->size,
 	        .image = a->image,
@@ -433,8 +432,35 @@ static void volume_create_do(struct svc_call *call)
 	        .labels = a->labels,
 	        .qos = a->qos,
 	};
+}
 
-	if (vol_create(call->svc->cluster, &p, &call->reply, &call->err) >= 0)
+/* A clone too deep, which must be flattened: an operation with progress, on a slow worker. */
+static int volume_create_op_work(struct svc *svc, void *data, struct cairn_progress *progress,
+                                 struct json_object **ret_result, struct cairn_err *err)
+{
+	struct op_args *d = data;
+	struct vol_create_params p = create_params(&d->a);
+	int r;
+
+	p.op_id = d->a.op_id;
+	p.progress = progress;
+	r = vol_create(svc->cluster, &p, ret_result, err);
+	svc_show_changed(svc);
+	return r < 0 ? r : 0;
+}
+
+/* Everything O(1) is done here, answered 201; the rest is left to volume_created. */
+static void volume_create_do(struct svc_call *call)
+{
+	struct vol_args *a = call->data;
+	struct vol_create_params p = create_params(a);
+	int r;
+
+	p.quick = true;
+	r = vol_create(call->svc->cluster, &p, &call->reply, &call->err);
+	if (r == 1)
+		a->slow = true;
+	else if (r >= 0)
 		call->status = 201;
 }
 
@@ -442,6 +468,12 @@ CHANGE_WORK(volume_create_work, volume_create_do)
 
 static bool volume_created(struct svc_call *call)
 {
+	struct vol_args *a = call->data;
+
+	if (a->slow) {
+		start_op(call, "volume.create", "volume", a->name, volume_create_op_work, a);
+		return true;
+	}
 	return after_event(call, "volume", "created");
 }
 

@@ -245,12 +245,12 @@ static int snap_create(struct cluster *c, const char *pool, const char *image, c
 
 /* After the image exists: mark, resize, flatten, QoS. */
 static int create_configure(struct cluster *c, struct vol_record *r, uint64_t parent_size,
-                            bool flatten, struct json_object *qos, struct cairn_err *err)
+                            bool flatten, const struct vol_create_params *p, struct cairn_err *err)
 {
 	_cleanup_(rbd_closep) rbd_image_t img = NULL;
 	int ret;
 
-	if (!flatten && !qos && !(r->parent.kind != VOL_PARENT_NONE && r->size > parent_size)) {
+	if (!flatten && !p->qos && !(r->parent.kind != VOL_PARENT_NONE && r->size > parent_size)) {
 		/* the mark is all there is to do: no need to open the image for it */
 		ret = vol_rbd_mark_new(c, r->pool, r->rbd_image, r->id, err);
 		if (ret < 0)
@@ -278,7 +278,7 @@ static int create_configure(struct cluster *c, struct vol_record *r, uint64_t pa
 		struct intent_keeper keeper;
 
 		intent_keeper_start(&keeper, c, r->op, "flattening");
-		ret = rbd_flatten_with_progress(img, vol_rbd_progress_cb, NULL);
+		ret = rbd_flatten_with_progress(img, vol_rbd_progress_cb, p->progress);
 		intent_keeper_stop(&keeper);
 		if (ret < 0)
 			return err_set(err, ret, "cannot flatten volume '%s': %s", r->name,
@@ -286,8 +286,8 @@ static int create_configure(struct cluster *c, struct vol_record *r, uint64_t pa
 		r->flattened = true;
 		failpoint("volume.create.flattened");
 	}
-	if (qos) {
-		ret = vol_rbd_set_qos(img, qos, r->name, err);
+	if (p->qos) {
+		ret = vol_rbd_set_qos(img, p->qos, r->name, err);
 		if (ret < 0)
 			return ret;
 	}
@@ -337,6 +337,18 @@ int vol_create(struct cluster *c, const struct vol_create_params *p,
 			               p->name, size_format(r.size, a), size_format(src.size, b));
 		/* never a chain without limit: a clone too deep is made independent */
 		flatten = src.depth + 1 > conf->volumes.max_clone_depth;
+		if (flatten && p->quick) {
+			char id[128];
+
+			/* a name taken is answered now, not by a failed operation */
+			ret = dir_lookup(c, DIR_VOLUMES, p->name, id, sizeof(id), err);
+			if (ret == 0)
+				return err_set(err, -EEXIST, "volume '%s' already exists", p->name);
+			if (ret != -ENOENT)
+				return ret;
+			err_clear(err);
+			return 1;
+		}
 	}
 	r.labels = p->labels ? json_object_get(p->labels) : json_object_new_object();
 	r.qos = p->qos ? json_object_get(p->qos) : json_object_new_object();
@@ -392,7 +404,7 @@ int vol_create(struct cluster *c, const struct vol_create_params *p,
 			goto undo;
 		failpoint("volume.create.cloned");
 	}
-	ret = create_configure(c, &r, src.size, flatten, p->qos, err);
+	ret = create_configure(c, &r, src.size, flatten, p, err);
 	if (ret < 0)
 		goto undo;
 	if (flatten && r.parent.kind == VOL_PARENT_VOLUME) {

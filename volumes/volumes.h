@@ -187,12 +187,16 @@ struct vol_create_params {
 	struct json_object *labels;      /* borrowed; NULL: none */
 	struct json_object *qos;         /* borrowed; NULL: none; see vol_update() */
 	const char *op_id;               /* NULL: a new one */
+	/* a clone deeper than max_clone_depth is flattened, O(size): */
+	struct cairn_progress *progress; /* its progress; NULL: none */
+	bool quick;                      /* return 1 instead, having done nothing */
 };
 
 /*
  * Create a volume: blank (size required) or an O(1) copy-on-write clone of at most one
  * source, optionally larger than it (never smaller: -EINVAL). A clone deeper than
- * [volumes] max_clone_depth is flattened right away ("flattened": true). The name is
+ * [volumes] max_clone_depth is flattened right away ("flattened": true), or, when p->quick,
+ * 1 is returned before anything is done (the caller runs it as an operation). The name is
  * reserved first: -EEXIST when taken. A failure leaves nothing behind.
  */
 int vol_create(struct cluster *c, const struct vol_create_params *p,
