@@ -218,6 +218,22 @@ static int settle_flatten(struct cluster *c, const struct intent *it, struct cai
 	return r;
 }
 
+/* An interrupted extend, revert or QoS change: the record follows the image (and the
+ * image's limits the record). */
+static int settle_change(struct cluster *c, const struct intent *it, struct cairn_err *err)
+{
+	const char *id = json_get_string(it->targets, "id");
+	const char *name = json_get_string(it->targets, "name");
+	int r = id ? vol_change_settle(c, id, err) : 0;
+
+	if (r < 0)
+		return r;
+	if (intent_end(c, it->op, err) < 0)
+		return err->code;
+	log_info("settled the interrupted change of volume '%s' (%s)", name ?: "?", it->op);
+	return 1;
+}
+
 /* Finish an unfinished delete. */
 static int settle_delete(struct cluster *c, const struct intent *it, bool is_image,
                          struct cairn_err *err)
@@ -362,6 +378,8 @@ int vol_reconcile(struct cluster *c, const struct vol_reconcile_opts *opts,
 			r = settle_delete(c, it, is_image, &lerr);
 		else if (strcmp(it->kind, "volume.flatten") == 0)
 			r = settle_flatten(c, it, &lerr);
+		else if (strcmp(it->kind, "volume.change") == 0)
+			r = settle_change(c, it, &lerr);
 		else
 			continue;
 		if (r < 0) {

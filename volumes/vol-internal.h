@@ -308,6 +308,12 @@ static inline int vol_rbd_code(int r)
  * nothing to do (still a clone, flattened already, or gone).
  */
 int vol_flatten_settle(struct cluster *c, const char *id, struct cairn_err *err);
+/*
+ * A change of a volume in RBD (extend, revert, QoS) was interrupted before or after its
+ * record: the record takes the image's size and the image the record's QoS limits. 1 when
+ * settled, 0 when the volume or its image is gone.
+ */
+int vol_change_settle(struct cluster *c, const char *id, struct cairn_err *err);
 void vol_parent_release(struct cluster *c, const struct vol_record *child);
 /* Remove a hidden record's image and record when it has no children; 1 when removed. */
 int vol_hidden_try_remove(struct cluster *c, bool is_image, const char *id, struct cairn_err *err);

@@ -1162,6 +1162,74 @@ static int set_size(struct vol_record *r, void *arg, struct cairn_err *err)
 	return 0;
 }
 
+/* ---- a change made in RBD, then in the record: an intent between the two ------------------- */
+
+/* The intent of kind on volume r, under a new op id. */
+static int intent_on(struct cluster *c, const struct vol_record *r, const char *kind,
+                     char op[UUID_STR_LEN], struct cairn_err *err)
+{
+	_cleanup_(json_putp) struct json_object *targets = json_object_new_object();
+
+	if (!targets || json_add_string(targets, "id", r->id) < 0 ||
+	    json_add_string(targets, "name", r->name) < 0)
+		return err_set(err, -ENOMEM, "out of memory");
+	uuid_generate_str(op);
+	return intent_begin(c, op, kind, targets, err);
+}
+
+/*
+ * The end of a "volume.change": done when the record was written (recorded), or when RBD
+ * was not changed; else the reconciler makes the record follow RBD (vol_change_settle).
+ */
+static void change_end(struct cluster *c, const char *op, const char *name, bool settled)
+{
+	struct cairn_err lerr = {0};
+
+	if (!settled) {
+		cluster_intent_orphan(c, op);
+		return;
+	}
+	if (intent_end(c, op, &lerr) < 0)
+		log_warn("intent %s of changing '%s' stays: %s", op, name, lerr.msg);
+}
+
+int vol_change_settle(struct cluster *c, const char *id, struct cairn_err *err)
+{
+	_cleanup_(vol_record_releasep) struct vol_record r = {0};
+	_cleanup_(rbd_closep) rbd_image_t img = NULL;
+	uint64_t size;
+	int ret;
+
+	ret = vol_record_load_id(c, false, id, &r, NULL, err);
+	if (ret == -ENOENT) {
+		err_clear(err);
+		return 0;
+	}
+	if (ret < 0)
+		return ret;
+	ret = vol_open(c, r.pool, r.rbd_image, NULL, &img, err);
+	if (ret == -ENOENT) {
+		err_clear(err);
+		return 0;
+	}
+	if (ret < 0)
+		return ret;
+	ret = rbd_get_size(img, &size);
+	if (ret < 0)
+		return err_set(err, ret, "cannot read the size of volume '%s': %s", r.name,
+		               strerror(-ret));
+	if (size != r.size) {
+		ret = vol_record_modify(c, false, r.id, set_size, &size, NULL, err);
+		if (ret < 0)
+			return ret;
+	}
+	/* the QoS limits: the record's, as the last answered change left them */
+	ret = vol_rbd_set_qos(img, r.qos, r.name, err);
+	if (ret < 0)
+		return ret;
+	return 1;
+}
+
 static int out_json(const struct vol_record *r, struct json_object **ret, struct cairn_err *err)
 {
 	struct json_object *o;
@@ -1180,7 +1248,7 @@ int vol_extend(struct cluster *c, const char *name, uint64_t size, struct json_o
 {
 	_cleanup_(vol_record_releasep) struct vol_record r = {0}, stored = {0};
 	_cleanup_(rbd_closep) rbd_image_t img = NULL;
-	char a[SIZE_STR_MAX], b[SIZE_STR_MAX];
+	char a[SIZE_STR_MAX], b[SIZE_STR_MAX], op[UUID_STR_LEN];
 	uint64_t cur;
 	int ret;
 
@@ -1202,15 +1270,23 @@ int vol_extend(struct cluster *c, const char *name, uint64_t size, struct json_o
 	if (size < cur)
 		return err_set(err, -EINVAL, "volume '%s' is %s; shrinking to %s is refused", name,
 		               size_format(cur, a), size_format(size, b));
+	ret = intent_on(c, &r, "volume.change", op, err);
+	if (ret < 0)
+		return ret;
 	if (size > cur) {
 		ret = rbd_resize2(img, size, false, NULL, NULL);
 		if (ret == -ENOSPC || ret == -EDQUOT)
-			return err_set(err, -ENOSPC, "pool '%s' is full", r.pool);
-		if (ret < 0)
-			return err_set(err, ret, "cannot extend volume '%s': %s", name,
-			               strerror(-ret));
+			ret = err_set(err, -ENOSPC, "pool '%s' is full", r.pool);
+		else if (ret < 0)
+			err_set(err, ret, "cannot extend volume '%s': %s", name, strerror(-ret));
+		if (ret < 0) {
+			change_end(c, op, name, true);
+			return ret;
+		}
+		failpoint("volume.extend.resized");
 	}
 	ret = vol_record_modify(c, false, r.id, set_size, &size, &stored, err);
+	change_end(c, op, name, ret >= 0);
 	if (ret < 0)
 		return ret;
 	return out_json(&stored, ret_volume, err);
@@ -1263,7 +1339,6 @@ int vol_flatten(struct cluster *c, const char *name, struct cairn_progress *prog
                 struct cairn_err *err)
 {
 	_cleanup_(vol_record_releasep) struct vol_record r = {0};
-	_cleanup_(json_putp) struct json_object *targets = NULL;
 	rbd_linked_image_spec_t parent = {0};
 	rbd_snap_spec_t psnap = {0};
 	char op[UUID_STR_LEN];
@@ -1275,12 +1350,7 @@ int vol_flatten(struct cluster *c, const char *name, struct cairn_progress *prog
 	ret = require_available(&r, err);
 	if (ret < 0)
 		return ret;
-	targets = json_object_new_object();
-	if (!targets || json_add_string(targets, "id", r.id) < 0 ||
-	    json_add_string(targets, "name", r.name) < 0)
-		return err_set(err, -ENOMEM, "out of memory");
-	uuid_generate_str(op);
-	ret = intent_begin(c, op, "volume.flatten", targets, err);
+	ret = intent_on(c, &r, "volume.flatten", op, err);
 	if (ret < 0)
 		return ret;
 	{
@@ -1334,6 +1404,7 @@ int vol_revert(struct cluster *c, const char *name, const char *snapshot, struct
 	size_t n = 0;
 	bool found = false;
 	uint64_t size = 0;
+	char op[UUID_STR_LEN];
 	int ret;
 
 	ret = vol_record_load(c, false, name, &r, NULL, err);
@@ -1373,24 +1444,35 @@ int vol_revert(struct cluster *c, const char *name, const char *snapshot, struct
 			return err_set(err, ret, "cannot list the users of volume '%s': %s", name,
 			               strerror(-ret));
 	}
+	ret = intent_on(c, &r, "volume.change", op, err);
+	if (ret < 0)
+		return ret;
 	{
 		_cleanup_(rbd_closep) rbd_image_t img = NULL;
 
 		ret = vol_open(c, r.pool, r.rbd_image, NULL, &img, err);
-		if (ret < 0)
+		if (ret >= 0) {
+			ret = rbd_snap_rollback_with_progress(img, snapshot, vol_rbd_progress_cb,
+			                                      NULL);
+			if (ret < 0)
+				err_set(err, ret, "cannot revert volume '%s' to '%s': %s", name,
+				        snapshot, strerror(-ret));
+		}
+		if (ret < 0) {
+			/* a rollback that failed half way: the record may need the snapshot's size */
+			change_end(c, op, name, false);
 			return ret;
-		ret = rbd_snap_rollback_with_progress(img, snapshot, vol_rbd_progress_cb, NULL);
-		if (ret < 0)
-			return err_set(err, ret, "cannot revert volume '%s' to '%s': %s", name,
-			               snapshot, strerror(-ret));
+		}
+		failpoint("volume.revert.rolledback");
 		ret = rbd_get_size(img, &size);
 		if (ret < 0)
-			return err_set(err, ret, "cannot read the size of volume '%s': %s", name,
-			               strerror(-ret));
+			err_set(err, ret, "cannot read the size of volume '%s': %s", name,
+			        strerror(-ret));
 	}
-	if (size != r.size)
-		return vol_record_modify(c, false, r.id, set_size, &size, NULL, err);
-	return 0;
+	if (ret >= 0 && size != r.size)
+		ret = vol_record_modify(c, false, r.id, set_size, &size, NULL, err);
+	change_end(c, op, name, ret >= 0);
+	return ret < 0 ? ret : 0;
 }
 
 /* The records of the clones of a volume (of the volume itself or of its snapshots), with
@@ -1515,6 +1597,7 @@ int vol_update(struct cluster *c, const char *name, struct json_object *labels,
 {
 	_cleanup_(vol_record_releasep) struct vol_record r = {0}, stored = {0};
 	struct update_arg u = {labels, qos};
+	char op[UUID_STR_LEN];
 	int ret;
 
 	if (labels && vol_labels_validate(labels, err) < 0)
@@ -1530,14 +1613,22 @@ int vol_update(struct cluster *c, const char *name, struct json_object *labels,
 	if (qos) {
 		_cleanup_(rbd_closep) rbd_image_t img = NULL;
 
+		ret = intent_on(c, &r, "volume.change", op, err);
+		if (ret < 0)
+			return ret;
 		ret = vol_open(c, r.pool, r.rbd_image, NULL, &img, err);
-		if (ret < 0)
+		if (ret >= 0)
+			ret = vol_rbd_set_qos(img, qos, name, err);
+		if (ret < 0) {
+			/* some limits may be set: the record's are put back */
+			change_end(c, op, name, false);
 			return ret;
-		ret = vol_rbd_set_qos(img, qos, name, err);
-		if (ret < 0)
-			return ret;
+		}
+		failpoint("volume.update.qos");
 	}
 	ret = vol_record_modify(c, false, r.id, set_labels_qos, &u, &stored, err);
+	if (qos)
+		change_end(c, op, name, ret >= 0);
 	if (ret < 0)
 		return ret;
 	return out_json(&stored, ret_volume, err);

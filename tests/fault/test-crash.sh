@@ -8,6 +8,9 @@
 # "available", served by the API, owning exactly the new RBD image and snapshots) or left
 # nothing (no record, the same RBD images and snapshots as before). A backup that dies is
 # kept as "failed" without any data, by design (backup/backup.h): that counts as nothing.
+# A change (extend, revert, QoS) is one step in RBD and one in the record: it either
+# completed or left the volume as it was, the record and the image agreeing on the size and
+# the QoS limits.
 # Not here: snapshot create and delete are one librbd call each (no intent, no fail point).
 . "$(dirname "$0")/fault-lib.sh"
 
@@ -28,6 +31,10 @@
 # restore      POST /v1/backups/{id}/restore to a new volume (its bytes are checked)
 # backup_delete         DELETE /v1/backups/{id}
 # flatten      POST /v1/volumes/{name}/flatten of a clone of a volume
+# extend       POST /v1/volumes/{name}/extend, 32 MiB to 64 MiB
+# revert       POST /v1/volumes/{name}/revert to a snapshot taken at 32 MiB, the volume
+#              being 64 MiB since
+# qos          PATCH /v1/volumes/{name} {"qos": {"iops": 300}}
 STEPS='
 volume.create.intent       blank clone_volume
 volume.create.reserved     blank clone_volume
@@ -51,6 +58,9 @@ volume.delete.snapshots    delete
 volume.delete.removed      delete delete_direct
 volume.delete.unrecorded   delete delete_direct
 volume.flatten.flattened   flatten
+volume.extend.resized      extend
+volume.revert.rolledback   revert
+volume.update.qos          qos
 image.delete.intent        image_delete image_delete_direct
 image.delete.marked        image_delete image_delete_direct
 image.delete.snapshots     image_delete
@@ -238,6 +248,29 @@ setup_case() { # scenario: fixtures; sets METHOD PATH_ BODY NAME KIND OPKIND
 		api POST /v1/volumes "{\"name\":\"$NAME\",\"volume\":\"pv\"}"
 		[ "$STATUS" = 201 ] || return 1
 		;;
+	extend | revert | qos)
+		KIND=volumes OPKIND=change NAME=$s$seq_no
+		api POST /v1/volumes "{\"name\":\"$NAME\",\"size\":\"32M\"}"
+		[ "$STATUS" = 201 ] || return 1
+		case $s in
+		extend)
+			METHOD=POST PATH_="/v1/volumes/$NAME/extend" BODY='{"size":"64M"}'
+			CHANGED='.size == 67108864'
+			;;
+		revert)
+			api POST "/v1/volumes/$NAME/snapshots" '{"name":"s1"}'
+			[ "$STATUS" = 201 ] || return 1
+			api POST "/v1/volumes/$NAME/extend" '{"size":"64M"}'
+			[ "$STATUS" = 200 ] || return 1
+			METHOD=POST PATH_="/v1/volumes/$NAME/revert" BODY='{"snapshot":"s1"}'
+			CHANGED='.size == 33554432'
+			;;
+		qos)
+			METHOD=PATCH PATH_="/v1/volumes/$NAME" BODY='{"qos":{"iops":300}}'
+			CHANGED='.qos.iops == 300'
+			;;
+		esac
+		;;
 	backup_delete)
 		backup_wait '{"volume":"rv","target":"file"}' || return 1
 		KIND=backups OPKIND=backup_delete NAME=$BACKUP_ID METHOD=DELETE PATH_="/v1/backups/$BACKUP_ID" BODY=
@@ -322,6 +355,33 @@ outcome_flatten() { # volume NAME, a clone: flattened (no parent in RBD, its rec
 		OUTCOME="left it as it was"
 		WHY="$WHY$(differs "$T/before" "$T/after")"
 	fi
+}
+
+outcome_change() { # volume NAME: available, its record and its image agreeing on the size
+	# and the QoS limit, the record either changed ($CHANGED) or as it was; no image or
+	# snapshot came or went
+	local id pool rbd rsize isize riops iiops
+	id=$(record_id volumes "$NAME")
+	api GET "/v1/volumes/$NAME"
+	[ "$STATUS" = 200 ] || WHY="GET answers $STATUS"
+	printf '%s' "$BODY_OUT" | jq -e '.status == "available"' >/dev/null || WHY="$WHY; not available: $BODY_OUT"
+	pool=$(jqf "$INV" ".dirs.volumes[\"$id\"].pool")
+	rbd=$(jqf "$INV" ".dirs.volumes[\"$id\"].rbd_image")
+	rsize=$(jqf "$INV" ".dirs.volumes[\"$id\"].size")
+	isize=$(rbdc info --format json "$pool/$rbd" | jq .size)
+	[ "$rsize" = "$isize" ] || WHY="$WHY; the record says $rsize bytes, the image has $isize"
+	riops=$(jqf "$INV" ".dirs.volumes[\"$id\"].qos.iops // 0")
+	iiops=$(rbdc image-meta get "$pool/$rbd" conf_rbd_qos_iops_limit 2>/dev/null || echo 0)
+	[ "$riops" = "$iiops" ] || WHY="$WHY; the record's iops limit is $riops, the image's $iiops"
+	if jq -e ".dirs.volumes[\"$id\"] | $CHANGED" "$INV" >/dev/null; then
+		OUTCOME=completed
+	elif [ "$(jq -c ".dirs.volumes[\"$id\"] | [.size, .qos]" "$INV")" = \
+		"$(jq -c ".dirs.volumes[\"$id\"] | [.size, .qos]" "$T/before.json")" ]; then
+		OUTCOME="left it as it was"
+	else
+		WHY="$WHY; the record is neither as it was nor changed: $(jq -c ".dirs.volumes[\"$id\"]" "$INV")"
+	fi
+	WHY="$WHY$(differs "$T/before" "$T/after")"
 }
 
 outcome_backup() { # a backup of volume NAME: a new record, available with its data (and
@@ -453,6 +513,7 @@ run_case() { # step scenario
 	backup_set) outcome_backup_set ;;
 	backup_delete) outcome_backup_delete ;;
 	flatten) outcome_flatten ;;
+	change) outcome_change ;;
 	esac
 	local outcome=$OUTCOME why=$WHY
 	if [ -z "$why" ]; then
@@ -466,7 +527,8 @@ run_case() { # step scenario
 	echo "# $d took $((SECONDS - t0)) s"
 
 	# the next case starts from the fixtures only
-	if { [ "$OPKIND" = create ] && [ "$OUTCOME" = completed ]; } || [ "$OPKIND" = flatten ]; then
+	if { [ "$OPKIND" = create ] && [ "$OUTCOME" = completed ]; } || [ "$OPKIND" = flatten ] ||
+		[ "$OPKIND" = change ]; then
 		if [ "$KIND" = volumes ]; then
 			api DELETE "/v1/volumes/$NAME?force"
 			[ "$STATUS" = 202 ] && op_wait "$(printf '%s' "$BODY_OUT" | jq -r .id)" >/dev/null
