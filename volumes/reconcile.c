@@ -202,36 +202,26 @@ static int settle_create(struct cluster *c, const struct intent *it, bool is_ima
 	return 1;
 }
 
-/* An interrupted flatten: when RBD's part got through, the record follows. */
-static int settle_flatten(struct cluster *c, const struct intent *it, struct cairn_err *err)
+/*
+ * An interrupted flatten (when RBD's part got through, the record follows) or change of a
+ * volume (extend, revert, QoS: the record takes the image's size, the image the record's
+ * limits): settle(c, id) does it, then the intent goes.
+ */
+static int settle_volume(struct cluster *c, const struct intent *it,
+                         int (*settle)(struct cluster *c, const char *id, struct cairn_err *err),
+                         struct cairn_err *err)
 {
 	const char *id = json_get_string(it->targets, "id");
 	const char *name = json_get_string(it->targets, "name");
-	int r = id ? vol_flatten_settle(c, id, err) : 0;
+	int r = id ? settle(c, id, err) : 0;
 
 	if (r < 0)
 		return r;
 	if (intent_end(c, it->op, err) < 0)
 		return err->code;
-	log_info("%s the interrupted volume.flatten '%s' (%s)", r > 0 ? "finished" : "dropped",
+	log_info("%s the interrupted %s of '%s' (%s)", r > 0 ? "finished" : "dropped", it->kind,
 	         name ?: "?", it->op);
 	return r;
-}
-
-/* An interrupted extend, revert or QoS change: the record follows the image (and the
- * image's limits the record). */
-static int settle_change(struct cluster *c, const struct intent *it, struct cairn_err *err)
-{
-	const char *id = json_get_string(it->targets, "id");
-	const char *name = json_get_string(it->targets, "name");
-	int r = id ? vol_change_settle(c, id, err) : 0;
-
-	if (r < 0)
-		return r;
-	if (intent_end(c, it->op, err) < 0)
-		return err->code;
-	log_info("settled the interrupted change of volume '%s' (%s)", name ?: "?", it->op);
-	return 1;
 }
 
 /* Finish an unfinished delete. */
@@ -377,9 +367,9 @@ int vol_reconcile(struct cluster *c, const struct vol_reconcile_opts *opts,
 		         strcmp(it->kind, "image.delete") == 0)
 			r = settle_delete(c, it, is_image, &lerr);
 		else if (strcmp(it->kind, "volume.flatten") == 0)
-			r = settle_flatten(c, it, &lerr);
+			r = settle_volume(c, it, vol_flatten_settle, &lerr);
 		else if (strcmp(it->kind, "volume.change") == 0)
-			r = settle_change(c, it, &lerr);
+			r = settle_volume(c, it, vol_change_settle, &lerr);
 		else
 			continue;
 		if (r < 0) {
