@@ -373,6 +373,18 @@ static int h_volume_xml(const struct cli_invocation *inv, struct cli_request *re
 	return req_done(req);
 }
 
+/* attach and detach: {"domain", "target"?, "live"?, "config"?, "uri"?} */
+static int body_disk_opts(struct cli_request *req, const struct cli_invocation *inv)
+{
+	if (json_add_string(req->body, "domain", inv->args[1]) < 0 ||
+	    body_string_opt(req, inv, "target", "target") < 0 ||
+	    body_flag_opt(req, inv, "live", "live") < 0 ||
+	    body_flag_opt(req, inv, "config", "config") < 0 ||
+	    body_string_opt(req, inv, "uri", "uri") < 0)
+		return -ENOMEM;
+	return 0;
+}
+
 static int h_volume_attach(const struct cli_invocation *inv, struct cli_request *req,
                            struct cairn_err *err)
 {
@@ -380,12 +392,7 @@ static int h_volume_attach(const struct cli_invocation *inv, struct cli_request 
 
 	if (r < 0)
 		return r;
-	if (json_add_string(req->body, "domain", inv->args[1]) < 0 ||
-	    body_string_opt(req, inv, "target", "target") < 0 ||
-	    body_flag_opt(req, inv, "live", "live") < 0 ||
-	    body_flag_opt(req, inv, "config", "config") < 0)
-		return -ENOMEM;
-	return 0;
+	return body_disk_opts(req, inv);
 }
 
 static int h_volume_detach(const struct cli_invocation *inv, struct cli_request *req,
@@ -395,7 +402,7 @@ static int h_volume_detach(const struct cli_invocation *inv, struct cli_request 
 
 	if (r < 0)
 		return r;
-	return json_add_string(req->body, "domain", inv->args[1]);
+	return body_disk_opts(req, inv);
 }
 
 static int h_volume_manage(const struct cli_invocation *inv, struct cli_request *req,
@@ -705,6 +712,15 @@ static const struct cli_param o_volume_attach[] = {
         {"target", CLI_T_STRING, 0, NULL, "DEV", "the guest device name (default: next free)"},
         {"live", CLI_T_FLAG, 0, NULL, NULL, "attach to the running domain"},
         {"config", CLI_T_FLAG, 0, NULL, NULL, "attach in the persistent definition"},
+        {"uri", CLI_T_STRING, 0, NULL, "URI", "the libvirt connection (default qemu:///system)"},
+        END_PARAMS,
+};
+static const struct cli_param o_volume_detach[] = {
+        {"target", CLI_T_STRING, 0, NULL, "DEV",
+         "only when the volume is this guest device (default: wherever it is)"},
+        {"live", CLI_T_FLAG, 0, NULL, NULL, "unplug it from the running domain"},
+        {"config", CLI_T_FLAG, 0, NULL, NULL, "remove it from the persistent definition"},
+        {"uri", CLI_T_STRING, 0, NULL, "URI", "the libvirt connection (default qemu:///system)"},
         END_PARAMS,
 };
 static const struct cli_param o_volume_manage[] = {
@@ -904,8 +920,8 @@ static const struct cli_command cli_table[] = {
         {"snapshot", "list", h_snapshot_list, p_snapshot_volume, no_params, 0, &v_snapshots,
          "VOLUME", "list a volume's snapshots", NULL},
         {"volume", "attach", h_volume_attach, p_volume_domain, o_volume_attach, MUT, &v_none,
-         "NAME DOMAIN [--target vdb] [--live] [--config]", "hot-plug a volume into a domain",
-         "attached volume '{0}' to '{1}'"},
+         "NAME DOMAIN [--target vdb] [--live] [--config] [--uri URI]",
+         "hot-plug a volume into a domain", "attached volume '{0}' to '{1}'"},
         {"volume", "create", h_volume_create, p_volume_name, o_volume_create, MUT, &v_show,
          "NAME [--size 10G] [--image I | --snapshot VOL@SNAP | --volume V] [--pool P] "
          "[--label K=V]... [--qos-iops N] [--qos-bps N]",
@@ -913,8 +929,10 @@ static const struct cli_command cli_table[] = {
         {"volume", "delete", h_volume_delete, p_volume_name, o_volume_delete, MUT, &v_none,
          "NAME [--force]", "delete a volume (to the trash, purged in the background)",
          "deleted volume '{0}'"},
-        {"volume", "detach", h_volume_detach, p_volume_domain, no_params, MUT, &v_none,
-         "NAME DOMAIN", "unplug a volume from a domain", "detached volume '{0}' from '{1}'"},
+        {"volume", "detach", h_volume_detach, p_volume_domain, o_volume_detach, MUT, &v_none,
+         "NAME DOMAIN [--target vdb] [--live] [--config] [--uri URI]",
+         "unplug a volume from a domain (the disk whose source is the volume)",
+         "detached volume '{0}' from '{1}'"},
         {"volume", "extend", h_volume_extend, p_volume_extend, no_params, MUT, &v_show, "NAME SIZE",
          "grow a volume", "extended volume '{0}'"},
         {"volume", "flatten", h_volume_flatten, p_volume_name, no_params, MUT, &v_show, "NAME",

@@ -29,7 +29,8 @@ struct virt_args {
 	bool live, config, readonly, shareable;
 	uint64_t memory_mib;
 	uint32_t vcpus;
-	char *xml; /* result */
+	char *xml;          /* result */
+	char *target_owned; /* a target picked here, when none was given */
 };
 
 static void virt_args_free(void *data)
@@ -37,6 +38,7 @@ static void virt_args_free(void *data)
 	struct virt_args *a = data;
 
 	free(a->xml);
+	free(a->target_owned);
 	free(a);
 }
 
@@ -382,39 +384,73 @@ static void route_secret_ensure(struct svc_call *call)
 	call_submit(call, secret_ensure_work, false);
 }
 
-static void attach_work(struct svc_call *call)
+/* No target given: the next free one of the bus among the domain's disks. */
+static int attach_target_pick(virConnectPtr conn, struct virt_args *a, struct cairn_err *err)
 {
-	struct virt_args *a = call->data;
-	virConnectPtr conn = NULL;
+	char **used = NULL;
+	size_t n = 0;
+	int r;
 
-	if (disk_xml_build(call->svc, call->params[0], a, &a->xml, &call->err) < 0 ||
-	    virt_open(call->svc, a->uri, &conn, &call->err) < 0)
-		return;
-	if (virt_disk_attach(conn, a->domain, a->xml, a->live, a->config, &call->err) >= 0) {
-		call->reply = json_object_new_object();
-		json_add_string(call->reply, "volume", call->params[0]);
-		json_add_string(call->reply, "domain", a->domain);
-		json_add_string(call->reply, "target", a->target ? a->target : "vda");
-		json_add_bool(call->reply, "attached", true);
-	}
-	virConnectClose(conn);
+	if (a->target)
+		return 0;
+	r = virt_disk_targets(conn, a->domain, a->live, a->config, &used, &n, err);
+	if (r < 0)
+		return r;
+	r = xml_disk_target_next(used, n, a->bus, &a->target_owned, err);
+	xml_strv_free(used);
+	if (r < 0)
+		return r;
+	a->target = a->target_owned;
+	return 0;
 }
 
-static void detach_work(struct svc_call *call)
+static void attach_work(struct svc_call *call)
 {
 	struct virt_args *a = call->data;
 	virConnectPtr conn = NULL;
 
 	if (virt_open(call->svc, a->uri, &conn, &call->err) < 0)
 		return;
-	if (virt_disk_detach(conn, a->domain, a->target ? a->target : "vda", a->live, a->config,
-	                     &call->err) >= 0) {
+	if (attach_target_pick(conn, a, &call->err) >= 0 &&
+	    disk_xml_build(call->svc, call->params[0], a, &a->xml, &call->err) >= 0 &&
+	    virt_disk_attach(conn, a->domain, a->xml, a->live, a->config, &call->err) >= 0) {
 		call->reply = json_object_new_object();
 		json_add_string(call->reply, "volume", call->params[0]);
 		json_add_string(call->reply, "domain", a->domain);
+		json_add_string(call->reply, "target", a->target);
+		json_add_bool(call->reply, "attached", true);
+	}
+	virConnectClose(conn);
+}
+
+/* Only the disk whose source is this volume's RBD image is unplugged. */
+static void detach_work(struct svc_call *call)
+{
+	struct virt_args *a = call->data;
+	_cleanup_(freep) char *dev = NULL;
+	struct vol_record rec;
+	virConnectPtr conn = NULL;
+	int r;
+
+	/* the uri first: a refused one is refused whatever the volume */
+	if (virt_open(call->svc, a->uri, &conn, &call->err) < 0)
+		return;
+	r = vol_record_load(call->svc->cluster, false, call->params[0], &rec, NULL, &call->err);
+	if (r < 0) {
+		virConnectClose(conn);
+		return;
+	}
+	r = virt_disk_detach(conn, a->domain, call->params[0], rec.pool, rec.rbd_image, a->target,
+	                     a->live, a->config, &dev, &call->err);
+	if (r >= 0) {
+		call->reply = json_object_new_object();
+		json_add_string(call->reply, "volume", call->params[0]);
+		json_add_string(call->reply, "domain", a->domain);
+		json_add_string(call->reply, "target", dev);
 		json_add_bool(call->reply, "attached", false);
 	}
 	virConnectClose(conn);
+	vol_record_release(&rec);
 }
 
 static void route_attach_detach(struct svc_call *call, call_work_fn work)

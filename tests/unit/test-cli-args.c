@@ -292,6 +292,13 @@ static void test_requests(void **state)
 	         "volume", "attach", "web1", "vm 1", "--target", "vdb", "--live");
 	BUILD_OK("POST /v1/volumes/web1/detach {\"domain\":\"vm1\"}", "volume", "detach", "web1",
 	         "vm1");
+	BUILD_OK("POST /v1/volumes/web1/detach {\"domain\":\"vm1\",\"target\":\"vdb\","
+	         "\"live\":true,\"config\":true,\"uri\":\"qemu:///embed?root=/srv/lv\"}",
+	         "volume", "detach", "web1", "vm1", "--target", "vdb", "--live", "--config",
+	         "--uri", "qemu:///embed?root=/srv/lv");
+	BUILD_OK("POST /v1/volumes/web1/attach {\"domain\":\"vm1\",\"config\":true,"
+	         "\"uri\":\"qemu:///session\"}",
+	         "volume", "attach", "web1", "vm1", "--config", "--uri", "qemu:///session");
 	BUILD_OK("POST /v1/volumes/manage {\"name\":\"old\",\"pool\":\"volumes\","
 	         "\"rbd_image\":\"volume-42\"}",
 	         "volume", "manage", "old", "--pool", "volumes", "--rbd-image", "volume-42");
