@@ -405,6 +405,37 @@ static int h_volume_detach(const struct cli_invocation *inv, struct cli_request 
 	return body_disk_opts(req, inv);
 }
 
+/* GET /v1/volumes/NAME/domain-xml: --volume (repeated) becomes volumes=a,b */
+static int h_volume_domain_xml(const struct cli_invocation *inv, struct cli_request *req,
+                               struct cairn_err *err)
+{
+	const struct cli_value *vols = cli_opt(inv, "volume");
+	int r = req_start(req, "GET", "/v1/volumes");
+
+	if (r < 0)
+		return r;
+	req_segment(req, inv->args[0]);
+	cli_buf_puts(&req->path, "/domain-xml");
+	req_query_opt(req, inv, "name", "name");
+	req_query_opt(req, inv, "memory", "memory");
+	req_query_opt(req, inv, "vcpus", "vcpus");
+	req_query_opt(req, inv, "type", "type");
+	req_query_opt(req, inv, "target", "target");
+	req_query_opt(req, inv, "bus", "bus");
+	if (vols->set) {
+		cli_buf_putc(&req->path, strchr(cli_buf_str(&req->path), '?') ? '&' : '?');
+		cli_buf_puts(&req->path, "volumes=");
+		for (size_t i = 0; i < vols->n_items; i++) {
+			if (i > 0)
+				cli_buf_putc(&req->path, ',');
+			cli_buf_put_encoded(&req->path, vols->items[i]);
+		}
+	}
+	req_query_opt(req, inv, "network", "network");
+	req_query_opt(req, inv, "console-log", "console_log");
+	return req_done(req);
+}
+
 static int h_volume_manage(const struct cli_invocation *inv, struct cli_request *req,
                            struct cairn_err *err)
 {
@@ -723,6 +754,19 @@ static const struct cli_param o_volume_detach[] = {
         {"uri", CLI_T_STRING, 0, NULL, "URI", "the libvirt connection (default qemu:///system)"},
         END_PARAMS,
 };
+static const struct cli_param o_volume_domain_xml[] = {
+        {"name", CLI_T_NAME, 0, "domain", "VM", "the domain's name (default: the volume's)"},
+        {"memory", CLI_T_UINT, 0, NULL, "MIB", "memory in MiB (default 512)"},
+        {"vcpus", CLI_T_UINT, 0, NULL, "N", "virtual CPUs (default 1)"},
+        {"type", CLI_T_CHOICE, 0, "kvm|qemu", "T", "the accelerator (default kvm; qemu: TCG)"},
+        {"target", CLI_T_STRING, 0, NULL, "DEV", "the boot disk's guest device (default vda)"},
+        {"bus", CLI_T_STRING, 0, NULL, "BUS", "the disks' bus (default virtio)"},
+        {"volume", CLI_T_NAME, CLI_P_REPEAT, "volume", "V",
+         "one more disk after the boot volume, at the next free device; may be repeated"},
+        {"network", CLI_T_NAME, 0, "network", "N", "a virtio NIC on libvirt network N"},
+        {"console-log", CLI_T_STRING, 0, NULL, "FILE", "log the serial console to FILE"},
+        END_PARAMS,
+};
 static const struct cli_param o_volume_manage[] = {
         {"pool", CLI_T_NAME, CLI_P_REQUIRED, "pool", "P", "the pool the RBD image is in"},
         {"rbd-image", CLI_T_STRING, CLI_P_REQUIRED, NULL, "IMG", "the RBD image to adopt"},
@@ -933,6 +977,10 @@ static const struct cli_command cli_table[] = {
          "NAME DOMAIN [--target vdb] [--live] [--config] [--uri URI]",
          "unplug a volume from a domain (the disk whose source is the volume)",
          "detached volume '{0}' from '{1}'"},
+        {"volume", "domain-xml", h_volume_domain_xml, p_volume_name, o_volume_domain_xml, 0, &v_raw,
+         "NAME [--name VM] [--memory MIB] [--vcpus N] [--type kvm|qemu] [--target vda] "
+         "[--bus virtio] [--volume V]... [--network N] [--console-log FILE]",
+         "print a libvirt domain that boots from the volume, with more disks and a NIC", NULL},
         {"volume", "extend", h_volume_extend, p_volume_extend, no_params, MUT, &v_show, "NAME SIZE",
          "grow a volume", "extended volume '{0}'"},
         {"volume", "flatten", h_volume_flatten, p_volume_name, no_params, MUT, &v_show, "NAME",
