@@ -402,6 +402,18 @@ static int h_volume_xml(const struct cli_invocation *inv, struct cli_request *re
 	return req_done(req);
 }
 
+/* attach and detach: {"domain", "target"?, "live"?, "config"?, "uri"?} */
+static int body_disk_opts(struct cli_request *req, const struct cli_invocation *inv)
+{
+	if (json_add_string(req->body, "domain", inv->args[1]) < 0 ||
+	    body_string_opt(req, inv, "target", "target") < 0 ||
+	    body_flag_opt(req, inv, "live", "live") < 0 ||
+	    body_flag_opt(req, inv, "config", "config") < 0 ||
+	    body_string_opt(req, inv, "uri", "uri") < 0)
+		return -ENOMEM;
+	return 0;
+}
+
 static int h_volume_attach(const struct cli_invocation *inv, struct cli_request *req,
                            struct cairn_err *err)
 {
@@ -409,12 +421,7 @@ static int h_volume_attach(const struct cli_invocation *inv, struct cli_request 
 
 	if (r < 0)
 		return r;
-	if (json_add_string(req->body, "domain", inv->args[1]) < 0 ||
-	    body_string_opt(req, inv, "target", "target") < 0 ||
-	    body_flag_opt(req, inv, "live", "live") < 0 ||
-	    body_flag_opt(req, inv, "config", "config") < 0)
-		return -ENOMEM;
-	return 0;
+	return body_disk_opts(req, inv);
 }
 
 static int h_volume_detach(const struct cli_invocation *inv, struct cli_request *req,
@@ -424,7 +431,38 @@ static int h_volume_detach(const struct cli_invocation *inv, struct cli_request 
 
 	if (r < 0)
 		return r;
-	return json_add_string(req->body, "domain", inv->args[1]);
+	return body_disk_opts(req, inv);
+}
+
+/* GET /v1/volumes/NAME/domain-xml: --volume (repeated) becomes volumes=a,b */
+static int h_volume_domain_xml(const struct cli_invocation *inv, struct cli_request *req,
+                               struct cairn_err *err)
+{
+	const struct cli_value *vols = cli_opt(inv, "volume");
+	int r = req_start(req, "GET", "/v1/volumes");
+
+	if (r < 0)
+		return r;
+	req_segment(req, inv->args[0]);
+	cli_buf_puts(&req->path, "/domain-xml");
+	req_query_opt(req, inv, "name", "name");
+	req_query_opt(req, inv, "memory", "memory");
+	req_query_opt(req, inv, "vcpus", "vcpus");
+	req_query_opt(req, inv, "type", "type");
+	req_query_opt(req, inv, "target", "target");
+	req_query_opt(req, inv, "bus", "bus");
+	if (vols->set) {
+		cli_buf_putc(&req->path, strchr(cli_buf_str(&req->path), '?') ? '&' : '?');
+		cli_buf_puts(&req->path, "volumes=");
+		for (size_t i = 0; i < vols->n_items; i++) {
+			if (i > 0)
+				cli_buf_putc(&req->path, ',');
+			cli_buf_put_encoded(&req->path, vols->items[i]);
+		}
+	}
+	req_query_opt(req, inv, "network", "network");
+	req_query_opt(req, inv, "console-log", "console_log");
+	return req_done(req);
 }
 
 static int h_volume_manage(const struct cli_invocation *inv, struct cli_request *req,
@@ -755,6 +793,28 @@ static const struct cli_param o_volume_attach[] = {
         {"target", CLI_T_STRING, 0, NULL, "DEV", "the guest device name (default: next free)"},
         {"live", CLI_T_FLAG, 0, NULL, NULL, "attach to the running domain"},
         {"config", CLI_T_FLAG, 0, NULL, NULL, "attach in the persistent definition"},
+        {"uri", CLI_T_STRING, 0, NULL, "URI", "the libvirt connection (default qemu:///system)"},
+        END_PARAMS,
+};
+static const struct cli_param o_volume_detach[] = {
+        {"target", CLI_T_STRING, 0, NULL, "DEV",
+         "only when the volume is this guest device (default: wherever it is)"},
+        {"live", CLI_T_FLAG, 0, NULL, NULL, "unplug it from the running domain"},
+        {"config", CLI_T_FLAG, 0, NULL, NULL, "remove it from the persistent definition"},
+        {"uri", CLI_T_STRING, 0, NULL, "URI", "the libvirt connection (default qemu:///system)"},
+        END_PARAMS,
+};
+static const struct cli_param o_volume_domain_xml[] = {
+        {"name", CLI_T_NAME, 0, "domain", "VM", "the domain's name (default: the volume's)"},
+        {"memory", CLI_T_UINT, 0, NULL, "MIB", "memory in MiB (default 512)"},
+        {"vcpus", CLI_T_UINT, 0, NULL, "N", "virtual CPUs (default 1)"},
+        {"type", CLI_T_CHOICE, 0, "kvm|qemu", "T", "the accelerator (default kvm; qemu: TCG)"},
+        {"target", CLI_T_STRING, 0, NULL, "DEV", "the boot disk's guest device (default vda)"},
+        {"bus", CLI_T_STRING, 0, NULL, "BUS", "the disks' bus (default virtio)"},
+        {"volume", CLI_T_NAME, CLI_P_REPEAT, "volume", "V",
+         "one more disk after the boot volume, at the next free device; may be repeated"},
+        {"network", CLI_T_NAME, 0, "network", "N", "a virtio NIC on libvirt network N"},
+        {"console-log", CLI_T_STRING, 0, NULL, "FILE", "log the serial console to FILE"},
         END_PARAMS,
 };
 static const struct cli_param o_volume_manage[] = {
@@ -954,8 +1014,8 @@ static const struct cli_command cli_table[] = {
         {"snapshot", "list", h_snapshot_list, p_snapshot_volume, o_list_hidden, 0, &v_snapshots,
          "VOLUME [--hidden]", "list a volume's snapshots", NULL},
         {"volume", "attach", h_volume_attach, p_volume_domain, o_volume_attach, MUT, &v_none,
-         "NAME DOMAIN [--target vdb] [--live] [--config]", "hot-plug a volume into a domain",
-         "attached volume '{0}' to '{1}'"},
+         "NAME DOMAIN [--target vdb] [--live] [--config] [--uri URI]",
+         "hot-plug a volume into a domain", "attached volume '{0}' to '{1}'"},
         {"volume", "create", h_volume_create, p_volume_name, o_volume_create, MUT, &v_show,
          "NAME [--size 10G] [--image I | --snapshot VOL@SNAP | --volume V] [--pool P] "
          "[--label K=V]... [--qos-iops N] [--qos-read-iops N] [--qos-write-iops N] [--qos-bps N] "
@@ -964,8 +1024,14 @@ static const struct cli_command cli_table[] = {
         {"volume", "delete", h_volume_delete, p_volume_name, o_volume_delete, MUT, &v_none,
          "NAME [--force]", "delete a volume (to the trash, purged in the background)",
          "deleted volume '{0}'"},
-        {"volume", "detach", h_volume_detach, p_volume_domain, no_params, MUT, &v_none,
-         "NAME DOMAIN", "unplug a volume from a domain", "detached volume '{0}' from '{1}'"},
+        {"volume", "detach", h_volume_detach, p_volume_domain, o_volume_detach, MUT, &v_none,
+         "NAME DOMAIN [--target vdb] [--live] [--config] [--uri URI]",
+         "unplug a volume from a domain (the disk whose source is the volume)",
+         "detached volume '{0}' from '{1}'"},
+        {"volume", "domain-xml", h_volume_domain_xml, p_volume_name, o_volume_domain_xml, 0, &v_raw,
+         "NAME [--name VM] [--memory MIB] [--vcpus N] [--type kvm|qemu] [--target vda] "
+         "[--bus virtio] [--volume V]... [--network N] [--console-log FILE]",
+         "print a libvirt domain that boots from the volume, with more disks and a NIC", NULL},
         {"volume", "extend", h_volume_extend, p_volume_extend, no_params, MUT, &v_show, "NAME SIZE",
          "grow a volume", "extended volume '{0}'"},
         {"volume", "flatten", h_volume_flatten, p_volume_name, no_params, MUT, &v_show, "NAME",

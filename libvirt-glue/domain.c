@@ -159,6 +159,18 @@ static int target_used(virDomainPtr dom, const char *name, unsigned xml_flags, c
 	return 0;
 }
 
+/* The XML flavours (0: current/live, or INACTIVE) a change with live/config touches. */
+static size_t xml_flavours(bool live, bool config, unsigned ret[2])
+{
+	size_t n = 0;
+
+	if (live || !config)
+		ret[n++] = 0;
+	if (config)
+		ret[n++] = VIR_DOMAIN_XML_INACTIVE;
+	return n;
+}
+
 int virt_disk_attach(virConnectPtr conn, const char *domain, const char *disk_xml, bool live,
                      bool config, struct cairn_err *err)
 {
@@ -166,7 +178,7 @@ int virt_disk_attach(virConnectPtr conn, const char *domain, const char *disk_xm
 	_cleanup_(freep) char *dev = NULL;
 	/* the definitions the change touches: the current one, or live and/or persistent */
 	unsigned xml_flags[2];
-	size_t n_xml = 0;
+	size_t n_xml = xml_flavours(live, config, xml_flags);
 	int r;
 
 	r = xml_disk_target(disk_xml, &dev, err);
@@ -175,10 +187,6 @@ int virt_disk_attach(virConnectPtr conn, const char *domain, const char *disk_xm
 	r = domain_lookup(conn, domain, &dom, err);
 	if (r < 0)
 		return r;
-	if (live || !config)
-		xml_flags[n_xml++] = 0;
-	if (config)
-		xml_flags[n_xml++] = VIR_DOMAIN_XML_INACTIVE;
 	for (size_t i = 0; i < n_xml; i++) {
 		bool used = false;
 
@@ -197,30 +205,104 @@ int virt_disk_attach(virConnectPtr conn, const char *domain, const char *disk_xm
 	return 0;
 }
 
-int virt_disk_detach(virConnectPtr conn, const char *domain, const char *target_dev, bool live,
-                     bool config, struct cairn_err *err)
+int virt_disk_targets(virConnectPtr conn, const char *domain, bool live, bool config,
+                      char ***ret_targets, size_t *ret_n, struct cairn_err *err)
 {
 	_cleanup_(domain_freep) virDomainPtr dom = NULL;
-	_cleanup_(freep) char *xml = NULL;
-	_cleanup_(freep) char *disk_xml = NULL;
-	struct cairn_err find_err = {0};
+	char **all = NULL;
+	unsigned flavours[2];
+	size_t n_fl = xml_flavours(live, config, flavours), n_all = 0;
 	int r;
 
 	r = domain_lookup(conn, domain, &dom, err);
 	if (r < 0)
 		return r;
-	/* with live, the running definition has the disk as QEMU knows it */
-	r = domain_xml_get(dom, domain, (live || !config) ? 0 : VIR_DOMAIN_XML_INACTIVE, &xml, err);
+	all = calloc(1, sizeof(char *));
+	if (!all)
+		return err_set(err, -ENOMEM, "out of memory");
+	for (size_t i = 0; i < n_fl; i++) {
+		_cleanup_(freep) char *xml = NULL;
+		char **t = NULL, **nv;
+		size_t n = 0;
+
+		r = domain_xml_get(dom, domain, flavours[i], &xml, err);
+		if (r >= 0)
+			r = xml_domain_disk_targets(xml, &t, &n, err);
+		if (r < 0) {
+			xml_strv_free(all);
+			return r;
+		}
+		nv = reallocarray(all, n_all + n + 1, sizeof(char *));
+		if (!nv) {
+			xml_strv_free(t);
+			xml_strv_free(all);
+			return err_set(err, -ENOMEM, "out of memory");
+		}
+		all = nv;
+		memcpy(all + n_all, t, n * sizeof(char *));
+		n_all += n;
+		all[n_all] = NULL;
+		free(t); /* its strings now belong to all */
+	}
+	*ret_targets = all;
+	*ret_n = n_all;
+	return 0;
+}
+
+int virt_disk_detach(virConnectPtr conn, const char *domain, const char *volume, const char *pool,
+                     const char *image, const char *target_dev, bool live, bool config,
+                     char **ret_target_dev, struct cairn_err *err)
+{
+	_cleanup_(domain_freep) virDomainPtr dom = NULL;
+	_cleanup_(freep) char *disk_xml = NULL, *dev = NULL;
+	unsigned flavours[2];
+	size_t n_fl = xml_flavours(live, config, flavours);
+	int r;
+
+	r = domain_lookup(conn, domain, &dom, err);
 	if (r < 0)
 		return r;
-	r = xml_domain_disk_find(xml, target_dev, &disk_xml, &find_err);
-	if (r == -ENOENT)
-		return err_set(err, r, "domain '%s' has no disk '%s'", domain, target_dev);
-	if (r < 0)
-		return err_set(err, r, "%s", find_err.msg);
+	/* every definition the change touches must have the volume, at one target */
+	for (size_t i = 0; i < n_fl; i++) {
+		_cleanup_(freep) char *xml = NULL, *disk = NULL, *d = NULL;
+		const char *where = flavours[i] ? " (persistent definition)" : "";
+		struct cairn_err find_err = {0};
+
+		r = domain_xml_get(dom, domain, flavours[i], &xml, err);
+		if (r < 0)
+			return r;
+		r = xml_domain_disk_find_by_source(xml, pool, image, target_dev, &disk, &d,
+		                                   &find_err);
+		if (r == -ENOENT)
+			return err_set(err, r, "volume '%s' is not attached to domain '%s'%s",
+			               volume, domain, where);
+		if (r == -EEXIST)
+			return err_set(err, r,
+			               "volume '%s' is attached to domain '%s'%s as another disk "
+			               "than '%s': %s",
+			               volume, domain, where, target_dev, find_err.msg);
+		if (r < 0)
+			return err_set(err, r, "%s", find_err.msg);
+		if (dev && strcmp(dev, d) != 0)
+			return err_set(
+			        err, -EEXIST,
+			        "volume '%s' is disk '%s' of running domain '%s' but '%s' of "
+			        "its persistent definition: detach with --live and --config "
+			        "apart, giving --target",
+			        volume, dev, domain, d);
+		if (!dev) {
+			dev = TAKE_PTR(d);
+			/* with live, the running definition has the disk as QEMU knows it */
+			disk_xml = TAKE_PTR(disk);
+		}
+	}
 	if (virDomainDetachDeviceFlags(dom, disk_xml, affect_flags(live, config)) < 0)
-		return glue__virt_err(err, -EIO, "cannot detach disk '%s' from domain '%s'",
-		                      target_dev, domain);
-	log_debug("detached disk '%s' from domain '%s'", target_dev, domain);
+		return glue__virt_err(err, -EIO,
+		                      "cannot detach volume '%s' (disk '%s') from domain "
+		                      "'%s'",
+		                      volume, dev, domain);
+	log_debug("detached volume '%s' (disk '%s') from domain '%s'", volume, dev, domain);
+	if (ret_target_dev)
+		*ret_target_dev = TAKE_PTR(dev);
 	return 0;
 }

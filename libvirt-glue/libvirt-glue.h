@@ -179,6 +179,24 @@ int xml_domain_disk_targets(const char *domain_xml, char ***ret_targets, size_t 
 int xml_domain_disk_find(const char *domain_xml, const char *target_dev, char **ret_disk_xml,
                          struct cairn_err *err);
 
+/*
+ * The <disk type="network"> of domain_xml whose source is rbd image POOL/IMAGE (source
+ * protocol="rbd" name="POOL/IMAGE"), as its own document, and its target dev. With
+ * target_dev, only the disk at that target counts. -ENOENT when no disk has that source,
+ * -EEXIST when one has but at another target than target_dev.
+ */
+int xml_domain_disk_find_by_source(const char *domain_xml, const char *pool, const char *image,
+                                   const char *target_dev, char **ret_disk_xml,
+                                   char **ret_target_dev, struct cairn_err *err);
+
+/*
+ * The first target dev of bus (virtio or NULL: vdX; scsi, sata: sdX; ide: hdX) that is not
+ * among used[0..n_used): vda, vdb, ..., vdz, vdaa, ... as libvirt names them. -EBUSY when
+ * the first 702 are all taken.
+ */
+int xml_disk_target_next(char *const *used, size_t n_used, const char *bus, char **ret_target_dev,
+                         struct cairn_err *err);
+
 /* The target dev of a <disk> document (as xml_disk_format writes it). */
 int xml_disk_target(const char *disk_xml, char **ret_target_dev, struct cairn_err *err);
 
@@ -204,8 +222,24 @@ int virt_secret_ensure(virConnectPtr conn, const char *usage_name, const unsigne
 int virt_disk_attach(virConnectPtr conn, const char *domain, const char *disk_xml, bool live,
                      bool config, struct cairn_err *err);
 
-/* Unplug the disk with target target_dev; -ENOENT when the domain or the disk is missing. */
-int virt_disk_detach(virConnectPtr conn, const char *domain, const char *target_dev, bool live,
-                     bool config, struct cairn_err *err);
+/*
+ * The disk targets the domain uses in the definitions a change with live/config touches
+ * (neither: the current one), all of them together. Free with xml_strv_free().
+ */
+int virt_disk_targets(virConnectPtr conn, const char *domain, bool live, bool config,
+                      char ***ret_targets, size_t *ret_n, struct cairn_err *err);
+
+/*
+ * Unplug (live) and/or remove from the persistent definition (config) the disk whose
+ * source is rbd image POOL/IMAGE, the volume called volume (for messages); with
+ * target_dev, only when it is that disk. The disk is looked up in every definition the
+ * change touches first, so nothing changes when it is missing from one. -ENOENT when the
+ * domain does not exist or the volume is not attached to it, -EEXIST when it is attached
+ * at another target than target_dev (or at different ones live and persistently).
+ * *ret_target_dev (may be NULL) receives the target the disk had.
+ */
+int virt_disk_detach(virConnectPtr conn, const char *domain, const char *volume, const char *pool,
+                     const char *image, const char *target_dev, bool live, bool config,
+                     char **ret_target_dev, struct cairn_err *err);
 
 #endif

@@ -820,6 +820,26 @@ int xml_domain_disk_targets(const char *domain_xml, char ***ret_targets, size_t 
 	return 0;
 }
 
+/* Node d of doc as its own document (no declaration), in *ret. */
+static int disk_node_dump(xmlDocPtr doc, xmlNodePtr d, char **ret, struct cairn_err *err)
+{
+	xmlBufferPtr buf = xmlBufferCreate();
+	char *s;
+
+	if (!buf)
+		return err_set(err, -ENOMEM, "out of memory");
+	if (xmlNodeDump(buf, doc, d, 0, 0) < 0) {
+		xmlBufferFree(buf);
+		return err_set(err, -ENOMEM, "cannot write disk xml");
+	}
+	s = strdup((const char *)xmlBufferContent(buf));
+	xmlBufferFree(buf);
+	if (!s)
+		return err_set(err, -ENOMEM, "out of memory");
+	*ret = s;
+	return 0;
+}
+
 int xml_domain_disk_find(const char *domain_xml, const char *target_dev, char **ret_disk_xml,
                          struct cairn_err *err)
 {
@@ -834,33 +854,145 @@ int xml_domain_disk_find(const char *domain_xml, const char *target_dev, char **
 	if (r < 0)
 		return r;
 	for (xmlNodePtr d = devices ? devices->children : NULL; d; d = d->next) {
-		xmlBufferPtr buf;
 		xmlChar *dev;
 		bool match;
-		char *s;
 
 		if (!node_is(d, "disk"))
 			continue;
 		dev = disk_node_target(d);
 		match = dev && xmlStrEqual(dev, BAD_CAST target_dev);
 		xmlFree(dev);
-		if (!match)
-			continue;
-		buf = xmlBufferCreate();
-		if (!buf)
-			return err_set(err, -ENOMEM, "out of memory");
-		if (xmlNodeDump(buf, doc, d, 0, 0) < 0) {
-			xmlBufferFree(buf);
-			return err_set(err, -ENOMEM, "cannot write disk xml");
-		}
-		s = strdup((const char *)xmlBufferContent(buf));
-		xmlBufferFree(buf);
-		if (!s)
-			return err_set(err, -ENOMEM, "out of memory");
-		*ret_disk_xml = s;
-		return 0;
+		if (match)
+			return disk_node_dump(doc, d, ret_disk_xml, err);
 	}
 	return err_set(err, -ENOENT, "domain has no disk with target dev '%s'", target_dev);
+}
+
+/* Is <disk> node d a network disk whose source is rbd image NAME ("pool/image")? */
+static bool disk_node_is_rbd(xmlNodePtr d, const char *name)
+{
+	xmlNodePtr source = child_element(d, "source");
+	xmlChar *type, *protocol, *src;
+	bool match;
+
+	if (!source)
+		return false;
+	type = xmlGetProp(d, BAD_CAST "type");
+	protocol = xmlGetProp(source, BAD_CAST "protocol");
+	src = xmlGetProp(source, BAD_CAST "name");
+	match = type && xmlStrEqual(type, BAD_CAST "network") && protocol &&
+	        xmlStrEqual(protocol, BAD_CAST "rbd") && src && xmlStrEqual(src, BAD_CAST name);
+	xmlFree(type);
+	xmlFree(protocol);
+	xmlFree(src);
+	return match;
+}
+
+int xml_domain_disk_find_by_source(const char *domain_xml, const char *pool, const char *image,
+                                   const char *target_dev, char **ret_disk_xml,
+                                   char **ret_target_dev, struct cairn_err *err)
+{
+	_cleanup_(xml_free_docp) xmlDocPtr doc = NULL;
+	_cleanup_(freep) char *name = NULL, *first = NULL;
+	xmlNodePtr devices = NULL;
+	int r;
+
+	if (!pool || !*pool || !image || !*image)
+		return err_set(err, -EINVAL, "rbd pool or image name is missing");
+	if (target_dev) {
+		r = target_dev_validate(target_dev, err);
+		if (r < 0)
+			return r;
+	}
+	name = str_printf("%s/%s", pool, image);
+	if (!name)
+		return err_set(err, -ENOMEM, "out of memory");
+	r = domain_doc_devices(domain_xml, &doc, &devices, err);
+	if (r < 0)
+		return r;
+	for (xmlNodePtr d = devices ? devices->children : NULL; d; d = d->next) {
+		_cleanup_(freep) char *disk = NULL;
+		xmlChar *dev;
+		char *s;
+
+		if (!node_is(d, "disk") || !disk_node_is_rbd(d, name))
+			continue;
+		dev = disk_node_target(d);
+		if (!dev)
+			continue;
+		if (target_dev && !xmlStrEqual(dev, BAD_CAST target_dev)) {
+			if (!first)
+				first = strdup((const char *)dev);
+			xmlFree(dev);
+			continue;
+		}
+		s = strdup((const char *)dev);
+		xmlFree(dev);
+		if (!s)
+			return err_set(err, -ENOMEM, "out of memory");
+		r = disk_node_dump(doc, d, &disk, err);
+		if (r < 0) {
+			free(s);
+			return r;
+		}
+		*ret_disk_xml = TAKE_PTR(disk);
+		*ret_target_dev = s;
+		return 0;
+	}
+	if (first)
+		return err_set(err, -EEXIST, "rbd image '%s' is the disk '%s', not '%s'", name,
+		               first, target_dev);
+	return err_set(err, -ENOENT, "no disk has rbd image '%s' as its source", name);
+}
+
+/* The n-th name of a bus's disks as libvirt counts them: a..z, aa..zz, aaa... */
+static void target_suffix(unsigned n, char *buf, size_t size)
+{
+	char tmp[TARGET_SUFFIX_MAX + 1];
+	size_t len = 0;
+
+	n++;
+	while (n > 0 && len < TARGET_SUFFIX_MAX) {
+		n--;
+		tmp[len++] = (char)('a' + n % 26);
+		n /= 26;
+	}
+	for (size_t i = 0; i < len && i + 1 < size; i++)
+		buf[i] = tmp[len - 1 - i];
+	buf[len < size ? len : size - 1] = '\0';
+}
+
+/* First free target beyond this many disks is given up on: libvirt takes far fewer. */
+#define TARGET_NEXT_MAX (26u + 26u * 26u)
+
+int xml_disk_target_next(char *const *used, size_t n_used, const char *bus, char **ret_target_dev,
+                         struct cairn_err *err)
+{
+	const char *prefix = "vd";
+
+	if (bus && !str_in(bus, disk_buses, ARRAY_SIZE(disk_buses)))
+		return err_set(err, -EINVAL,
+		               "disk bus '%.16s' is not one of virtio, scsi, sata, ide", bus);
+	if (bus && (strcmp(bus, "scsi") == 0 || strcmp(bus, "sata") == 0))
+		prefix = "sd";
+	else if (bus && strcmp(bus, "ide") == 0)
+		prefix = "hd";
+	for (unsigned i = 0; i < TARGET_NEXT_MAX; i++) {
+		char dev[3 + TARGET_SUFFIX_MAX] = {prefix[0], prefix[1]};
+		bool taken = false;
+
+		target_suffix(i, dev + 2, sizeof(dev) - 2);
+		for (size_t j = 0; j < n_used && !taken; j++)
+			taken = used[j] && strcmp(used[j], dev) == 0;
+		if (taken)
+			continue;
+		*ret_target_dev = strdup(dev);
+		if (!*ret_target_dev)
+			return err_set(err, -ENOMEM, "out of memory");
+		return 0;
+	}
+	return err_set(err, -EBUSY, "no free %sX disk target among the first %u", prefix,
+	               TARGET_NEXT_MAX);
 }
 
 int xml_disk_target(const char *disk_xml, char **ret_target_dev, struct cairn_err *err)

@@ -25,11 +25,14 @@
 
 struct virt_args {
 	const char *domain, *target, *bus, *cache, *serial, *uri, *secret, *type, *vm_name;
-	const char *console_log;
+	const char *console_log, *network;
+	char **volumes; /* domain-xml: the disks after the boot volume, NULL-terminated */
+	size_t n_volumes;
 	bool live, config, readonly, shareable;
 	uint64_t memory_mib;
 	uint32_t vcpus;
-	char *xml; /* result */
+	char *xml;          /* result */
+	char *target_owned; /* a target picked here, when none was given */
 };
 
 static void virt_args_free(void *data)
@@ -37,6 +40,8 @@ static void virt_args_free(void *data)
 	struct virt_args *a = data;
 
 	free(a->xml);
+	free(a->target_owned);
+	xml_strv_free(a->volumes);
 	free(a);
 }
 
@@ -167,20 +172,109 @@ static void domain_xml_work(struct svc_call *call)
 {
 	struct virt_args *a = call->data;
 	struct xml_domain dom = {0};
-	struct disk_ctx dc;
+	size_t n = 1 + a->n_volumes, ready = 0;
+	struct disk_ctx *dc = calloc(n, sizeof(*dc));
+	struct xml_disk *disks = calloc(n, sizeof(*disks));
+	char *used[XML_DOMAIN_DISKS_MAX + 1] = {NULL};
+	char *targets[XML_DOMAIN_DISKS_MAX] = {NULL};
 
-	if (disk_prepare(call->svc, call->params[0], a, &dc, &call->err) < 0)
-		return;
+	if (!dc || !disks) {
+		err_set(&call->err, -ENOMEM, "out of memory");
+		goto out;
+	}
+	/* the boot volume as the query says; the others on its bus at the next free targets */
+	for (size_t i = 0; i < n; i++) {
+		struct virt_args extra = {.bus = a->bus, .cache = a->cache, .secret = a->secret};
+		const char *name = i == 0 ? call->params[0] : a->volumes[i - 1];
+
+		if (i > 0) {
+			if (xml_disk_target_next(used, i, a->bus, &targets[i], &call->err) < 0)
+				goto out;
+			extra.target = targets[i];
+		}
+		if (disk_prepare(call->svc, name, i == 0 ? a : &extra, &dc[i], &call->err) < 0)
+			goto out;
+		ready++;
+		disks[i] = dc[i].d;
+		used[i] = (char *)disks[i].target_dev;
+	}
 	dom.name = a->vm_name ? a->vm_name : call->params[0];
 	dom.memory_mib = a->memory_mib ? a->memory_mib : 512;
 	dom.vcpus = a->vcpus ? a->vcpus : 1;
 	dom.type = a->type;
-	dom.disks = &dc.d;
-	dom.n_disks = 1;
+	dom.disks = disks;
+	dom.n_disks = n;
 	dom.serial_console = true;
 	dom.serial_log_file = a->console_log;
+	dom.network = a->network;
 	xml_domain_format(&dom, &a->xml, &call->err);
-	disk_ctx_release(&dc);
+out:
+	for (size_t i = 0; i < ready; i++)
+		disk_ctx_release(&dc[i]);
+	for (size_t i = 0; i < n && i < XML_DOMAIN_DISKS_MAX; i++)
+		free(targets[i]);
+	free(disks);
+	free(dc);
+}
+
+/*
+ * ?volumes=a,b: the extra disks of domain-xml, in order. Each a volume name, none twice
+ * and none the boot volume; at most XML_DOMAIN_DISKS_MAX - 1.
+ */
+static int query_volumes(struct svc_call *call, struct virt_args *a)
+{
+	const char *v = http_request_query_param(call->req, "volumes");
+	struct cairn_err err = {0};
+	const char *p;
+
+	if (!v)
+		return 0;
+	a->volumes = calloc(XML_DOMAIN_DISKS_MAX, sizeof(char *));
+	if (!a->volumes) {
+		call_reply_error(call, -ENOMEM, "out of memory");
+		return -ENOMEM;
+	}
+	for (p = v;; p++) {
+		size_t len = strcspn(p, ",");
+		char *name;
+
+		if (a->n_volumes == XML_DOMAIN_DISKS_MAX - 1) {
+			call_reply_error(
+			        call, -EINVAL,
+			        "query 'volumes' names more than %d volumes, a domain takes "
+			        "at most %d disks",
+			        XML_DOMAIN_DISKS_MAX - 1, XML_DOMAIN_DISKS_MAX);
+			return -EINVAL;
+		}
+		name = strndup(p, len);
+		if (!name) {
+			call_reply_error(call, -ENOMEM, "out of memory");
+			return -ENOMEM;
+		}
+		a->volumes[a->n_volumes++] = name;
+		if (name_validate(name, "volume", &err) < 0) {
+			call_reply_error(call, err.code, "query 'volumes': %s", err.msg);
+			return err.code;
+		}
+		if (strcmp(name, call->params[0]) == 0) {
+			call_reply_error(
+			        call, -EINVAL,
+			        "query 'volumes' names the boot volume '%s': it is the first "
+			        "disk already",
+			        name);
+			return -EINVAL;
+		}
+		for (size_t i = 0; i + 1 < a->n_volumes; i++)
+			if (strcmp(a->volumes[i], name) == 0) {
+				call_reply_error(call, -EINVAL,
+				                 "query 'volumes' names volume '%s' twice", name);
+				return -EINVAL;
+			}
+		p += len;
+		if (!*p)
+			break;
+	}
+	return 0;
 }
 
 static int query_uint(struct svc_call *call, const char *name, uint64_t max, uint64_t *ret)
@@ -211,8 +305,10 @@ static void route_volume_domain_xml(struct svc_call *call)
 	a->vm_name = http_request_query_param(call->req, "name");
 	a->type = http_request_query_param(call->req, "type");
 	a->console_log = http_request_query_param(call->req, "console_log");
+	a->network = http_request_query_param(call->req, "network");
 	if (query_uint(call, "memory", XML_DOMAIN_MEMORY_MAX_MIB, &a->memory_mib) < 0 ||
-	    query_uint(call, "vcpus", XML_DOMAIN_VCPUS_MAX, &vcpus) < 0)
+	    query_uint(call, "vcpus", XML_DOMAIN_VCPUS_MAX, &vcpus) < 0 ||
+	    query_volumes(call, a) < 0)
 		return;
 	a->vcpus = (uint32_t)vcpus;
 	call->after_fn = xml_after;
@@ -382,39 +478,73 @@ static void route_secret_ensure(struct svc_call *call)
 	call_submit(call, secret_ensure_work, false);
 }
 
-static void attach_work(struct svc_call *call)
+/* No target given: the next free one of the bus among the domain's disks. */
+static int attach_target_pick(virConnectPtr conn, struct virt_args *a, struct cairn_err *err)
 {
-	struct virt_args *a = call->data;
-	virConnectPtr conn = NULL;
+	char **used = NULL;
+	size_t n = 0;
+	int r;
 
-	if (disk_xml_build(call->svc, call->params[0], a, &a->xml, &call->err) < 0 ||
-	    virt_open(call->svc, a->uri, &conn, &call->err) < 0)
-		return;
-	if (virt_disk_attach(conn, a->domain, a->xml, a->live, a->config, &call->err) >= 0) {
-		call->reply = json_object_new_object();
-		json_add_string(call->reply, "volume", call->params[0]);
-		json_add_string(call->reply, "domain", a->domain);
-		json_add_string(call->reply, "target", a->target ? a->target : "vda");
-		json_add_bool(call->reply, "attached", true);
-	}
-	virConnectClose(conn);
+	if (a->target)
+		return 0;
+	r = virt_disk_targets(conn, a->domain, a->live, a->config, &used, &n, err);
+	if (r < 0)
+		return r;
+	r = xml_disk_target_next(used, n, a->bus, &a->target_owned, err);
+	xml_strv_free(used);
+	if (r < 0)
+		return r;
+	a->target = a->target_owned;
+	return 0;
 }
 
-static void detach_work(struct svc_call *call)
+static void attach_work(struct svc_call *call)
 {
 	struct virt_args *a = call->data;
 	virConnectPtr conn = NULL;
 
 	if (virt_open(call->svc, a->uri, &conn, &call->err) < 0)
 		return;
-	if (virt_disk_detach(conn, a->domain, a->target ? a->target : "vda", a->live, a->config,
-	                     &call->err) >= 0) {
+	if (attach_target_pick(conn, a, &call->err) >= 0 &&
+	    disk_xml_build(call->svc, call->params[0], a, &a->xml, &call->err) >= 0 &&
+	    virt_disk_attach(conn, a->domain, a->xml, a->live, a->config, &call->err) >= 0) {
 		call->reply = json_object_new_object();
 		json_add_string(call->reply, "volume", call->params[0]);
 		json_add_string(call->reply, "domain", a->domain);
+		json_add_string(call->reply, "target", a->target);
+		json_add_bool(call->reply, "attached", true);
+	}
+	virConnectClose(conn);
+}
+
+/* Only the disk whose source is this volume's RBD image is unplugged. */
+static void detach_work(struct svc_call *call)
+{
+	struct virt_args *a = call->data;
+	_cleanup_(freep) char *dev = NULL;
+	struct vol_record rec;
+	virConnectPtr conn = NULL;
+	int r;
+
+	/* the uri first: a refused one is refused whatever the volume */
+	if (virt_open(call->svc, a->uri, &conn, &call->err) < 0)
+		return;
+	r = vol_record_load(call->svc->cluster, false, call->params[0], &rec, NULL, &call->err);
+	if (r < 0) {
+		virConnectClose(conn);
+		return;
+	}
+	r = virt_disk_detach(conn, a->domain, call->params[0], rec.pool, rec.rbd_image, a->target,
+	                     a->live, a->config, &dev, &call->err);
+	if (r >= 0) {
+		call->reply = json_object_new_object();
+		json_add_string(call->reply, "volume", call->params[0]);
+		json_add_string(call->reply, "domain", a->domain);
+		json_add_string(call->reply, "target", dev);
 		json_add_bool(call->reply, "attached", false);
 	}
 	virConnectClose(conn);
+	vol_record_release(&rec);
 }
 
 static void route_attach_detach(struct svc_call *call, call_work_fn work)

@@ -8,7 +8,9 @@
 # (under $T, never the system libvirt) boots it; the guest's /init prints
 # "CAIRN-E2E-BOOT-OK <token>" on the serial console, logged to a file: the line can only
 # come from the image cairn imported, read through the clone. KVM is tried first when
-# /dev/kvm works, TCG otherwise or after; a TAP comment says which booted it.
+# /dev/kvm works, TCG otherwise or after; a TAP comment says which booted it. Then a blank
+# volume is attached to the domain's persistent definition and detached again through
+# cairnd (which opens the same embedded driver), checked with virsh dumpxml --inactive.
 #
 # Environment: CAIRN_TEST_CEPH_CONF, CAIRN_BUILD_DIR (see tests/integration/lib.sh);
 # GUEST_TCG_TIMEOUT (seconds, default 120); CAIRN_E2E_CACHE (see make-guest-image).
@@ -25,6 +27,8 @@ DOM=cairn-e2e-$PREFIX
 TOKEN=$(guest_token)
 
 cleanup_boot() {
+	# cairnd may hold libvirt's embedded driver under $LV: e2e-virt could not open it
+	daemon_stop >/dev/null 2>&1 || true
 	guest_stop "$LV" >/dev/null 2>&1 || true
 	if [ "$tap_failed" -gt 0 ]; then
 		for f in "$T"/console-*.log "$LV"/log/qemu/*.log "$LV"/e2e-virt.log; do
@@ -205,6 +209,83 @@ if [ -n "$GUEST_PID" ] && rbd -c "$C" status "$vol_pool/$vol_img" 2>/dev/null | 
 else
 	not_ok "the guest's QEMU has vm1's RBD image open" "$(rbd -c "$C" status "$vol_pool/$vol_img" 2>&1)"
 fi
+# ---- a second volume in and out of the domain, through cairnd ----
+# cairnd opens libvirt's embedded QEMU driver under $LV itself (qemu:///embed?root=$LV, as
+# a compute node's cairnd opens qemu:///system). An embedded driver lives in the process
+# that opened it and locks its root for that process's life, and cairnd keeps its
+# connections: e2e-virt has exited since the start, and cairnd is restarted to let go of
+# the root before virsh reads the definition back. The changes go to the persistent
+# definition (--config): that is all there is for the guest, which has powered off.
+QEMU_URI="qemu:///embed?root=$LV"
+libvirt_release() { daemon_stop || true; daemon_start; }
+# persistent_xml OUT: the domain's persistent definition as libvirt has it, from virsh
+persistent_xml() {
+	timeout 120 virsh -q -c "$QEMU_URI" dumpxml --inactive "$DOM" >"$1" 2>"$T/virsh.err"
+}
+# disk_source FILE DEV: the rbd source of the disk with target DEV ("" when none)
+disk_source() {
+	xmllint --xpath "string(/domain/devices/disk[target/@dev='$2'][source/@protocol='rbd']/source/@name)" \
+		"$1" 2>/dev/null
+}
+if timeout 60 "$CAIRN" volume create data1 --size 64M >/dev/null 2>"$T/err"; then
+	ok "cairn volume create data1 --size 64M (blank)"
+else
+	not_ok "cairn volume create data1 --size 64M (blank)" "$(cat "$T/err")"
+fi
+api GET /v1/volumes/data1
+data_src="$(printf '%s' "$BODY_OUT" | jq -r .pool)/$(printf '%s' "$BODY_OUT" | jq -r .rbd_image)"
+detach_body() { # [target]
+	jq -cn --arg d "$DOM" --arg u "$QEMU_URI" --arg t "${1-}" \
+		'{domain: $d, config: true, uri: $u} + (if $t == "" then {} else {target: $t} end)'
+}
+# not attached yet: a clear 404, and the boot disk stays (detach used to take vda blindly)
+t0=$(date +%s%N)
+api POST /v1/volumes/data1/detach "$(detach_body)"
+want_msg="volume 'data1' is not attached to domain '$DOM' (persistent definition)"
+if [ "$STATUS" = 404 ] && [ "$(printf '%s' "$BODY_OUT" | jq -r .error.message)" = "$want_msg" ]; then
+	ok "detaching data1 before it is attached is a 404: $want_msg ($(ms_since "$t0") ms, libvirt opened)"
+else
+	not_ok "detaching data1 before it is attached is a 404 naming volume and domain" "got $STATUS: $BODY_OUT"
+fi
+if timeout 120 "$CAIRN" --json volume attach data1 "$DOM" --config --uri "$QEMU_URI" \
+	>"$T/attach.json" 2>"$T/err" && jq -e '.attached == true and .target == "vdb"' "$T/attach.json" >/dev/null; then
+	ok "cairn volume attach data1 $DOM --config --uri qemu:///embed?root=... picks target vdb"
+else
+	not_ok "cairn volume attach data1 $DOM --config picks target vdb" "$(cat "$T/attach.json" "$T/err" 2>/dev/null)"
+fi
+# asked for at the boot disk's target, the volume's disk is not the one: 409, nothing changes
+api POST /v1/volumes/data1/detach "$(detach_body vda)"
+if [ "$STATUS" = 409 ] && printf '%s' "$BODY_OUT" | jq -e '.error.message | test("is the disk .vdb., not .vda.")' >/dev/null; then
+	ok "detach data1 with target vda is a 409 (data1 is vdb)"
+else
+	not_ok "detach data1 with target vda is a 409 (data1 is vdb)" "got $STATUS: $BODY_OUT"
+fi
+libvirt_release
+if persistent_xml "$T/dom-attached.xml" &&
+	[ "$(disk_source "$T/dom-attached.xml" vdb)" = "$data_src" ] &&
+	[ "$(disk_source "$T/dom-attached.xml" vda)" = "$vol_pool/$vol_img" ]; then
+	ok "virsh dumpxml --inactive: rbd $data_src is vdb, the boot disk $vol_pool/$vol_img still vda"
+else
+	not_ok "virsh dumpxml --inactive shows rbd $data_src at vdb and the boot disk at vda" \
+		"$(cat "$T/virsh.err")" "$(grep -A3 '<disk' "$T/dom-attached.xml" 2>/dev/null)"
+fi
+if timeout 120 "$CAIRN" --json volume detach data1 "$DOM" --config --uri "$QEMU_URI" \
+	>"$T/detach.json" 2>"$T/err" && jq -e '.attached == false and .target == "vdb"' "$T/detach.json" >/dev/null; then
+	ok "cairn volume detach data1 $DOM --config finds it at vdb by its source and removes it"
+else
+	not_ok "cairn volume detach data1 $DOM --config" "$(cat "$T/detach.json" "$T/err" 2>/dev/null)"
+fi
+libvirt_release
+if persistent_xml "$T/dom-detached.xml" &&
+	! grep -qF "name='$data_src'" "$T/dom-detached.xml" && ! grep -qF "name=\"$data_src\"" "$T/dom-detached.xml" &&
+	[ "$(disk_source "$T/dom-detached.xml" vda)" = "$vol_pool/$vol_img" ] &&
+	[ "$(xmllint --xpath 'count(/domain/devices/disk)' "$T/dom-detached.xml" 2>/dev/null)" = 1 ]; then
+	ok "virsh dumpxml --inactive: data1 is gone, the boot disk is the only disk left"
+else
+	not_ok "virsh dumpxml --inactive: data1 is gone, the boot disk is the only disk left" \
+		"$(cat "$T/virsh.err")" "$(grep -A3 '<disk' "$T/dom-detached.xml" 2>/dev/null)"
+fi
+
 pid=$GUEST_PID
 if guest_stop "$LV" 2>"$T/err" && { [ -z "$pid" ] || ! kill -0 "$pid" 2>/dev/null; }; then
 	ok "the guest is destroyed and undefined through libvirt"

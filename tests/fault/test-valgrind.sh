@@ -43,6 +43,13 @@ expect_status "show" 200 GET /v1/volumes/c1
 expect_status "snapshots" 200 GET /v1/volumes/c1/snapshots
 expect_status "xml" 200 GET "/v1/volumes/c1/xml?target=vdb"
 expect_status "domain xml" 200 GET /v1/volumes/c1/domain-xml
+expect_status "domain xml with more disks and a NIC" 200 GET "/v1/volumes/c1/domain-xml?volumes=c3,b2&network=default"
+expect_status "domain xml naming a volume twice" 400 GET "/v1/volumes/c1/domain-xml?volumes=c3,c3"
+expect_status "domain xml naming an unknown volume" 404 GET "/v1/volumes/c1/domain-xml?volumes=c3,none"
+# libvirt's test driver: attach picks vdb and gets as far as libvirt (which cannot
+# hot-plug there); detach finds no disk with c1's source
+expect_status "attach through libvirt's test driver" 501 POST /v1/volumes/c1/attach '{"domain":"test","uri":"test:///default","live":true}'
+expect_status "detach of a volume that is not attached" 404 POST /v1/volumes/c1/detach '{"domain":"test","uri":"test:///default"}'
 follow POST /v1/volumes/c2/flatten '' && ok "a flatten" || not_ok "a flatten" "$BODY_OUT"
 follow POST /v1/backups '{"volume":"c1","target":"pool"}' && ok "a backup to the pool" || not_ok "a backup to the pool" "$BODY_OUT"
 follow POST /v1/backups '{"volume":"c1","target":"file"}' && ok "a backup to a file" || not_ok "a backup to a file" "$BODY_OUT"

@@ -83,6 +83,61 @@ api GET /v1/volumes/web3/xml
 printf '%s' "$BODY_OUT" | grep -q '<total_iops_sec>500</total_iops_sec>' && ok "the disk XML carries the limit as iotune" ||
 	not_ok "the disk XML carries the limit as iotune" "$BODY_OUT"
 printf '%s' "$BODY_OUT" | xmllint --noout - 2>/dev/null && ok "the disk XML is well-formed" || not_ok "the disk XML is well-formed"
+# ---- a whole domain: the boot volume, more disks at the next free targets, a NIC ----
+api GET "/v1/volumes/web1/domain-xml?name=vm1&memory=256&volumes=web3,blank&network=default"
+printf '%s' "$BODY_OUT" >"$T/dom3.xml"
+dx() { xmllint --xpath "$1" "$T/dom3.xml" 2>/dev/null; }
+src_of() { # volume -> POOL/IMAGE
+	api GET "/v1/volumes/$1"
+	printf '%s/%s' "$(printf '%s' "$BODY_OUT" | jq -r .pool)" "$(printf '%s' "$BODY_OUT" | jq -r .rbd_image)"
+}
+if [ "$(dx 'count(/domain/devices/disk)')" = 3 ] &&
+	[ "$(dx "string(/domain/devices/disk[1]/target/@dev)")" = vda ] &&
+	[ "$(dx "string(/domain/devices/disk[1]/source/@name)")" = "$(src_of web1)" ] &&
+	[ "$(dx "string(/domain/devices/disk[2]/target/@dev)")" = vdb ] &&
+	[ "$(dx "string(/domain/devices/disk[2]/source/@name)")" = "$(src_of web3)" ] &&
+	[ "$(dx "string(/domain/devices/disk[3]/target/@dev)")" = vdc ] &&
+	[ "$(dx "string(/domain/devices/disk[3]/source/@name)")" = "$(src_of blank)" ] &&
+	[ "$(dx 'count(//boot)')" = 1 ] && [ "$(dx 'string(/domain/devices/disk[1]/boot/@order)')" = 1 ]; then
+	ok "domain-xml?volumes=web3,blank: web1 boots at vda, web3 is vdb, blank is vdc"
+else
+	not_ok "domain-xml?volumes=web3,blank: web1 boots at vda, web3 is vdb, blank is vdc" "$(cat "$T/dom3.xml")"
+fi
+[ "$(dx 'string(/domain/devices/disk[2]/iotune/total_iops_sec)')" = 500 ] &&
+	ok "the extra disk web3 carries its own QoS limit" || not_ok "the extra disk web3 carries its own QoS limit"
+[ "$(dx 'string(/domain/devices/interface[@type="network"]/source/@network)')" = default ] &&
+	[ "$(dx 'string(/domain/devices/interface/model/@type)')" = virtio ] &&
+	ok "network=default gives one virtio NIC on libvirt network 'default'" ||
+	not_ok "network=default gives one virtio NIC on libvirt network 'default'" "$(cat "$T/dom3.xml")"
+if command -v virt-xml-validate >/dev/null 2>&1; then
+	virt-xml-validate "$T/dom3.xml" domain >"$T/validate.out" 2>&1 &&
+		ok "libvirt's schema takes that domain (virt-xml-validate)" ||
+		not_ok "libvirt's schema takes that domain (virt-xml-validate)" "$(cat "$T/validate.out")"
+fi
+# the boot disk's target moves the others to the next free ones
+api GET "/v1/volumes/web1/domain-xml?target=vdb&volumes=web3,blank"
+printf '%s' "$BODY_OUT" >"$T/dom3.xml"
+[ "$(dx 'string(/domain/devices/disk[1]/target/@dev)') $(dx 'string(/domain/devices/disk[2]/target/@dev)') $(dx 'string(/domain/devices/disk[3]/target/@dev)')" = "vdb vda vdc" ] &&
+	ok "with target=vdb for the boot disk, the others are vda and vdc" ||
+	not_ok "with target=vdb for the boot disk, the others are vda and vdc" "$(cat "$T/dom3.xml")"
+if "$CAIRN" volume domain-xml web1 --name vm1 --memory 256 --volume web3 --volume blank \
+	--network default >"$T/dom3-cli.xml" 2>"$T/err" &&
+	api GET "/v1/volumes/web1/domain-xml?name=vm1&memory=256&volumes=web3,blank&network=default" &&
+	[ "$(cat "$T/dom3-cli.xml")" = "$BODY_OUT" ]; then
+	ok "cairn volume domain-xml --volume web3 --volume blank --network default prints the same domain"
+else
+	not_ok "cairn volume domain-xml --volume ... --network prints the same domain" "$(cat "$T/err")"
+fi
+expect_status "volumes= naming an unknown volume" 404 GET "/v1/volumes/web1/domain-xml?volumes=web3,ghost"
+jq_check "the 404 names it" '.error.message == "volume '"'"'ghost'"'"' not found"'
+expect_status "volumes= naming one twice" 400 GET "/v1/volumes/web1/domain-xml?volumes=web3,web3"
+jq_check "the 400 says so" '.error.message == "query '"'"'volumes'"'"' names volume '"'"'web3'"'"' twice"'
+expect_status "volumes= naming the boot volume" 400 GET "/v1/volumes/web1/domain-xml?volumes=web1"
+expect_status "volumes= with an empty entry" 400 GET "/v1/volumes/web1/domain-xml?volumes=web3,,blank"
+jq_check "the 400 names the query" '.error.message | . == "query '"'"'volumes'"'"': volume name is empty"'
+expect_status "volumes= with a bad name" 400 GET "/v1/volumes/web1/domain-xml?volumes=web3,a%2Fb"
+expect_status "network= with a bad name" 400 GET "/v1/volumes/web1/domain-xml?network=a%2Fb"
+jq_check "the 400 names the network" '.error.message | test("network")'
 expect_status "extend grows" 200 POST /v1/volumes/blank/extend '{"size":"128M"}'
 expect_status "shrink is refused" 400 POST /v1/volumes/blank/extend '{"size":"64M"}'
 expect_status "rename" 200 POST /v1/volumes/blank/rename '{"name":"blank2"}'

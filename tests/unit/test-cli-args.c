@@ -205,6 +205,10 @@ static void test_parse_errors(void **state)
 	BUILD_FAILS("needs --pool P", "volume", "manage", "old", "--rbd-image", "volume-1");
 	BUILD_FAILS("'soon' is not a whole number", "op", "wait", "abc", "--timeout", "soon");
 	BUILD_FAILS("volume 'a' is given twice", "snapshot", "group", "g", "a", "b", "a");
+	BUILD_FAILS("volume name has a character", "volume", "domain-xml", "web1", "--volume",
+	            "a,b");
+	BUILD_FAILS("'xen' is not one of kvm|qemu", "volume", "domain-xml", "web1", "--type",
+	            "xen");
 	BUILD_FAILS("idempotency key", "--idempotency-key", "not ok!", "pool", "init");
 	BUILD_FAILS("unknown option '--version' for 'health'", "health", "--version");
 }
@@ -298,6 +302,21 @@ static void test_requests(void **state)
 	         "volume", "attach", "web1", "vm 1", "--target", "vdb", "--live");
 	BUILD_OK("POST /v1/volumes/web1/detach {\"domain\":\"vm1\"}", "volume", "detach", "web1",
 	         "vm1");
+	BUILD_OK("POST /v1/volumes/web1/detach {\"domain\":\"vm1\",\"target\":\"vdb\","
+	         "\"live\":true,\"config\":true,\"uri\":\"qemu:///embed?root=/srv/lv\"}",
+	         "volume", "detach", "web1", "vm1", "--target", "vdb", "--live", "--config",
+	         "--uri", "qemu:///embed?root=/srv/lv");
+	BUILD_OK("POST /v1/volumes/web1/attach {\"domain\":\"vm1\",\"config\":true,"
+	         "\"uri\":\"qemu:///session\"}",
+	         "volume", "attach", "web1", "vm1", "--config", "--uri", "qemu:///session");
+	BUILD_OK("GET /v1/volumes/web1/domain-xml?name=vm1&memory=2048&vcpus=2&type=qemu"
+	         "&volumes=data1,data2&network=default",
+	         "volume", "domain-xml", "web1", "--name", "vm1", "--memory", "2048", "--vcpus",
+	         "2", "--type", "qemu", "--volume", "data1", "--network", "default", "--volume",
+	         "data2");
+	BUILD_OK("GET /v1/volumes/web1/domain-xml?volumes=data1", "volume", "domain-xml", "web1",
+	         "--volume", "data1");
+	BUILD_OK("GET /v1/volumes/web1/domain-xml", "volume", "domain-xml", "web1");
 	BUILD_OK("POST /v1/volumes/manage {\"name\":\"old\",\"pool\":\"volumes\","
 	         "\"rbd_image\":\"volume-42\"}",
 	         "volume", "manage", "old", "--pool", "volumes", "--rbd-image", "volume-42");

@@ -1037,6 +1037,135 @@ static void test_domain_disk_find(void **state)
 	assert_string_equal(dev, "vdb");
 }
 
+/* Detach finds the disk by its source: only the volume's own RBD image counts. */
+static void test_domain_disk_find_by_source(void **state)
+{
+	static const char other_sources[] =
+	        "<domain><devices>"
+	        /* a snapshot of the image, another protocol, a file: none is the image */
+	        "<disk type='network'><source protocol='rbd' name='volumes/img@snap'/>"
+	        "<target dev='vda'/></disk>"
+	        "<disk type='network'><source protocol='nbd' name='volumes/img'/>"
+	        "<target dev='vdb'/></disk>"
+	        "<disk type='file'><source file='volumes/img'/><target dev='vdc'/></disk>"
+	        "<disk type='network'><source protocol='rbd' name='volumes/img'/>"
+	        "<target dev='vdd'/></disk>"
+	        "</devices></domain>";
+	_cleanup_(freep) char *xml = data_read("libvirt-glue/domain-live.xml");
+	_cleanup_(freep) char *disk = NULL, *dev = NULL;
+	char *sentinel = (char *)"untouched", *none = sentinel, *none_dev = sentinel;
+	struct cairn_err err = {0};
+
+	assert_int_equal(
+	        xml_domain_disk_find_by_source(xml, "volumes", VOLUME2, NULL, &disk, &dev, &err),
+	        0);
+	assert_string_equal(dev, "vdb");
+	assert_int_equal(strncmp(disk, "<disk type=\"network\" device=\"disk\">", 35), 0);
+	assert_non_null(strstr(disk, "<serial>data-disk</serial>"));
+	assert_null(strstr(disk, VOLUME "'"));
+	free(disk);
+	free(dev);
+	disk = dev = NULL;
+	/* the boot disk, and with its target given */
+	assert_int_equal(
+	        xml_domain_disk_find_by_source(xml, "volumes", VOLUME, "vda", &disk, &dev, &err),
+	        0);
+	assert_string_equal(dev, "vda");
+	assert_non_null(strstr(disk, VOLUME));
+	free(disk);
+	free(dev);
+	disk = dev = NULL;
+
+	/* the volume at another target than the one asked for */
+	assert_int_equal(xml_domain_disk_find_by_source(xml, "volumes", VOLUME2, "vda", &none,
+	                                                &none_dev, &err),
+	                 -EEXIST);
+	assert_string_equal(err.msg,
+	                    "rbd image 'volumes/" VOLUME2 "' is the disk 'vdb', not 'vda'");
+	err_clear(&err);
+	/* not attached: another image, the same image in another pool */
+	assert_int_equal(xml_domain_disk_find_by_source(xml, "volumes", "volume-other", NULL, &none,
+	                                                &none_dev, &err),
+	                 -ENOENT);
+	assert_string_equal(err.msg, "no disk has rbd image 'volumes/volume-other' as its source");
+	err_clear(&err);
+	assert_int_equal(
+	        xml_domain_disk_find_by_source(xml, "vms", VOLUME2, NULL, &none, &none_dev, &err),
+	        -ENOENT);
+	err_clear(&err);
+	assert_int_equal(xml_domain_disk_find_by_source(other_sources, "volumes", "img", NULL,
+	                                                &disk, &dev, &err),
+	                 0);
+	assert_string_equal(dev, "vdd");
+	err_clear(&err);
+	assert_int_equal(xml_domain_disk_find_by_source(other_sources, "volumes", "img", "vda",
+	                                                &none, &none_dev, &err),
+	                 -EEXIST);
+	err_clear(&err);
+	/* bad input */
+	assert_int_equal(xml_domain_disk_find_by_source(xml, "volumes", VOLUME2, "eth0", &none,
+	                                                &none_dev, &err),
+	                 -EINVAL);
+	assert_msg_has(&err, "disk target dev 'eth0' is not valid");
+	err_clear(&err);
+	assert_int_equal(
+	        xml_domain_disk_find_by_source(xml, "", VOLUME2, NULL, &none, &none_dev, &err),
+	        -EINVAL);
+	err_clear(&err);
+	assert_int_equal(xml_domain_disk_find_by_source("<domain>", "volumes", VOLUME2, NULL, &none,
+	                                                &none_dev, &err),
+	                 -EINVAL);
+	assert_ptr_equal(none, sentinel);
+	assert_ptr_equal(none_dev, sentinel);
+}
+
+static void next_target_is(char *const *used, size_t n, const char *bus, const char *want)
+{
+	_cleanup_(freep) char *dev = NULL;
+	struct cairn_err err = {0};
+
+	assert_int_equal(xml_disk_target_next(used, n, bus, &dev, &err), 0);
+	assert_string_equal(dev, want);
+}
+
+/* Attach without a target takes the bus's first free name, as libvirt counts them. */
+static void test_disk_target_next(void **state)
+{
+	char *live[] = {(char *)"vda", (char *)"vdb", (char *)"sdc", NULL};
+	char *gap[] = {(char *)"vdc", (char *)"vda"};
+	char *many[26 + 26 * 26];
+	char names[26 + 26 * 26][8];
+	struct cairn_err err = {0};
+	char *dev = (char *)"untouched";
+
+	next_target_is(NULL, 0, NULL, "vda");
+	next_target_is(live, 3, NULL, "vdc");
+	next_target_is(live, 3, "virtio", "vdc");
+	next_target_is(gap, 2, NULL, "vdb");
+	next_target_is(live, 3, "scsi", "sda");
+	next_target_is(live, 3, "sata", "sda");
+	next_target_is(live, 3, "ide", "hda");
+	for (size_t i = 0; i < ARRAY_SIZE(many); i++) {
+		if (i < 26)
+			snprintf(names[i], sizeof(names[i]), "vd%c", (char)('a' + i));
+		else
+			snprintf(names[i], sizeof(names[i]), "vd%c%c", (char)('a' + (i - 26) / 26),
+			         (char)('a' + (i - 26) % 26));
+		many[i] = names[i];
+	}
+	next_target_is(many, 26, NULL, "vdaa");
+	next_target_is(many, 27, NULL, "vdab");
+	next_target_is(many, 52, NULL, "vdba");
+	next_target_is(many, ARRAY_SIZE(many) - 1, NULL, "vdzz");
+
+	assert_int_equal(xml_disk_target_next(many, ARRAY_SIZE(many), NULL, &dev, &err), -EBUSY);
+	assert_string_equal(err.msg, "no free vdX disk target among the first 702");
+	err_clear(&err);
+	assert_int_equal(xml_disk_target_next(live, 3, "usb", &dev, &err), -EINVAL);
+	assert_msg_has(&err, "disk bus 'usb' is not one of virtio, scsi, sata, ide");
+	assert_string_equal(dev, "untouched");
+}
+
 /* ---- libvirt calls, through libvirt's in-process test driver ---------------------------- */
 
 struct virt_state {
@@ -1097,14 +1226,44 @@ static void test_virt_attach_detach(void **state)
 	assert_msg_has(&err, "cannot attach disk 'vdb' to domain 'test': ");
 
 	err_clear(&err);
-	assert_int_equal(virt_disk_detach(s->conn, "nosuch", "vda", true, false, &err), -ENOENT);
+	assert_int_equal(virt_disk_detach(s->conn, "nosuch", "data1", "volumes", VOLUME, NULL, true,
+	                                  false, NULL, &err),
+	                 -ENOENT);
 	assert_string_equal(err.msg, "domain 'nosuch' not found");
 	err_clear(&err);
-	assert_int_equal(virt_disk_detach(s->conn, "test", "vdz", false, true, &err), -ENOENT);
-	assert_string_equal(err.msg, "domain 'test' has no disk 'vdz'");
+	/* "test" has one disk, vda, a file: no volume is attached, whatever the target */
+	assert_int_equal(virt_disk_detach(s->conn, "test", "data1", "volumes", VOLUME, NULL, false,
+	                                  true, NULL, &err),
+	                 -ENOENT);
+	assert_string_equal(
+	        err.msg, "volume 'data1' is not attached to domain 'test' (persistent definition)");
 	err_clear(&err);
-	assert_int_equal(virt_disk_detach(s->conn, "test", "vda", false, false, &err), -ENOSYS);
-	assert_msg_has(&err, "cannot detach disk 'vda' from domain 'test': ");
+	assert_int_equal(virt_disk_detach(s->conn, "test", "data1", "volumes", VOLUME, "vda", false,
+	                                  false, NULL, &err),
+	                 -ENOENT);
+	assert_string_equal(err.msg, "volume 'data1' is not attached to domain 'test'");
+}
+
+static void test_virt_disk_targets(void **state)
+{
+	struct virt_state *s = *state;
+	struct cairn_err err = {0};
+	char **targets = NULL;
+	size_t n = 0;
+
+	assert_int_equal(virt_disk_targets(s->conn, "test", false, false, &targets, &n, &err), 0);
+	assert_int_equal(n, 1);
+	assert_string_equal(targets[0], "vda");
+	assert_null(targets[1]);
+	xml_strv_free(targets);
+	/* live and persistent: both definitions' targets */
+	assert_int_equal(virt_disk_targets(s->conn, "test", true, true, &targets, &n, &err), 0);
+	assert_int_equal(n, 2);
+	assert_string_equal(targets[1], "vda");
+	xml_strv_free(targets);
+	assert_int_equal(virt_disk_targets(s->conn, "nosuch", false, false, &targets, &n, &err),
+	                 -ENOENT);
+	assert_string_equal(err.msg, "domain 'nosuch' not found");
 }
 
 static void test_virt_secret(void **state)
@@ -1160,6 +1319,9 @@ int main(void)
 	        cmocka_unit_test(test_domain_targets),
 	        cmocka_unit_test(test_domain_targets_errors),
 	        cmocka_unit_test(test_domain_disk_find),
+	        cmocka_unit_test(test_domain_disk_find_by_source),
+	        cmocka_unit_test(test_disk_target_next),
+	        cmocka_unit_test_setup_teardown(test_virt_disk_targets, virt_setup, virt_teardown),
 	        cmocka_unit_test_setup_teardown(test_virt_attach_detach, virt_setup, virt_teardown),
 	        cmocka_unit_test_setup_teardown(test_virt_secret, virt_setup, virt_teardown),
 	};
