@@ -101,6 +101,7 @@ struct vol_record {
 	char updated[VOL_TIME_MAX];
 	char op[VOL_OP_ID_MAX]; /* the last operation that changed it */
 	char format[16];        /* images: "qcow2", "raw", "vmdk" */
+	char checksum[80];      /* images: "sha256:<hex>" of the imported file; "" if unknown */
 	bool flattened;         /* a clone made independent of its parent */
 	bool managed;           /* adopted with vol_manage(): the RBD name is not cairn's */
 	char error[128];        /* why the status is "error" */
@@ -125,7 +126,8 @@ void vol_record_release(struct vol_record *r);
  * "status", "parent": {"kind", "name", "snapshot"}|null, "labels", "qos", "created",
  * "updated"} (+ "flattened", "managed", "error" when set). Image: {"id", "name", "pool",
  * "rbd_image", "size", "format", "checksum", "status", "clones", "created", "updated"};
- * clones < 0 leaves it null. NULL on out-of-memory.
+ * clones < 0 leaves it null; so does an unknown checksum (an image recorded before cairn
+ * kept one). NULL on out-of-memory.
  */
 struct json_object *vol_record_to_json(const struct vol_record *r);
 struct json_object *img_record_to_json(const struct vol_record *r, int64_t clones);

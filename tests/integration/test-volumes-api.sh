@@ -34,7 +34,15 @@ else
 fi
 api GET /v1/images/golden
 jq_check "the image is available, 256 MiB, from qcow2" '.status == "available" and .size == 268435456 and .format == "qcow2"'
+# the checksum is the SHA-256 of the file as imported, as sha256sum computes it
+sum="sha256:$(sha256sum "$T/import/golden.qcow2" | cut -d' ' -f1)"
+jq_check "the image's checksum is the sha256sum of the imported file" ".checksum == \"$sum\""
 img=$(printf '%s' "$BODY_OUT" | jq -r .rbd_image)
+if "$CAIRN" image show golden >"$T/show.out" 2>&1 && grep -q "checksum.*$sum" "$T/show.out"; then
+	ok "cairn image show prints the checksum"
+else
+	not_ok "cairn image show prints the checksum" "$(cat "$T/show.out")"
+fi
 rbdc snap ls "$PREFIX-images/$img" | grep -q cairn-base && ok "rbd shows the image's base snapshot" ||
 	not_ok "rbd shows the image's base snapshot"
 # the bytes in Ceph are the bytes of the file
@@ -49,6 +57,7 @@ api POST /v1/images '{"name":"golden2","file":"golden.qcow2"}'
 op=$(printf '%s' "$BODY_OUT" | jq -r .id)
 api GET "/v1/operations/$op/wait?timeout=60"
 jq_check "waiting on the operation returns it succeeded at 100%" '.status == "succeeded" and .progress == 100 and .result.name == "golden2"'
+jq_check "the operation's result carries the checksum" ".result.checksum == \"$sum\""
 api GET "/v1/operations?kind=image.import"
 jq_check "operations list has both imports" '[.operations[] | select(.kind == "image.import")] | length >= 2'
 
