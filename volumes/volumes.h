@@ -173,6 +173,19 @@ int img_show(struct cluster *c, const char *name, struct json_object **ret_image
  */
 int img_delete(struct cluster *c, const char *name, bool deferred, struct cairn_err *err);
 
+/*
+ * The deferred delete of user snapshot snap of a volume that has clones: it is hidden
+ * (renamed "cairn-deleted-<snap id>-<snap>", so lists show it only with their hidden
+ * flag and the name is free again) and vol_purge removes it once its last clone is gone
+ * or flattened. Returns 1 when hidden, 0 when it has no clone (remove it now instead),
+ * -ENOENT when the volume or the snapshot is missing.
+ */
+int vol_snap_hide(struct cluster *c, const char *volume, const char *snap, struct cairn_err *err);
+/* The live clones of a volume's snapshot by their volume names ("web2, web3"), for a
+ * message; "" when it has none. */
+int vol_snap_clone_names(struct cluster *c, const char *volume, const char *snap, char *buf,
+                         size_t len, struct cairn_err *err);
+
 /* ---- volumes ------------------------------------------------------------------------------ */
 
 struct vol_create_params {
@@ -292,8 +305,8 @@ int vol_delete(struct cluster *c, const char *name, bool force, struct cairn_pro
                struct cairn_err *err);
 /*
  * Background pass: remove cairn's trashed images whose delay ([volumes] trash_delay) is
- * over, then hidden images and volumes that have no child left. Returns how many RBD
- * images it removed.
+ * over, then hidden snapshots, images and volumes that have no child left. Returns how
+ * many RBD images and snapshots it removed.
  */
 int vol_purge(struct cluster *c, struct cairn_err *err);
 
