@@ -219,6 +219,7 @@ int vol_snap_hide(struct cluster *c, const char *volume, const char *snap, struc
 	}
 	if (r < 0)
 		goto out;
+	failpoint("snapshot.delete.recorded");
 
 	r = rbd_snap_rename(img, snap, h.hidden_name);
 	if (r < 0 && snap_name_of(img, h.snap_id, now) >= 0 && strcmp(now, h.hidden_name) == 0)
@@ -232,6 +233,7 @@ int vol_snap_hide(struct cluster *c, const char *volume, const char *snap, struc
 			         snap, lerr.msg);
 		goto out;
 	}
+	failpoint("snapshot.delete.renamed");
 	log_debug("snapshot %s@%s hidden as %s until its clones are gone", volume, snap,
 	          h.hidden_name);
 	/* best effort: the purge finishes what a crash or a race leaves undone */
