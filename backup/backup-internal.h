@@ -16,6 +16,7 @@
 #include <rbd/librbd.h>
 
 #include "backup/backup.h"
+#include "common/sha256.h"
 #include "volumes/volumes.h"
 
 struct json_object;
@@ -24,27 +25,6 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(rbd_image_t, rbd_close)
 
 #define BK_MiB (1024ULL * 1024)
 #define BK_GiB (1024ULL * BK_MiB)
-
-/* ---- SHA-256 (OpenSSL's libcrypto) ------------------------------------------------------ */
-
-#define SHA256_LEN 32
-
-struct sha256 {
-	void *ctx; /* EVP_MD_CTX */
-};
-
-int sha256_init(struct sha256 *s);
-void sha256_update(struct sha256 *s, const void *data, size_t len);
-/* Feed len zero bytes. */
-void sha256_update_zeros(struct sha256 *s, uint64_t len);
-void sha256_final(struct sha256 *s, uint8_t out[SHA256_LEN]);
-void sha256_release(struct sha256 *s);
-int sha256_buf(const void *data, size_t len, uint8_t out[SHA256_LEN]);
-void sha256_hex(const uint8_t d[SHA256_LEN], char out[BACKUP_SHA256_HEX]);
-/* 64 hex digits (either case) -> bytes; -EINVAL otherwise. */
-int sha256_from_hex(const char *hex, uint8_t out[SHA256_LEN]);
-/* The SHA-256 of a whole file from its start; -errno. */
-int sha256_fd(int fd, uint8_t out[SHA256_LEN]);
 
 /* ---- the volume digest: a homomorphic hash of 64 KiB sub-blocks ---------------------------- */
 /*

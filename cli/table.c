@@ -541,6 +541,8 @@ static int h_snapshot_delete(const struct cli_invocation *inv, struct cli_reques
 		return r;
 	cli_buf_puts(&req->path, "/snapshots");
 	req_segment(req, inv->args[1]);
+	if (cli_opt(inv, "deferred")->set)
+		req_query(req, "deferred", NULL);
 	return req_done(req);
 }
 
@@ -832,6 +834,11 @@ static const struct cli_param p_snapshot[] = {
         {"SNAP", CLI_T_NAME, 0, "snapshot", NULL, "the snapshot's name"},
         END_PARAMS,
 };
+static const struct cli_param o_snapshot_delete[] = {
+        {"deferred", CLI_T_FLAG, 0, NULL, NULL,
+         "while clones exist, hide the snapshot and remove it when the last clone goes"},
+        END_PARAMS,
+};
 static const struct cli_param p_snapshot_group[] = {
         {"NAME", CLI_T_NAME, 0, "snapshot", NULL, "the snapshot's name on every volume"},
         {"VOL", CLI_T_NAME, CLI_P_MORE, "volume", NULL, "the volumes, one or more"},
@@ -1007,8 +1014,8 @@ static const struct cli_command cli_table[] = {
          "[--uri URI]", "make sure libvirt has the cephx secret cairn's disks name", NULL},
         {"snapshot", "create", h_snapshot_create, p_snapshot, no_params, MUT, &v_show,
          "VOLUME SNAP", "snapshot a volume", NULL},
-        {"snapshot", "delete", h_snapshot_delete, p_snapshot, no_params, MUT, &v_none,
-         "VOLUME SNAP", "delete a snapshot", "deleted snapshot '{0}@{1}'"},
+        {"snapshot", "delete", h_snapshot_delete, p_snapshot, o_snapshot_delete, MUT, &v_none,
+         "VOLUME SNAP [--deferred]", "delete a snapshot", "deleted snapshot '{0}@{1}'"},
         {"snapshot", "group", h_snapshot_group, p_snapshot_group, no_params, MUT, &v_show,
          "NAME VOL...", "snapshot several volumes at one consistent point", NULL},
         {"snapshot", "list", h_snapshot_list, p_snapshot_volume, o_list_hidden, 0, &v_snapshots,

@@ -894,6 +894,7 @@ static void route_snapshot_create(struct svc_call *call)
 
 static void snapshot_delete_do(struct svc_call *call)
 {
+	bool deferred = query_flag(call, "deferred"), hidden = false;
 	struct vol_record rec = {0};
 	rados_ioctx_t io;
 
@@ -915,11 +916,40 @@ static void snapshot_delete_do(struct svc_call *call)
 			break;      /* nothing purged: the children may wait out their delay */
 		usleep(250 * 1000); /* another pass holds the purge lock */
 	}
+	/* name the clones by their volumes, not by their RBD images */
+	if (!deferred && call->err.code == -ENOTEMPTY) {
+		struct cairn_err nerr = {0};
+		char names[256];
+
+		if (vol_snap_clone_names(call->svc->cluster, call->params[0], call->params[1],
+		                         names, sizeof(names), &nerr) >= 0 &&
+		    names[0]) {
+			err_clear(&call->err);
+			err_set(&call->err, -ENOTEMPTY,
+			        "snapshot '%s' of volume '%s' has clones: %s (delete them, flatten "
+			        "them, or delete it ?deferred)",
+			        call->params[1], call->params[0], names);
+		}
+	}
+	/* clones left: hidden now, removed by the purge when the last one goes */
+	if (deferred && call->err.code == -ENOTEMPTY) {
+		struct cairn_err herr = {0};
+		int r = vol_snap_hide(call->svc->cluster, call->params[0], call->params[1], &herr);
+
+		err_clear(&call->err);
+		if (r > 0)
+			hidden = true;
+		else if (r == 0) /* its clones went meanwhile */
+			snap_remove(io, rec.rbd_image, call->params[1], &call->err);
+		else
+			err_set(&call->err, r, "%s", herr.msg);
+	}
 	if (!call->err.code) {
 		call->reply = json_object_new_object();
 		json_add_string(call->reply, "volume", call->params[0]);
 		json_add_string(call->reply, "name", call->params[1]);
 		json_add_bool(call->reply, "deleted", true);
+		json_add_bool(call->reply, "hidden", hidden);
 	}
 	vol_record_release(&rec);
 }
@@ -1037,7 +1067,7 @@ const struct route routes_volumes[] = {
         {HTTP_METHOD_POST, "/v1/volumes/{name}/snapshots", route_snapshot_create,
          ROUTE_MUTATING | ROUTE_CLUSTER, "snapshot a volume"},
         {HTTP_METHOD_DELETE, "/v1/volumes/{name}/snapshots/{snap}", route_snapshot_delete,
-         ROUTE_MUTATING | ROUTE_CLUSTER, "delete a snapshot"},
+         ROUTE_MUTATING | ROUTE_CLUSTER, "delete a snapshot (?deferred)"},
         {HTTP_METHOD_POST, "/v1/volumes/{name}/unmanage", route_volume_unmanage,
          ROUTE_MUTATING | ROUTE_CLUSTER, "release a volume's RBD image from cairn"},
         {HTTP_METHOD_POST, "/v1/snapshots/group", route_snapshot_group,

@@ -25,8 +25,8 @@ static const char *delete_kind(bool is_image)
 }
 
 /* "web1, web2, pool/foreign" for a message, from the children of an image. */
-static void children_names(struct cluster *c, const rbd_linked_image_spec_t *specs, size_t n,
-                           char *buf, size_t len)
+void vol_children_names(struct cluster *c, const rbd_linked_image_spec_t *specs, size_t n,
+                        char *buf, size_t len)
 {
 	size_t used = 0;
 
@@ -357,7 +357,7 @@ int vol_delete_record(struct cluster *c, struct vol_record *r, char **text, bool
 
 	if (nkids > 0) {
 		if (live > 0 && !deferred_ok) {
-			children_names(c, kids, nkids, list, sizeof(list));
+			vol_children_names(c, kids, nkids, list, sizeof(list));
 			ret = err_set(err, -ENOTEMPTY, "%s '%s' has clones: %s", what, r->name,
 			              list);
 			goto out;
@@ -607,9 +607,14 @@ static int purge_locked(struct cluster *c, const char *const *pools, size_t npoo
 			log_debug("cannot purge the trash of '%s': %s", pools[i], strerror(-r));
 	}
 
-	/* hidden records without children left: leaves first, one level per pass */
+	/* hidden snapshots and records without children left: leaves first, one level per
+	 * pass */
 	for (int pass = 0; pass < PURGE_PASSES; pass++) {
 		unsigned before = removed;
+		struct cairn_err serr = {0};
+
+		if (vol_snap_hidden_settle(c, &removed, &serr) < 0)
+			log_debug("cannot settle the hidden snapshots: %s", serr.msg);
 
 		for (int is_image = 0; is_image < 2; is_image++) {
 			struct hidden_ids h = {0};

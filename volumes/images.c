@@ -3,11 +3,14 @@
 #define LOG_MODULE "images"
 
 #include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "common/sha256.h"
 #include "volumes/vol-internal.h"
 
 static bool import_undo(struct cluster *c, const struct vol_record *r, bool inserted)
@@ -37,6 +40,64 @@ static int base_snapshot(struct cluster *c, const struct vol_record *r, struct c
 	if (ret < 0)
 		return err_set(err, vol_rbd_code(ret), "cannot snapshot image '%s': %s", r->name,
 		               vol_rbd_why(ret));
+	return 0;
+}
+
+/*
+ * The checksum of the source file, as Glance keeps one: the SHA-256 of its bytes. A thread
+ * reads the file while qemu-img converts it, so the two share the page cache and the import
+ * takes about the time of the slower of them, not their sum.
+ */
+struct import_hash {
+	pthread_t thread;
+	bool running;
+	int fd;
+	atomic_bool stop;
+	int r;
+	uint8_t sha[SHA256_LEN];
+};
+
+static void *import_hash_run(void *userdata)
+{
+	struct import_hash *h = userdata;
+
+	h->r = sha256_fd_stoppable(h->fd, &h->stop, h->sha);
+	return NULL;
+}
+
+static void import_hash_start(struct import_hash *h, int fd)
+{
+	h->fd = fd;
+	h->r = -EAGAIN;
+	atomic_init(&h->stop, false);
+	/* without a thread the file is read after the conversion instead */
+	h->running = pthread_create(&h->thread, NULL, import_hash_run, h) == 0;
+}
+
+/* Stop (when cancel) or wait for the hash; its result is then in h->r. */
+static void import_hash_join(struct import_hash *h, bool cancel)
+{
+	if (!h->running)
+		return;
+	if (cancel)
+		atomic_store(&h->stop, true);
+	pthread_join(h->thread, NULL);
+	h->running = false;
+}
+
+/* The "sha256:<hex>" of the file, once the conversion succeeded. */
+static int import_hash_finish(struct import_hash *h, const char *file, char *ret, size_t n,
+                              struct cairn_err *err)
+{
+	char hex[SHA256_HEX];
+
+	if (h->r == -EAGAIN) /* no thread: read it now */
+		h->r = sha256_fd(h->fd, h->sha);
+	if (h->r < 0)
+		return err_set(err, h->r, "cannot read import file '%s' for its checksum: %s", file,
+		               strerror(-h->r));
+	sha256_hex(h->sha, hex);
+	snprintf(ret, n, "sha256:%s", hex);
 	return 0;
 }
 
@@ -128,9 +189,15 @@ int img_import(struct cluster *c, const struct img_import_params *p,
 	}
 	{
 		struct intent_keeper keeper;
+		struct import_hash hash;
 
 		intent_keeper_start(&keeper, c, op, "converting");
+		import_hash_start(&hash, fd);
 		ret = qemu_img_convert(conf, fd, info.format, target, r.size, progress, err);
+		import_hash_join(&hash, ret < 0);
+		if (ret >= 0)
+			ret = import_hash_finish(&hash, p->file, r.checksum, sizeof(r.checksum),
+			                         err);
 		intent_keeper_stop(&keeper);
 	}
 	if (ret < 0)

@@ -216,6 +216,7 @@ int vol_record_parse(const char *text, bool is_image, struct vol_record *ret, st
 	    copy_field(o, "updated", r.updated, sizeof(r.updated), false, err) < 0 ||
 	    copy_field(o, "op", r.op, sizeof(r.op), false, err) < 0 ||
 	    copy_field(o, "format", r.format, sizeof(r.format), false, err) < 0 ||
+	    copy_field(o, "checksum", r.checksum, sizeof(r.checksum), false, err) < 0 ||
 	    copy_field(o, "error", r.error, sizeof(r.error), false, err) < 0)
 		return err->code;
 	s = vol_status_from_string(json_get_string(o, "status"));
@@ -346,6 +347,8 @@ char *vol_record_format(const struct vol_record *r)
 		return NULL;
 	if (r->format[0] && json_add_string(o, "format", r->format) < 0)
 		return NULL;
+	if (r->checksum[0] && json_add_string(o, "checksum", r->checksum) < 0)
+		return NULL;
 	if (r->flattened && json_add_bool(o, "flattened", true) < 0)
 		return NULL;
 	if (r->managed && json_add_bool(o, "managed", true) < 0)
@@ -387,7 +390,7 @@ struct json_object *img_record_to_json(const struct vol_record *r, int64_t clone
 	_cleanup_(json_putp) struct json_object *o = json_object_new_object();
 
 	if (!o || add_common(o, r) < 0 || add_opt_string(o, "format", r->format) < 0 ||
-	    json_add_string(o, "checksum", NULL) < 0 ||
+	    add_opt_string(o, "checksum", r->checksum) < 0 ||
 	    (clones >= 0 ? json_add_int(o, "clones", clones) : json_add_string(o, "clones", NULL)) <
 	            0 ||
 	    json_add_string(o, "created", r->created) < 0 ||

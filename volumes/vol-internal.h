@@ -281,6 +281,20 @@ int qemu_img_convert(const struct cairn_config *conf, int fd, const char *format
                      const char *target, uint64_t size, struct cairn_progress *progress,
                      struct cairn_err *err);
 
+/* "web1, web2, pool/foreign" for a message: the live children, by their volume's name
+ * when cairn has a record of them (delete.c). */
+void vol_children_names(struct cluster *c, const rbd_linked_image_spec_t *specs, size_t n,
+                        char *buf, size_t len);
+
+/* ---- snaphide.c ------------------------------------------------------------------------------- */
+
+/*
+ * Roll every hidden (deferred-deleted) snapshot forward: hide the ones a crash left half
+ * way, point their clones' records at the hidden name, and remove those without any clone
+ * left (and their entries). Counts removed snapshots in *removed.
+ */
+int vol_snap_hidden_settle(struct cluster *c, unsigned *removed, struct cairn_err *err);
+
 /* ---- delete.c --------------------------------------------------------------------------------- */
 
 /*

@@ -101,6 +101,7 @@ struct vol_record {
 	char updated[VOL_TIME_MAX];
 	char op[VOL_OP_ID_MAX]; /* the last operation that changed it */
 	char format[16];        /* images: "qcow2", "raw", "vmdk" */
+	char checksum[80];      /* images: "sha256:<hex>" of the imported file; "" if unknown */
 	bool flattened;         /* a clone made independent of its parent */
 	bool managed;           /* adopted with vol_manage(): the RBD name is not cairn's */
 	char error[128];        /* why the status is "error" */
@@ -125,7 +126,8 @@ void vol_record_release(struct vol_record *r);
  * "status", "parent": {"kind", "name", "snapshot"}|null, "labels", "qos", "created",
  * "updated"} (+ "flattened", "managed", "error" when set). Image: {"id", "name", "pool",
  * "rbd_image", "size", "format", "checksum", "status", "clones", "created", "updated"};
- * clones < 0 leaves it null. NULL on out-of-memory.
+ * clones < 0 leaves it null; so does an unknown checksum (an image recorded before cairn
+ * kept one). NULL on out-of-memory.
  */
 struct json_object *vol_record_to_json(const struct vol_record *r);
 struct json_object *img_record_to_json(const struct vol_record *r, int64_t clones);
@@ -170,6 +172,19 @@ int img_show(struct cluster *c, const char *name, struct json_object **ret_image
  * deleted, 1 when hidden. Missing: -ENOENT.
  */
 int img_delete(struct cluster *c, const char *name, bool deferred, struct cairn_err *err);
+
+/*
+ * The deferred delete of user snapshot snap of a volume that has clones: it is hidden
+ * (renamed "cairn-deleted-<snap id>-<snap>", so lists show it only with their hidden
+ * flag and the name is free again) and vol_purge removes it once its last clone is gone
+ * or flattened. Returns 1 when hidden, 0 when it has no clone (remove it now instead),
+ * -ENOENT when the volume or the snapshot is missing.
+ */
+int vol_snap_hide(struct cluster *c, const char *volume, const char *snap, struct cairn_err *err);
+/* The live clones of a volume's snapshot by their volume names ("web2, web3"), for a
+ * message; "" when it has none. */
+int vol_snap_clone_names(struct cluster *c, const char *volume, const char *snap, char *buf,
+                         size_t len, struct cairn_err *err);
 
 /* ---- volumes ------------------------------------------------------------------------------ */
 
@@ -294,8 +309,8 @@ int vol_delete(struct cluster *c, const char *name, bool force, struct cairn_pro
                struct cairn_err *err);
 /*
  * Background pass: remove cairn's trashed images whose delay ([volumes] trash_delay) is
- * over, then hidden images and volumes that have no child left. Returns how many RBD
- * images it removed.
+ * over, then hidden snapshots, images and volumes that have no child left. Returns how
+ * many RBD images and snapshots it removed.
  */
 int vol_purge(struct cluster *c, struct cairn_err *err);
 

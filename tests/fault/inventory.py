@@ -7,6 +7,8 @@
 #   * every record's RBD image exists, with the parent the record says (none once
 #     flattened), and no record is left half way (creating, importing, deleting, error);
 #   * no intent is left over, and the trash holds nothing of cairn's.
+#   * a snapshot deleted while it had clones (cairn-deleted-<snap id>-<name>) has its entry
+#     in directory.snapshots and a clone still; every entry's snapshot is hidden so.
 #
 #   * a backup is "available" with its data (the snapshot on the backup image, or its file)
 #     or "failed" without any (no snapshot, no block list, no file): never half way.
@@ -24,7 +26,7 @@ import subprocess
 import sys
 
 ROLES = ["images", "volumes", "vms", "backups"]
-DIRS = ["images", "volumes", "backups", "intents"]
+DIRS = ["images", "volumes", "backups", "intents", "snapshots"]
 UUID = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
 CAIRN_IMAGE = re.compile(r"^(volume|image|backup)-(%s)$" % UUID)
 
@@ -120,7 +122,8 @@ def dump(conf, prefix, backup_dir=None):
             continue  # removed while listing
         inv["images"]["%s/%s" % (pool, name)] = {
             "pool": pool, "name": name, "parent": parent,
-            "snaps": [{"name": s["name"], "namespace": s.get("namespace", {})}
+            "snaps": [{"name": s["name"], "id": s.get("id"),
+                       "namespace": s.get("namespace", {})}
                       for s in json.loads(out)],
         }
     for j, d in enumerate(DIRS):
@@ -236,6 +239,24 @@ def check(inv):
                         backups[m.group(2)].get("target") == "file"):
             bad.append("backup file %s belongs to no available backup" % f)
 
+    # deleted snapshots kept for their clones: each entry's snapshot is hidden by now
+    hidden = dirs.get("snapshots", {})
+    parents = set()
+    for im in inv["images"].values():
+        rp = im.get("parent")
+        if rp:
+            parents.add("%s/%s@%s" % (rp.get("pool"), rp.get("image"), rp.get("snapshot")))
+    for eid, e in hidden.items():
+        key = "%s/%s" % (e.get("pool"), e.get("rbd_image"))
+        snaps = inv["images"].get(key, {}).get("snaps", [])
+        by_id = [s for s in snaps if str(s.get("id")) == str(e.get("snap_id"))]
+        if key not in inv["images"] or not by_id:
+            bad.append("snapshot entry %s names %s@%s, which is gone" %
+                       (eid, key, e.get("hidden_name")))
+        elif by_id[0]["name"] != e.get("hidden_name"):
+            bad.append("snapshot entry %s: %s@%s is not hidden as %s yet" %
+                       (eid, key, by_id[0]["name"], e.get("hidden_name")))
+
     for key, im in inv["images"].items():
         m = CAIRN_IMAGE.match(im["name"])
         if m:
@@ -281,6 +302,16 @@ def check(inv):
             if m:
                 if not good_backup(m.group(1)):
                     bad.append("snapshot %s belongs to no available backup" % where)
+                continue
+            m = re.match(r"^cairn-deleted-([0-9]+)-", name)
+            if m:
+                if not any("%s/%s" % (e.get("pool"), e.get("rbd_image")) == key and
+                           str(e.get("snap_id")) == m.group(1) and e.get("hidden_name") == name
+                           for e in hidden.values()):
+                    bad.append("hidden snapshot %s has no entry in directory.snapshots" % where)
+                elif ns == "user" and "%s@%s" % (key, name) not in parents:
+                    bad.append("hidden snapshot %s has no clone left, yet it was not purged" %
+                               where)
                 continue
             if name.startswith("cairn-"):
                 bad.append("snapshot %s is cairn's by name but nothing accounts for it" % where)

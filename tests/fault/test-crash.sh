@@ -11,7 +11,8 @@
 # A change (extend, revert, QoS) is one step in RBD and one in the record: it either
 # completed or left the volume as it was, the record and the image agreeing on the size and
 # the QoS limits.
-# Not here: snapshot create and delete are one librbd call each (no intent, no fail point).
+# Not here: snapshot create and a plain snapshot delete are one librbd call each (no fail
+# point); a deferred one is (snapshot_delete below).
 . "$(dirname "$0")/fault-lib.sh"
 
 # ---- the table: every fail point, and the scenarios whose request reaches it ----
@@ -35,6 +36,8 @@
 # revert       POST /v1/volumes/{name}/revert to a snapshot taken at 32 MiB, the volume
 #              being 64 MiB since
 # qos          PATCH /v1/volumes/{name} {"qos": {"iops": 300}}
+# snapshot_delete       DELETE /v1/volumes/{name}/snapshots/s1?deferred of a snapshot
+#              with a clone (hidden, kept for the clone: rolled forward by the purge)
 STEPS='
 volume.create.intent       blank clone_volume
 volume.create.reserved     blank clone_volume
@@ -75,7 +78,9 @@ backup.checksum            backup_pool backup_file backup_set
 backup.record              backup_pool backup_file backup_incr backup_set
 backup.delete.marked       backup_delete
 restore.created            restore
-restore.chunk              restore'
+restore.chunk              restore
+snapshot.delete.recorded   snapshot_delete
+snapshot.delete.renamed    snapshot_delete'
 # CAIRN_CRASH_ONLY=<regex> runs the matching steps only (meson runs the volume, image and
 # backup steps as three tests, each within its time limit); the table check stays whole.
 # CAIRN_CRASH_SKIP=<regex> leaves out the matching steps.
@@ -271,6 +276,16 @@ setup_case() { # scenario: fixtures; sets METHOD PATH_ BODY NAME KIND OPKIND
 			;;
 		esac
 		;;
+	snapshot_delete)
+		KIND=volumes OPKIND=snapshot_delete NAME=sd$seq_no METHOD=DELETE BODY=
+		PATH_="/v1/volumes/$NAME/snapshots/s1?deferred"
+		api POST /v1/volumes "{\"name\":\"$NAME\",\"size\":\"32M\"}"
+		[ "$STATUS" = 201 ] || return 1
+		api POST "/v1/volumes/$NAME/snapshots" '{"name":"s1"}'
+		[ "$STATUS" = 201 ] || return 1
+		api POST /v1/volumes "{\"name\":\"${NAME}c\",\"snapshot\":\"$NAME@s1\"}"
+		[ "$STATUS" = 201 ] || return 1
+		;;
 	backup_delete)
 		backup_wait '{"volume":"rv","target":"file"}' || return 1
 		KIND=backups OPKIND=backup_delete NAME=$BACKUP_ID METHOD=DELETE PATH_="/v1/backups/$BACKUP_ID" BODY=
@@ -382,6 +397,31 @@ outcome_change() { # volume NAME: available, its record and its image agreeing o
 		WHY="$WHY; the record is neither as it was nor changed: $(jq -c ".dirs.volumes[\"$id\"]" "$INV")"
 	fi
 	WHY="$WHY$(differs "$T/before" "$T/after")"
+}
+
+outcome_snapshot_delete() { # NAME's snapshot s1 with its clone NAMEc: hidden as
+	# cairn-deleted-<id>-s1 (not listed, the clone on it and its record naming it: the
+	# invariant check sees to those), or left as it was
+	local id pool rbd
+	id=$(record_id volumes "$NAME")
+	pool=$(jqf "$INV" ".dirs.volumes[\"$id\"].pool")
+	rbd=$(jqf "$INV" ".dirs.volumes[\"$id\"].rbd_image")
+	api GET "/v1/volumes/$NAME/snapshots"
+	[ "$STATUS" = 200 ] || WHY="GET of the snapshots answers $STATUS"
+	if grep -qx "$pool/$rbd@s1" "$T/after"; then
+		OUTCOME="left it as it was"
+		printf '%s' "$BODY_OUT" | jq -e '[.snapshots[].name] == ["s1"]' >/dev/null || WHY="$WHY; listed: $BODY_OUT"
+		WHY="$WHY$(differs "$T/before" "$T/after")"
+	else
+		OUTCOME="completed (hidden)"
+		printf '%s' "$BODY_OUT" | jq -e '[.snapshots[].name] == []' >/dev/null || WHY="$WHY; still listed: $BODY_OUT"
+		sed "s|^$pool/$rbd@s1\$|$pool/$rbd@HIDDEN|" "$T/before" | sort >"$T/expected"
+		sed -E "s|^$pool/$rbd@cairn-deleted-[0-9]+-s1\$|$pool/$rbd@HIDDEN|" "$T/after" | sort >"$T/after-h"
+		WHY="$WHY$(differs "$T/expected" "$T/after-h")"
+	fi
+	api GET "/v1/volumes/${NAME}c"
+	printf '%s' "$BODY_OUT" | jq -e '.status == "available" and .parent.snapshot == "s1"' >/dev/null ||
+		WHY="$WHY; the clone: $STATUS $BODY_OUT"
 }
 
 outcome_backup() { # a backup of volume NAME: a new record, available with its data (and
@@ -514,6 +554,7 @@ run_case() { # step scenario
 	backup_delete) outcome_backup_delete ;;
 	flatten) outcome_flatten ;;
 	change) outcome_change ;;
+	snapshot_delete) outcome_snapshot_delete ;;
 	esac
 	local outcome=$OUTCOME why=$WHY
 	if [ -z "$why" ]; then
@@ -527,6 +568,13 @@ run_case() { # step scenario
 	echo "# $d took $((SECONDS - t0)) s"
 
 	# the next case starts from the fixtures only
+	if [ "$OPKIND" = snapshot_delete ]; then # the clone, then the volume (the purge
+		# removes the hidden snapshot, then the volume hidden for it)
+		for v in "${NAME}c" "$NAME"; do
+			api DELETE "/v1/volumes/$v?force"
+			[ "$STATUS" = 202 ] && op_wait "$(printf '%s' "$BODY_OUT" | jq -r .id)" >/dev/null
+		done
+	fi
 	if { [ "$OPKIND" = create ] && [ "$OUTCOME" = completed ]; } || [ "$OPKIND" = flatten ] ||
 		[ "$OPKIND" = change ]; then
 		if [ "$KIND" = volumes ]; then

@@ -180,6 +180,24 @@ static void test_import_qcow2(void **state)
 	assert_int_equal(json_get_int(img, "size", 0), 8 * MiB);
 	assert_string_equal(json_get_string(img, "pool"), fx->conf.pools.images);
 
+	/* the checksum is the SHA-256 of the file as sha256sum sees it, and it was stored */
+	{
+		char path[PATH_MAX], want[80], *out = NULL;
+
+		path_of(fx, path, "disk.qcow2");
+		const char *sum[] = {"sha256sum", path, NULL};
+		assert_int_equal(itest_run(&out, sum), 0);
+		assert_non_null(out);
+		assert_true(strlen(out) > 64);
+		snprintf(want, sizeof(want), "sha256:%.64s", out);
+		free(out);
+		assert_string_equal(json_get_string(img, "checksum"), want);
+		assert_int_equal(img_show(fx->c, name, &shown, &err), 0);
+		assert_string_equal(json_get_string(shown, "checksum"), want);
+		json_object_put(shown);
+		shown = NULL;
+	}
+
 	/* progress: called, never going back, ending at the total */
 	assert_true(progress.calls >= 2);
 	assert_true(progress.monotonic);

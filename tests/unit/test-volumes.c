@@ -14,6 +14,7 @@
 
 #include <cmocka.h>
 
+#include "common/sha256.h"
 #include "volumes/vol-internal.h"
 
 static void test_status_and_kind_names(void **state)
@@ -154,6 +155,81 @@ static void test_image_api_json(void **state)
 	assert_null(v);
 	json_object_put(o);
 	vol_record_release(&a);
+}
+
+static void test_image_checksum_record(void **state)
+{
+	const char *sum = "sha256:ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad";
+	struct cairn_err err = {0};
+	struct vol_record a, b;
+	struct json_object *o;
+	char *text;
+
+	fill(&a);
+	a.is_image = true;
+	a.parent.kind = VOL_PARENT_NONE;
+	/* an image recorded before cairn kept checksums: loads, and shows null */
+	text = vol_record_format(&a);
+	assert_non_null(text);
+	assert_null(strstr(text, "checksum"));
+	assert_int_equal(vol_record_parse(text, true, &b, &err), 0);
+	assert_string_equal(b.checksum, "");
+	o = img_record_to_json(&b, 0);
+	assert_true(json_object_object_get_ex(o, "checksum", NULL));
+	assert_null(json_get_string(o, "checksum"));
+	json_object_put(o);
+	vol_record_release(&b);
+	free(text);
+
+	/* a new one keeps it through the store and shows it */
+	str_copy(a.checksum, sizeof(a.checksum), sum);
+	text = vol_record_format(&a);
+	assert_non_null(text);
+	assert_int_equal(vol_record_parse(text, true, &b, &err), 0);
+	assert_string_equal(b.checksum, sum);
+	o = img_record_to_json(&b, 0);
+	assert_string_equal(json_get_string(o, "checksum"), sum);
+	json_object_put(o);
+	vol_record_release(&b);
+	free(text);
+	vol_record_release(&a);
+}
+
+/* The import's hash of its source: the whole file, read without moving its offset. */
+static void test_import_file_hash(void **state)
+{
+	char path[] = "/tmp/cairn-unit-hash-XXXXXX", want[SHA256_HEX], got[SHA256_HEX];
+	const size_t len = 3 * 1024 * 1024 + 5; /* more than one read */
+	uint8_t d[SHA256_LEN];
+	atomic_bool stop;
+	char *data = malloc(len);
+	int fd = mkstemp(path);
+
+	assert_non_null(data);
+	assert_true(fd >= 0);
+	unlink(path);
+	for (size_t i = 0; i < len; i++)
+		data[i] = (char)(i * 7 + i / 4096);
+	assert_int_equal(write(fd, data, len), (ssize_t)len);
+	assert_int_equal(lseek(fd, 0, SEEK_SET), 0);
+	assert_int_equal(sha256_buf(data, len, d), 0);
+	sha256_hex(d, want);
+
+	atomic_init(&stop, false);
+	memset(d, 0, sizeof(d));
+	assert_int_equal(sha256_fd_stoppable(fd, &stop, d), 0);
+	sha256_hex(d, got);
+	assert_string_equal(got, want);
+	assert_int_equal(lseek(fd, 0, SEEK_CUR), 0); /* qemu-img's reads are not disturbed */
+	assert_int_equal(sha256_fd(fd, d), 0);
+	sha256_hex(d, got);
+	assert_string_equal(got, want);
+
+	/* a stopped hash ends with -ECANCELED, not with a digest of part of the file */
+	atomic_store(&stop, true);
+	assert_int_equal(sha256_fd_stoppable(fd, &stop, d), -ECANCELED);
+	close(fd);
+	free(data);
 }
 
 static void test_rbd_names(void **state)
@@ -691,6 +767,8 @@ int main(void)
 	        cmocka_unit_test(test_record_parse_rejects),
 	        cmocka_unit_test(test_volume_api_json),
 	        cmocka_unit_test(test_image_api_json),
+	        cmocka_unit_test(test_image_checksum_record),
+	        cmocka_unit_test(test_import_file_hash),
 	        cmocka_unit_test(test_rbd_names),
 	        cmocka_unit_test(test_labels_and_qos),
 	        cmocka_unit_test(test_time_parse),
