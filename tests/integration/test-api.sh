@@ -140,11 +140,12 @@ if daemon_stop; then ok "SIGTERM stops cairnd with exit 0"; else not_ok "SIGTERM
 # One slow worker, queue_max = 3 waiting slow jobs. Imports hold the worker: qemu-img is a
 # gate that waits in "convert" until the test opens it (no timing involved). Import 1
 # runs, 2 to 4 wait, 5 must be a 503 that creates no operation; once the gate opens all
-# four finish and the queue takes work again.
+# four finish and the queue takes work again. The gate writes its pid to gate-reached: a
+# test that kills cairnd under it stops the orphaned gate itself.
 cat >"$T/qemu-img-gate" <<GATE
 #!/bin/sh
 if [ "\$1" = convert ]; then
-	: >"$T/gate-reached"
+	echo \$\$ >"$T/gate-reached"
 	while [ ! -e "$T/gate-open" ]; do /bin/sleep 0.1; done
 fi
 exec /usr/bin/qemu-img "\$@"
@@ -222,5 +223,92 @@ else
 	not_ok "the queue takes long work again afterwards" "$STATUS $BODY_OUT"
 fi
 if daemon_stop; then ok "cairnd stops cleanly after the busy spell"; else not_ok "cairnd stops cleanly after the busy spell"; fi
+
+# ---- operations outlive cairnd: SIGKILL while an import runs, restart ----
+# The restarted cairnd marks the operation failed ("interrupted", docs/api.md) and its
+# first reconcile rolls the import back: the image has no record and no RBD image left.
+images_in_rbd() { rbd -c "$CAIRN_TEST_CEPH_CONF" ls "$PREFIX-images" 2>&1 | sort; }
+gate_reset() { rm -f "$T/gate-open" "$T/gate-reached"; }
+gate_wait() { # wait (bounded) until an import is held in the gate
+	for _ in $(seq 1 600); do
+		[ -s "$T/gate-reached" ] && return 0
+		sleep 0.1
+	done
+	return 1
+}
+gate_kill() { # the gate of a cairnd that was killed is an orphan: stop it by its pid
+	local pid
+	pid=$(cat "$T/gate-reached" 2>/dev/null)
+	[ -n "$pid" ] && grep -q qemu-img-gate "/proc/$pid/cmdline" 2>/dev/null && kill -KILL "$pid"
+}
+rbd_one_more() { # description: the images pool has one image more than $rbd_before
+	local now
+	now=$(images_in_rbd)
+	[ "$(printf '%s\n' "$now" | grep -c '^image-')" = \
+		$(($(printf '%s\n' "$rbd_before" | grep -c '^image-') + 1)) ] && ok "$1" ||
+		not_ok "$1" "before: $rbd_before" "now: $now"
+}
+import_held() { # name: start an import, wait until it is held; sets OP_ID
+	OP_ID=
+	api POST /v1/images "{\"name\":\"$1\",\"file\":\"small.qcow2\"}"
+	[ "$STATUS" = 202 ] && OP_ID=$(printf '%s' "$BODY_OUT" | jq -r .id) && gate_wait
+}
+
+gate_reset
+rbd_before=$(images_in_rbd)
+daemon_start
+if import_held killed1; then
+	ok "an import is held in the gate (202)"
+else
+	not_ok "an import is held in the gate" "$STATUS $BODY_OUT"
+fi
+api GET "/v1/operations/$OP_ID"
+jq_check "the held import's operation is running" '.status == "running" and .kind == "image.import"'
+rbd_one_more "the held import has made its RBD image"
+kill -KILL "$DAEMON_PID"
+wait "$DAEMON_PID" 2>/dev/null
+DAEMON_PID=
+gate_kill
+daemon_start
+api GET "/v1/operations/$OP_ID"
+if [ "$STATUS" = 200 ] && printf '%s' "$BODY_OUT" | jq -e \
+	'.status == "failed" and .error.reason == "interrupted" and .kind == "image.import" and
+	 .resource.name == "killed1"' >/dev/null; then
+	ok "after a SIGKILL and a restart, the operation is failed with reason interrupted"
+else
+	not_ok "after a SIGKILL and a restart, the operation is failed with reason interrupted" \
+		"$STATUS $BODY_OUT"
+fi
+# the reconcile removes the RBD image, then the record: wait (bounded) for both
+for _ in $(seq 1 600); do
+	api GET /v1/images/killed1
+	[ "$STATUS" = 404 ] && [ "$(images_in_rbd)" = "$rbd_before" ] && break
+	sleep 0.1
+done
+[ "$(images_in_rbd)" = "$rbd_before" ] && ok "the restart's reconcile removes the interrupted import's RBD image" ||
+	not_ok "the restart's reconcile removes the interrupted import's RBD image" \
+		"before: $rbd_before" "now: $(images_in_rbd)"
+expect_status "the interrupted import's image does not exist" 404 GET /v1/images/killed1
+
+# ---- cancel through the API ----
+gate_reset
+rbd_before=$(images_in_rbd)
+if import_held cancel1; then
+	ok "another import is held in the gate (202)"
+else
+	not_ok "another import is held in the gate" "$STATUS $BODY_OUT"
+fi
+rbd_one_more "the second held import has made its RBD image"
+expect_status "DELETE of a running operation cancels it" 202 DELETE "/v1/operations/$OP_ID"
+api GET "/v1/operations/$OP_ID/wait?timeout=60"
+jq_check "the canceled import ends canceled" '.status == "canceled" and .kind == "image.import"'
+expect_status "the canceled import's image does not exist" 404 GET /v1/images/cancel1
+[ "$(images_in_rbd)" = "$rbd_before" ] && ok "the canceled import left nothing in RBD" ||
+	not_ok "the canceled import left nothing in RBD" "before: $rbd_before" "now: $(images_in_rbd)"
+expect_status "DELETE of an operation that has ended" 409 DELETE "/v1/operations/$OP_ID"
+expect_status "DELETE of an unknown operation" 404 DELETE /v1/operations/00000000-0000-4000-8000-000000000000
+expect_status "DELETE of an operation id that is not a uuid" 404 DELETE /v1/operations/nope
+check "cairnd still serves after the cancel" curl -sf --unix-socket "$SOCK" -o /dev/null http://cairn/v1/health
+if daemon_stop; then ok "cairnd stops cleanly after the cancel"; else not_ok "cairnd stops cleanly after the cancel"; fi
 
 tap_done
