@@ -28,7 +28,7 @@ struct op {
 	struct op *next;
 	struct svc *svc;
 	char id[UUID_STR_LEN];
-	char kind[48];
+	char kind[METRIC_OP_KIND_MAX];
 	char resource_kind[24];
 	char resource_name[NAME_MAX_LEN + 1];
 	time_t created, updated, ended;
@@ -718,10 +718,14 @@ void ops_stop(struct svc *svc)
 		op_wake_waiters(op);
 }
 
-void svc_ops_count_by_state(struct svc *svc, unsigned counts[OP_STATUS_MAX])
+int svc_ops_count(struct svc *svc, struct metric_op_counts *c)
 {
-	for (struct op *op = svc->ops; op; op = op->next)
-		counts[op->status]++;
+	for (struct op *op = svc->ops; op; op = op->next) {
+		int r = metric_op_counts_add(c, op->kind, op->status);
+		if (r < 0)
+			return r;
+	}
+	return 0;
 }
 
 struct json_object *op_find_active(struct svc *svc, const char *kind, const char *name)

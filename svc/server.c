@@ -180,6 +180,12 @@ static void on_request(struct http_request *req, void *userdata)
 	call_dispatch(call);
 }
 
+/* A request svc/http answered by itself (malformed, over a limit): counted, unrouted. */
+static void on_refused(enum http_method method, int status, void *userdata)
+{
+	svc_metrics_unmatched(userdata, method, status);
+}
+
 /* ---- signals and stop ------------------------------------------------------------------- */
 
 static void svc_close_handles(struct svc *svc);
@@ -430,6 +436,7 @@ int svc_run(const struct cairn_config *conf, const char *config_path)
 		log_err("cannot create the http server: %s", strerror(-r));
 		goto out_handles;
 	}
+	http_server_on_refused(svc->http, on_refused);
 	r = svc_listen(svc, &err);
 	if (r < 0) {
 		log_err("%s", err.msg);

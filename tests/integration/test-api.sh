@@ -91,6 +91,32 @@ for m in cairn_http_requests_total cairn_http_request_duration_seconds_bucket ca
 done
 printf '%s' "$BODY_OUT" | grep -q 'route="/v1/health",code="2xx"' && ok "requests are counted by route and status" ||
 	not_ok "requests are counted by route and status"
+# requests without a route: the 404 and 405 above, the 413 (POST), the malformed request and
+# the header flood (refused before their method was read: OTHER)
+metric_at_least() { # description line-prefix minimum
+	local v
+	v=$(printf '%s\n' "$BODY_OUT" | grep -F "$2" | head -1 | awk '{print $NF}')
+	[ -n "$v" ] && [ "$v" -ge "$3" ] && ok "$1" || not_ok "$1" "no '$2 N' with N >= $3 in /metrics"
+}
+metric_at_least "an unknown route is counted as unmatched" \
+	'cairn_http_requests_total{method="GET",route="unmatched",code="4xx"} ' 1
+metric_at_least "a wrong method is counted as unmatched" \
+	'cairn_http_requests_total{method="PUT",route="unmatched",code="4xx"} ' 1
+metric_at_least "an oversized body is counted as unmatched" \
+	'cairn_http_requests_total{method="POST",route="unmatched",code="4xx"} ' 1
+metric_at_least "malformed HTTP and a header flood are counted as unmatched" \
+	'cairn_http_requests_total{method="OTHER",route="unmatched",code="4xx"} ' 2
+printf '%s\n' "$BODY_OUT" | grep -qxF 'cairn_operations{kind="image.import",status="running"} 0' &&
+	ok "operations are counted by kind and state, from zero" ||
+	not_ok "operations are counted by kind and state, from zero"
+# the page is valid text format: one HELP and one TYPE per metric, each sample line
+# name{label="value",...} number
+bad=$(printf '%s\n' "$BODY_OUT" | awk '
+	/^# (HELP|TYPE) / { if (seen[$2 " " $3]++) print "twice: " $0; next }
+	/^#/ { next }
+	!/^[a-zA-Z_:][a-zA-Z0-9_:]*(\{([a-zA-Z_][a-zA-Z0-9_]*="([^"\\]|\\.)*",?)*\})? [-+0-9.eEInfNa]+$/ { print "bad: " $0 }')
+[ -z "$bad" ] && ok "the metrics page is valid Prometheus text format" ||
+	not_ok "the metrics page is valid Prometheus text format" "$bad"
 
 # ---- the CLI ----
 if out=$("$CAIRN" health 2>&1); then ok "cairn health"; else not_ok "cairn health" "$out"; fi
@@ -222,6 +248,11 @@ if [ "$STATUS" = 202 ]; then
 else
 	not_ok "the queue takes long work again afterwards" "$STATUS $BODY_OUT"
 fi
+api GET /metrics
+printf '%s\n' "$BODY_OUT" | grep -qxF 'cairn_operations{kind="image.import",status="succeeded"} 5' &&
+	ok "the five imports are counted as image.import operations that succeeded" ||
+	not_ok "the five imports are counted as image.import operations that succeeded" \
+		"$(printf '%s\n' "$BODY_OUT" | grep '^cairn_operations')"
 if daemon_stop; then ok "cairnd stops cleanly after the busy spell"; else not_ok "cairnd stops cleanly after the busy spell"; fi
 
 # ---- operations outlive cairnd: SIGKILL while an import runs, restart ----
