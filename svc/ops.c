@@ -38,6 +38,7 @@ struct op {
 	uint64_t done, total;
 	bool dirty;
 	atomic_bool cancel;
+	atomic_bool interrupt; /* the cancel is cairnd's stop (ops_interrupt), not a client's */
 
 	struct cairn_err err;
 	struct json_object *result;
@@ -251,7 +252,14 @@ static void op_job_work(struct svc_job *job)
 	if (r == -ENOENT)
 		svc_show_changed(op->svc); /* gone meanwhile, maybe through another host */
 	pthread_mutex_lock(&op->svc->ops_lock);
-	if (r < 0) {
+	if (r == -ECANCELED && atomic_load(&op->interrupt)) {
+		/* the same end as one a restarted cairnd finds (ops_recover) */
+		op->status = OP_FAILED;
+		err_set(&op->err, -EINTR,
+		        "cairnd stopped while this operation ran: it did not end within "
+		        "[service] shutdown_timeout and was stopped (%s)",
+		        err.msg);
+	} else if (r < 0) {
 		op->status = r == -ECANCELED ? OP_CANCELED : OP_FAILED;
 		op->err = err;
 		if (!op->err.code)
@@ -284,6 +292,14 @@ static void op_job_done(struct svc_job *job)
 {
 	struct op *op = job->data;
 
+	if (op->status == OP_QUEUED) {
+		/* a stop canceled it before a worker took it (svc_jobs_cancel_pending) */
+		op->status = OP_FAILED;
+		err_set(&op->err, -EINTR,
+		        "cairnd stopped before this operation started: nothing "
+		        "was done");
+		op->updated = op->ended = time(NULL);
+	}
 	if (op->status == OP_FAILED)
 		log_info("operation %s (%s %s) failed: %s", op->id, op->kind, op->resource_name,
 		         op->err.msg);
@@ -709,6 +725,24 @@ void route_op_cancel(struct svc_call *call)
 	atomic_store(&op->cancel, true);
 	log_info("operation %s: cancel requested", op->id);
 	call_reply_json(call, 202, op_to_json(op));
+}
+
+/*
+ * Stop: the operations still running when [service] shutdown_timeout is over are asked to
+ * stop as a cancel would (an import kills qemu-img and undoes itself), so that cairnd can
+ * exit; they end failed with reason "interrupted". Work that does not look at its cancel
+ * flag still runs to its end.
+ */
+void ops_interrupt(struct svc *svc)
+{
+	for (struct op *op = svc->ops; op; op = op->next) {
+		if (op_status_final(op->status))
+			continue;
+		atomic_store(&op->interrupt, true);
+		atomic_store(&op->cancel, true);
+		log_warn("operation %s (%s %s) interrupted: cairnd is stopping", op->id, op->kind,
+		         op->resource_name);
+	}
 }
 
 /* Waiters are answered before the loop closes (daemon stop). */

@@ -201,9 +201,11 @@ static void shutdown_timer_cb(uv_timer_t *t)
 	}
 	if (svc_now_ns() - svc->stop_started_ns >
 	    (uint64_t)svc->conf->service.shutdown_timeout * 1000000000ULL) {
-		log_warn("%u jobs still running after %u s: leaving them to the next start's "
-		         "reconcile",
+		/* operations that can stop do so now (ending "interrupted"); the exit waits
+		 * for the jobs to return, and what they leave is the next start's reconcile's */
+		log_warn("%u jobs still running after %u s: interrupting their operations",
 		         svc->jobs_queued, svc->conf->service.shutdown_timeout);
+		ops_interrupt(svc);
 		svc_close_handles(svc);
 		uv_stop(&svc->loop);
 	}

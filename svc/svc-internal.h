@@ -308,6 +308,8 @@ void ops_init(struct svc *svc);
 void ops_release(struct svc *svc);
 void ops_recover(struct svc *svc); /* at start: mark this host's interrupted operations */
 void ops_stop(struct svc *svc);    /* answer every waiter (daemon stop) */
+/* stop, after shutdown_timeout: ask every running operation to stop ("interrupted") */
+void ops_interrupt(struct svc *svc);
 void events_close_all(struct svc *svc);
 void svc_jobs_cancel_pending(struct svc *svc); /* stop: slow jobs not started end canceled */
 void call_reply_method_not_allowed(struct svc_call *call, const char *allow);

@@ -342,4 +342,58 @@ expect_status "DELETE of an operation id that is not a uuid" 404 DELETE /v1/oper
 check "cairnd still serves after the cancel" curl -sf --unix-socket "$SOCK" -o /dev/null http://cairn/v1/health
 if daemon_stop; then ok "cairnd stops cleanly after the cancel"; else not_ok "cairnd stops cleanly after the cancel"; fi
 
+# ---- SIGTERM and SIGINT while an import runs ----
+# The held import cannot finish: once shutdown_timeout is over cairnd must stop it and exit
+# 0, and the next start must show the operation failed with reason interrupted (it could
+# not have finished), never running, with nothing of it left. The test's bound on the exit
+# is generous (no timing assertion): a cairnd that waits for the gate never exits.
+daemon_config "workers = 2" "slow_workers_max = 1" "reconcile_interval = 1d" "shutdown_timeout = 2s"
+echo "qemu_img = $T/qemu-img-gate" >>"$T/cairn.conf"
+for sig in TERM INT; do
+	gate_reset
+	rbd_before=$(images_in_rbd)
+	daemon_start
+	if import_held "stop-$sig"; then
+		ok "SIG$sig: an import is held in the gate (202)"
+	else
+		not_ok "SIG$sig: an import is held in the gate" "$STATUS $BODY_OUT"
+	fi
+	kill -"$sig" "$DAEMON_PID"
+	for _ in $(seq 1 600); do
+		kill -0 "$DAEMON_PID" 2>/dev/null || break
+		sleep 0.1
+	done
+	if kill -0 "$DAEMON_PID" 2>/dev/null; then
+		not_ok "SIG$sig: cairnd exits although the import cannot finish" "still running after 60 s"
+		kill -KILL "$DAEMON_PID"
+		wait "$DAEMON_PID" 2>/dev/null
+	else
+		wait "$DAEMON_PID"
+		rc=$?
+		[ $rc = 0 ] && ok "SIG$sig: cairnd exits 0 although the import cannot finish" ||
+			not_ok "SIG$sig: cairnd exits 0 although the import cannot finish" "exit $rc"
+	fi
+	DAEMON_PID=
+	gate_kill
+	daemon_start
+	api GET "/v1/operations/$OP_ID"
+	if [ "$STATUS" = 200 ] && printf '%s' "$BODY_OUT" | jq -e \
+		'.status == "failed" and .error.reason == "interrupted"' >/dev/null; then
+		ok "SIG$sig: after the restart the operation is failed with reason interrupted"
+	else
+		not_ok "SIG$sig: after the restart the operation is failed with reason interrupted" \
+			"$STATUS $BODY_OUT"
+	fi
+	for _ in $(seq 1 600); do
+		api GET "/v1/images/stop-$sig"
+		[ "$STATUS" = 404 ] && [ "$(images_in_rbd)" = "$rbd_before" ] && break
+		sleep 0.1
+	done
+	[ "$STATUS" = 404 ] && [ "$(images_in_rbd)" = "$rbd_before" ] &&
+		ok "SIG$sig: nothing of the interrupted import is left" ||
+		not_ok "SIG$sig: nothing of the interrupted import is left" "GET image: $STATUS" \
+			"before: $rbd_before" "now: $(images_in_rbd)"
+	if daemon_stop; then ok "SIG$sig: the restarted cairnd stops cleanly"; else not_ok "SIG$sig: the restarted cairnd stops cleanly"; fi
+done
+
 tap_done
