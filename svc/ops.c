@@ -39,6 +39,7 @@ struct op {
 	bool dirty;
 	atomic_bool cancel;
 	atomic_bool interrupt; /* the cancel is cairnd's stop (ops_interrupt), not a client's */
+	bool recording;        /* a job writes its record (loop thread only) */
 
 	struct cairn_err err;
 	struct json_object *result;
@@ -288,6 +289,22 @@ static void op_free_data(struct op *op)
 	op->data_free = NULL;
 }
 
+static void op_record_work(struct svc_job *job)
+{
+	struct op *op = job->data;
+	struct cairn_err err = {0};
+
+	if (op_persist(op, true, &err) < 0)
+		log_warn("operation %s: cannot record its end: %s", op->id, err.msg);
+}
+
+static void op_record_done(struct svc_job *job)
+{
+	struct op *op = job->data;
+
+	op->recording = false;
+}
+
 static void op_job_done(struct svc_job *job)
 {
 	struct op *op = job->data;
@@ -299,6 +316,12 @@ static void op_job_done(struct svc_job *job)
 		        "cairnd stopped before this operation started: nothing "
 		        "was done");
 		op->updated = op->ended = time(NULL);
+		/* it has no record yet: write one, or a restarted cairnd would not know it (the
+		 * stop waits for this quick job) */
+		if (svc_job_submit(op->svc, op_record_work, op_record_done, false, op, NULL) == 0)
+			op->recording = true;
+		else
+			log_warn("operation %s: cannot record its end", op->id);
 	}
 	if (op->status == OP_FAILED)
 		log_info("operation %s (%s %s) failed: %s", op->id, op->kind, op->resource_name,
@@ -414,6 +437,7 @@ static void ops_async_cb(uv_async_t *a)
 	while (*pp) {
 		struct op *op = *pp;
 		if (op_status_final(op->status) && op->ended && !op->waiters && !op->data &&
+		    !op->recording &&
 		    now - op->ended > (time_t)svc->conf->service.operation_retention) {
 			*pp = op->next;
 			json_object_put(op->result);

@@ -358,6 +358,11 @@ for sig in TERM INT; do
 	else
 		not_ok "SIG$sig: an import is held in the gate" "$STATUS $BODY_OUT"
 	fi
+	api POST /v1/images "{\"name\":\"queued-$sig\",\"file\":\"small.qcow2\"}"
+	queued_op=$(printf '%s' "$BODY_OUT" | jq -r .id)
+	[ "$STATUS" = 202 ] && printf '%s' "$BODY_OUT" | jq -e '.status == "queued"' >/dev/null &&
+		ok "SIG$sig: a second import waits for the slow worker (202, queued)" ||
+		not_ok "SIG$sig: a second import waits for the slow worker (202, queued)" "$STATUS $BODY_OUT"
 	kill -"$sig" "$DAEMON_PID"
 	for _ in $(seq 1 600); do
 		kill -0 "$DAEMON_PID" 2>/dev/null || break
@@ -384,6 +389,16 @@ for sig in TERM INT; do
 		not_ok "SIG$sig: after the restart the operation is failed with reason interrupted" \
 			"$STATUS $BODY_OUT"
 	fi
+	# the queued one never started: it is not forgotten, and it made nothing
+	api GET "/v1/operations/$queued_op"
+	if [ "$STATUS" = 200 ] && printf '%s' "$BODY_OUT" | jq -e --arg n "queued-$sig" \
+		'.status == "failed" and .error.reason == "interrupted" and .resource.name == $n' >/dev/null; then
+		ok "SIG$sig: after the restart the queued operation is remembered, failed with reason interrupted"
+	else
+		not_ok "SIG$sig: after the restart the queued operation is remembered, failed with reason interrupted" \
+			"$STATUS $BODY_OUT"
+	fi
+	expect_status "SIG$sig: the queued import's image does not exist" 404 GET "/v1/images/queued-$sig"
 	for _ in $(seq 1 600); do
 		api GET "/v1/images/stop-$sig"
 		[ "$STATUS" = 404 ] && [ "$(images_in_rbd)" = "$rbd_before" ] && break
