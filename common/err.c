@@ -69,6 +69,7 @@ static const struct {
         {ENXIO, 502, "libvirt_unavailable"},
         {ENOSPC, 507, "insufficient_storage"},
         {EDQUOT, 507, "insufficient_storage"},
+        {EINTR, 500, "interrupted"}, /* an operation cut short by a stop of cairnd */
         {ENOSYS, 501, "not_supported"},
         {EOPNOTSUPP, 501, "not_supported"},
 };

@@ -1115,10 +1115,14 @@ int conf_validate(const struct cairn_config *c, struct cairn_err *err)
 				               pool_role_to_string((enum pool_role)i),
 				               pool_role_to_string((enum pool_role)j), a);
 		}
-	if (c->service.slow_workers_max > c->service.workers)
+	/* slow work may hold at most half of the workers (one when there is one), so quick
+	 * requests always have the other half */
+	if (c->service.slow_workers_max > (c->service.workers / 2 ? c->service.workers / 2 : 1))
 		return err_set(err, -EINVAL,
-		               "[service] slow_workers_max (%u) is larger than workers (%u)",
-		               c->service.slow_workers_max, c->service.workers);
+		               "[service] slow_workers_max (%u) is more than half of workers (%u): "
+		               "slow work may use at most %u of them",
+		               c->service.slow_workers_max, c->service.workers,
+		               c->service.workers / 2 ? c->service.workers / 2 : 1);
 	if (strcmp(c->service.socket, c->service.readonly_socket) == 0)
 		return err_set(err, -EINVAL,
 		               "[service] readonly_socket is the same path as socket ('%s')",

@@ -41,6 +41,8 @@ static void call_log_and_count(struct svc_call *call, int status, const char *ms
 
 	if (call->route)
 		svc_metrics_observe(svc, call->route, status, dur);
+	else
+		svc_metrics_unmatched(svc, http_request_method(call->req), status);
 	if (call->route && (call->route->flags & ROUTE_MUTATING)) {
 		pid_t pid;
 		uid_t uid;

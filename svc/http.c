@@ -166,6 +166,7 @@ struct http_server {
 	uv_loop_t *loop;
 	struct http_limits limits;
 	http_request_cb cb;
+	http_refused_cb refused_cb;
 	void *userdata;
 	http_parser_settings settings;
 
@@ -405,6 +406,7 @@ static int on_message_begin(http_parser *p)
 	c->parsing = calloc(1, sizeof(*c->parsing));
 	if (!c->parsing)
 		return parse_fail(c, 500, "out of memory");
+	c->parsing->method = HTTP_METHOD_OTHER; /* until the headers are complete */
 	c->hdr_bytes = HTTP_LINE_OVERHEAD;
 	c->last_was_value = false;
 	return 0;
@@ -851,6 +853,9 @@ static void conn_send_error(struct http_conn *c, int status, const char *fmt, ..
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
 	log_debug("answering %d: %s", status, msg);
+	if (c->server->refused_cb)
+		c->server->refused_cb(c->parsing ? c->parsing->method : HTTP_METHOD_OTHER, status,
+		                      c->server->userdata);
 
 	req_free(c->parsing);
 	c->parsing = NULL;
@@ -885,7 +890,7 @@ static void conn_dispatch(struct http_conn *c)
 	req->conn = c;
 	r = req_prepare(req, &msg);
 	if (r < 0) {
-		req_free(req);
+		c->parsing = req; /* freed by the error answer, which counts its method */
 		conn_send_error(c, r == -ENOMEM ? 500 : 400, "%s", msg);
 		return;
 	}
@@ -1310,6 +1315,11 @@ int http_server_new(uv_loop_t *loop, const struct http_limits *limits, http_requ
 	s->open_handles = 1;
 	*ret = s;
 	return 0;
+}
+
+void http_server_on_refused(struct http_server *s, http_refused_cb cb)
+{
+	s->refused_cb = cb;
 }
 
 static void listener_on_closed(uv_handle_t *h)

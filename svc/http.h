@@ -53,6 +53,15 @@ int http_server_new(uv_loop_t *loop, const struct http_limits *limits, http_requ
                     void *userdata, struct http_server **ret);
 
 /*
+ * Called on the loop thread for each request the server answers by itself, before the
+ * request callback could see it: malformed (400), body or headers over the limits (413,
+ * 431), a connection over max_connections (503). method is HTTP_METHOD_OTHER when the
+ * request line was not parsed yet. userdata is the server's.
+ */
+typedef void (*http_refused_cb)(enum http_method method, int status, void *userdata);
+void http_server_on_refused(struct http_server *s, http_refused_cb cb);
+
+/*
  * Listen on a Unix socket path (a stale socket file is replaced; a live one — something
  * answers connect() — is -EADDRINUSE), created with mode and, when gid != (gid_t)-1, that
  * group. readonly marks requests from it (http_request_readonly()).

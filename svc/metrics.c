@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* GET /metrics: Prometheus text format, counted on the loop thread. */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,6 +28,16 @@ void svc_metrics_observe(struct svc *svc, const struct route *route, int status,
 		}
 	m->latency_sum += s;
 	m->count++;
+}
+
+void svc_metrics_unmatched(struct svc *svc, enum http_method method, int status)
+{
+	int cls = status / 100 - 1;
+
+	if ((unsigned)method >= HTTP_METHOD_MAX)
+		method = HTTP_METHOD_OTHER;
+	if (cls >= 0 && cls < METRIC_STATUS_CLASSES)
+		svc->unmatched_by_status[method][cls]++;
 }
 
 struct mbuf {
@@ -66,10 +77,110 @@ static void mbuf_printf(struct mbuf *b, const char *fmt, ...)
 	}
 }
 
+/* A label value as the text format wants it: backslash, double quote and newline escaped. */
+static void mbuf_label(struct mbuf *b, const char *s)
+{
+	for (; *s; s++) {
+		if (*s == '\\')
+			mbuf_printf(b, "\\\\");
+		else if (*s == '"')
+			mbuf_printf(b, "\\\"");
+		else if (*s == '\n')
+			mbuf_printf(b, "\\n");
+		else
+			mbuf_printf(b, "%c", *s);
+	}
+}
+
+/* ---- operations by kind and state ------------------------------------------------------- */
+
+/* The kinds of operation cairnd starts (svc/routes-*.c): each shown from the start. */
+static const char *const metric_op_kinds_known[] = {
+        "image.import",  "volume.delete",  "volume.flatten",
+        "backup.create", "backup.restore", "backup.verify",
+};
+
+static struct metric_op_kind *metric_op_kind_get(struct metric_op_counts *c, const char *kind)
+{
+	for (size_t i = 0; i < c->n; i++)
+		if (strcmp(c->v[i].kind, kind) == 0)
+			return &c->v[i];
+	if (c->n == c->cap) {
+		size_t cap = c->cap ? c->cap * 2 : 8;
+		struct metric_op_kind *v = realloc(c->v, cap * sizeof(*v));
+		if (!v)
+			return NULL;
+		c->v = v;
+		c->cap = cap;
+	}
+	memset(&c->v[c->n], 0, sizeof(c->v[c->n]));
+	str_copy(c->v[c->n].kind, sizeof(c->v[c->n].kind), kind);
+	return &c->v[c->n++];
+}
+
+int metric_op_counts_init(struct metric_op_counts *c)
+{
+	*c = (struct metric_op_counts){0};
+	for (size_t i = 0; i < ARRAY_SIZE(metric_op_kinds_known); i++)
+		if (!metric_op_kind_get(c, metric_op_kinds_known[i]))
+			return -ENOMEM;
+	return 0;
+}
+
+int metric_op_counts_add(struct metric_op_counts *c, const char *kind, enum op_status s)
+{
+	struct metric_op_kind *k;
+
+	if ((unsigned)s >= OP_STATUS_MAX)
+		return -EINVAL;
+	k = metric_op_kind_get(c, kind);
+	if (!k)
+		return -ENOMEM;
+	k->by_state[s]++;
+	return 0;
+}
+
+void metric_op_counts_release(struct metric_op_counts *c)
+{
+	free(c->v);
+	*c = (struct metric_op_counts){0};
+}
+
+static void mbuf_operations(struct mbuf *b, const struct metric_op_counts *c)
+{
+	mbuf_printf(b, "# HELP cairn_operations Operations known to this daemon, by kind and "
+	               "state.\n# TYPE cairn_operations gauge\n");
+	for (size_t i = 0; i < c->n; i++)
+		for (int s = 0; s < OP_STATUS_MAX; s++) {
+			mbuf_printf(b, "cairn_operations{kind=\"");
+			mbuf_label(b, c->v[i].kind);
+			mbuf_printf(b, "\",status=\"%s\"} %u\n",
+			            op_status_to_string((enum op_status)s), c->v[i].by_state[s]);
+		}
+}
+
+char *metric_operations_text(const struct metric_op_counts *c)
+{
+	struct mbuf b = {.cap = 1024};
+
+	b.s = malloc(b.cap);
+	if (!b.s)
+		return NULL;
+	b.s[0] = '\0';
+	mbuf_operations(&b, c);
+	if (b.oom) {
+		free(b.s);
+		return NULL;
+	}
+	return b.s;
+}
+
+/* ---- the whole page --------------------------------------------------------------------- */
+
 char *svc_metrics_render(struct svc *svc)
 {
 	struct mbuf b = {.cap = 8192};
-	unsigned by_state[OP_STATUS_MAX] = {0};
+	_cleanup_(metric_op_counts_release) struct metric_op_counts ops = {0};
 
 	b.s = malloc(b.cap);
 	if (!b.s)
@@ -77,7 +188,8 @@ char *svc_metrics_render(struct svc *svc)
 	b.s[0] = '\0';
 
 	mbuf_printf(&b, "# HELP cairn_http_requests_total API requests answered, by route and "
-	                "status class.\n# TYPE cairn_http_requests_total counter\n");
+	                "status class (route \"unmatched\": no route, or refused before "
+	                "routing).\n# TYPE cairn_http_requests_total counter\n");
 	for (size_t i = 0; i < svc->routes.n; i++) {
 		const struct route *r = svc->routes.entries[i];
 		for (int c = 0; c < METRIC_STATUS_CLASSES; c++)
@@ -88,6 +200,15 @@ char *svc_metrics_render(struct svc *svc)
 				            http_method_to_string(r->method), r->pattern, c + 1,
 				            (unsigned long long)svc->route_metrics[i].by_status[c]);
 	}
+	for (int m = 0; m < HTTP_METHOD_MAX; m++)
+		for (int c = 0; c < METRIC_STATUS_CLASSES; c++)
+			if (svc->unmatched_by_status[m][c])
+				mbuf_printf(&b,
+				            "cairn_http_requests_total{method=\"%s\",route="
+				            "\"unmatched\","
+				            "code=\"%dxx\"} %llu\n",
+				            http_method_to_string((enum http_method)m), c + 1,
+				            (unsigned long long)svc->unmatched_by_status[m][c]);
 	mbuf_printf(&b, "# HELP cairn_http_request_duration_seconds Time to answer, by route.\n"
 	                "# TYPE cairn_http_request_duration_seconds histogram\n");
 	for (size_t i = 0; i < svc->routes.n; i++) {
@@ -116,12 +237,9 @@ char *svc_metrics_render(struct svc *svc)
 		        http_method_to_string(r->method), r->pattern, m->latency_sum,
 		        http_method_to_string(r->method), r->pattern, (unsigned long long)m->count);
 	}
-	svc_ops_count_by_state(svc, by_state);
-	mbuf_printf(&b, "# HELP cairn_operations Operations known to this daemon, by state.\n"
-	                "# TYPE cairn_operations gauge\n");
-	for (int s = 0; s < OP_STATUS_MAX; s++)
-		mbuf_printf(&b, "cairn_operations{status=\"%s\"} %u\n",
-		            op_status_to_string((enum op_status)s), by_state[s]);
+	if (metric_op_counts_init(&ops) < 0 || svc_ops_count(svc, &ops) < 0)
+		b.oom = true;
+	mbuf_operations(&b, &ops);
 	mbuf_printf(&b,
 	            "# HELP cairn_worker_queue_depth Jobs queued or running on the thread pool.\n"
 	            "# TYPE cairn_worker_queue_depth gauge\ncairn_worker_queue_depth %u\n"

@@ -28,7 +28,7 @@ struct op {
 	struct op *next;
 	struct svc *svc;
 	char id[UUID_STR_LEN];
-	char kind[48];
+	char kind[METRIC_OP_KIND_MAX];
 	char resource_kind[24];
 	char resource_name[NAME_MAX_LEN + 1];
 	time_t created, updated, ended;
@@ -38,6 +38,8 @@ struct op {
 	uint64_t done, total;
 	bool dirty;
 	atomic_bool cancel;
+	atomic_bool interrupt; /* the cancel is cairnd's stop (ops_interrupt), not a client's */
+	bool recording;        /* a job writes its record (loop thread only) */
 
 	struct cairn_err err;
 	struct json_object *result;
@@ -251,7 +253,14 @@ static void op_job_work(struct svc_job *job)
 	if (r == -ENOENT)
 		svc_show_changed(op->svc); /* gone meanwhile, maybe through another host */
 	pthread_mutex_lock(&op->svc->ops_lock);
-	if (r < 0) {
+	if (r == -ECANCELED && atomic_load(&op->interrupt)) {
+		/* the same end as one a restarted cairnd finds (ops_recover) */
+		op->status = OP_FAILED;
+		err_set(&op->err, -EINTR,
+		        "cairnd stopped while this operation ran: it did not end within "
+		        "[service] shutdown_timeout and was stopped (%s)",
+		        err.msg);
+	} else if (r < 0) {
 		op->status = r == -ECANCELED ? OP_CANCELED : OP_FAILED;
 		op->err = err;
 		if (!op->err.code)
@@ -280,10 +289,40 @@ static void op_free_data(struct op *op)
 	op->data_free = NULL;
 }
 
+static void op_record_work(struct svc_job *job)
+{
+	struct op *op = job->data;
+	struct cairn_err err = {0};
+
+	if (op_persist(op, true, &err) < 0)
+		log_warn("operation %s: cannot record its end: %s", op->id, err.msg);
+}
+
+static void op_record_done(struct svc_job *job)
+{
+	struct op *op = job->data;
+
+	op->recording = false;
+}
+
 static void op_job_done(struct svc_job *job)
 {
 	struct op *op = job->data;
 
+	if (op->status == OP_QUEUED) {
+		/* a stop canceled it before a worker took it (svc_jobs_cancel_pending) */
+		op->status = OP_FAILED;
+		err_set(&op->err, -EINTR,
+		        "cairnd stopped before this operation started: nothing "
+		        "was done");
+		op->updated = op->ended = time(NULL);
+		/* it has no record yet: write one, or a restarted cairnd would not know it (the
+		 * stop waits for this quick job) */
+		if (svc_job_submit(op->svc, op_record_work, op_record_done, false, op, NULL) == 0)
+			op->recording = true;
+		else
+			log_warn("operation %s: cannot record its end", op->id);
+	}
 	if (op->status == OP_FAILED)
 		log_info("operation %s (%s %s) failed: %s", op->id, op->kind, op->resource_name,
 		         op->err.msg);
@@ -398,6 +437,7 @@ static void ops_async_cb(uv_async_t *a)
 	while (*pp) {
 		struct op *op = *pp;
 		if (op_status_final(op->status) && op->ended && !op->waiters && !op->data &&
+		    !op->recording &&
 		    now - op->ended > (time_t)svc->conf->service.operation_retention) {
 			*pp = op->next;
 			json_object_put(op->result);
@@ -711,6 +751,24 @@ void route_op_cancel(struct svc_call *call)
 	call_reply_json(call, 202, op_to_json(op));
 }
 
+/*
+ * Stop: the operations still running when [service] shutdown_timeout is over are asked to
+ * stop as a cancel would (an import kills qemu-img and undoes itself), so that cairnd can
+ * exit; they end failed with reason "interrupted". Work that does not look at its cancel
+ * flag still runs to its end.
+ */
+void ops_interrupt(struct svc *svc)
+{
+	for (struct op *op = svc->ops; op; op = op->next) {
+		if (op_status_final(op->status))
+			continue;
+		atomic_store(&op->interrupt, true);
+		atomic_store(&op->cancel, true);
+		log_warn("operation %s (%s %s) interrupted: cairnd is stopping", op->id, op->kind,
+		         op->resource_name);
+	}
+}
+
 /* Waiters are answered before the loop closes (daemon stop). */
 void ops_stop(struct svc *svc)
 {
@@ -718,10 +776,14 @@ void ops_stop(struct svc *svc)
 		op_wake_waiters(op);
 }
 
-void svc_ops_count_by_state(struct svc *svc, unsigned counts[OP_STATUS_MAX])
+int svc_ops_count(struct svc *svc, struct metric_op_counts *c)
 {
-	for (struct op *op = svc->ops; op; op = op->next)
-		counts[op->status]++;
+	for (struct op *op = svc->ops; op; op = op->next) {
+		int r = metric_op_counts_add(c, op->kind, op->status);
+		if (r < 0)
+			return r;
+	}
+	return 0;
 }
 
 struct json_object *op_find_active(struct svc *svc, const char *kind, const char *name)

@@ -180,6 +180,12 @@ static void on_request(struct http_request *req, void *userdata)
 	call_dispatch(call);
 }
 
+/* A request svc/http answered by itself (malformed, over a limit): counted, unrouted. */
+static void on_refused(enum http_method method, int status, void *userdata)
+{
+	svc_metrics_unmatched(userdata, method, status);
+}
+
 /* ---- signals and stop ------------------------------------------------------------------- */
 
 static void svc_close_handles(struct svc *svc);
@@ -195,9 +201,11 @@ static void shutdown_timer_cb(uv_timer_t *t)
 	}
 	if (svc_now_ns() - svc->stop_started_ns >
 	    (uint64_t)svc->conf->service.shutdown_timeout * 1000000000ULL) {
-		log_warn("%u jobs still running after %u s: leaving them to the next start's "
-		         "reconcile",
+		/* operations that can stop do so now (ending "interrupted"); the exit waits
+		 * for the jobs to return, and what they leave is the next start's reconcile's */
+		log_warn("%u jobs still running after %u s: interrupting their operations",
 		         svc->jobs_queued, svc->conf->service.shutdown_timeout);
+		ops_interrupt(svc);
 		svc_close_handles(svc);
 		uv_stop(&svc->loop);
 	}
@@ -430,6 +438,7 @@ int svc_run(const struct cairn_config *conf, const char *config_path)
 		log_err("cannot create the http server: %s", strerror(-r));
 		goto out_handles;
 	}
+	http_server_on_refused(svc->http, on_refused);
 	r = svc_listen(svc, &err);
 	if (r < 0) {
 		log_err("%s", err.msg);

@@ -253,7 +253,8 @@ struct svc {
 
 	/* metrics */
 	struct route_metrics *route_metrics; /* one per route */
-	struct vol_show_cache *show_cache;   /* GET of a volume: replies kept a moment */
+	uint64_t unmatched_by_status[HTTP_METHOD_MAX][METRIC_STATUS_CLASSES];
+	struct vol_show_cache *show_cache; /* GET of a volume: replies kept a moment */
 	uint64_t cluster_errors;
 	uint64_t requests_rejected;
 };
@@ -268,7 +269,29 @@ void svc_note_result(struct svc *svc, int r);
 void svc_show_changed(struct svc *svc);
 void svc_metrics_observe(struct svc *svc, const struct route *route, int status,
                          uint64_t duration_ns);
+/* A request answered without a route (unknown path or method, or refused by svc/http
+ * before routing): counted under route="unmatched". */
+void svc_metrics_unmatched(struct svc *svc, enum http_method method, int status);
 char *svc_metrics_render(struct svc *svc);
+
+/* Operations by kind and state, for the cairn_operations gauge. */
+#define METRIC_OP_KIND_MAX 48
+struct metric_op_kind {
+	char kind[METRIC_OP_KIND_MAX];
+	unsigned by_state[OP_STATUS_MAX];
+};
+struct metric_op_counts {
+	struct metric_op_kind *v;
+	size_t n, cap;
+};
+/* Seeds the kinds cairnd starts, so that each is shown (at 0) before its first operation. */
+int metric_op_counts_init(struct metric_op_counts *c);
+/* Counts one operation; a kind not seen yet is added. */
+int metric_op_counts_add(struct metric_op_counts *c, const char *kind, enum op_status s);
+void metric_op_counts_release(struct metric_op_counts *c);
+/* The cairn_operations block of /metrics (HELP, TYPE, one line per kind and state, label
+ * values escaped); NULL when out of memory. Pure: unit tested. */
+char *metric_operations_text(const struct metric_op_counts *c);
 
 /* The domain's background passes (reconcile, purge), run in order by svc/background.c. */
 struct svc_background_pass {
@@ -285,6 +308,8 @@ void ops_init(struct svc *svc);
 void ops_release(struct svc *svc);
 void ops_recover(struct svc *svc); /* at start: mark this host's interrupted operations */
 void ops_stop(struct svc *svc);    /* answer every waiter (daemon stop) */
+/* stop, after shutdown_timeout: ask every running operation to stop ("interrupted") */
+void ops_interrupt(struct svc *svc);
 void events_close_all(struct svc *svc);
 void svc_jobs_cancel_pending(struct svc *svc); /* stop: slow jobs not started end canceled */
 void call_reply_method_not_allowed(struct svc_call *call, const char *allow);
@@ -295,6 +320,6 @@ void route_op_get(struct svc_call *call);
 void route_op_wait(struct svc_call *call);
 void route_op_cancel(struct svc_call *call);
 void route_events(struct svc_call *call);
-void svc_ops_count_by_state(struct svc *svc, unsigned counts[OP_STATUS_MAX]);
+int svc_ops_count(struct svc *svc, struct metric_op_counts *c);
 
 #endif

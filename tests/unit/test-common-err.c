@@ -83,6 +83,9 @@ static void test_err_reason(void **state)
 	assert_string_equal(err_reason(-EEXIST), "conflict");
 	assert_string_equal(err_reason(-EIO), "internal_error");
 	assert_string_equal(err_reason(-12345), "internal_error");
+	/* an operation a stop of cairnd cut short: as the restarted daemon's ops_recover says */
+	assert_string_equal(err_reason(-EINTR), "interrupted");
+	assert_int_equal(err_http_status(-EINTR), 500);
 }
 
 int main(void)

@@ -810,13 +810,31 @@ static void test_cross_field_rules(void **state)
 	struct cairn_config *c = *state;
 	struct cairn_err err;
 
+	/* slow work may use at most half of the workers */
 	assert_int_equal(load(c, "[service]\nworkers = 4\nslow_workers_max = 5\n", &err), 0);
 	err_clear(&err);
 	assert_int_equal(conf_validate(c, &err), -EINVAL);
-	assert_string_equal(err.msg, "[service] slow_workers_max (5) is larger than workers (4)");
-	assert_int_equal(load(c, "[service]\nslow_workers_max = 4\n", &err), 0);
+	assert_string_equal(err.msg, "[service] slow_workers_max (5) is more than half of workers "
+	                             "(4): slow work may use at most 2 of them");
+	assert_int_equal(load(c, "[service]\nslow_workers_max = 3\n", &err), 0);
+	err_clear(&err);
+	assert_int_equal(conf_validate(c, &err), -EINVAL);
+	assert_string_equal(err.msg, "[service] slow_workers_max (3) is more than half of workers "
+	                             "(4): slow work may use at most 2 of them");
+	assert_int_equal(load(c, "[service]\nworkers = 5\nslow_workers_max = 3\n", &err), 0);
+	err_clear(&err);
+	assert_int_equal(conf_validate(c, &err), -EINVAL);
+	assert_true(strstr(err.msg, "at most 2 of them") != NULL); /* half of 5, rounded down */
+	assert_int_equal(load(c, "[service]\nworkers = 4\nslow_workers_max = 2\n", &err), 0);
 	assert_int_equal(conf_validate(c, &err), 0);
-	assert_int_equal(conf_slow_workers(c), 4);
+	assert_int_equal(conf_slow_workers(c), 2);
+	assert_int_equal(load(c, "[service]\nworkers = 1\nslow_workers_max = 1\n", &err), 0);
+	assert_int_equal(conf_validate(c, &err), 0); /* half of one is still one */
+	assert_int_equal(conf_slow_workers(c), 1);
+	assert_int_equal(load(c, "[service]\nslow_workers_max = 2\n", &err), 0);
+	err_clear(&err);
+	assert_int_equal(conf_validate(c, &err), -EINVAL);
+	assert_true(strstr(err.msg, "at most 1 of them") != NULL);
 	assert_int_equal(load(c, "[service]\nworkers = 1\nslow_workers_max =\n", &err), 0);
 	assert_int_equal(conf_slow_workers(c), 1); /* half of one is still one */
 	assert_int_equal(load(c, "[service]\nworkers = 9\n", &err), 0);

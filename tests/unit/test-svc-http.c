@@ -75,6 +75,10 @@ struct env {
 	unsigned disconnect_calls;
 	bool stop_in_handler;
 
+	/* what the server answered by itself (http_server_on_refused), loop thread */
+	unsigned refused[HTTP_METHOD_MAX][6]; /* by method and status class */
+	unsigned n_refused;
+
 	/* handler -> client */
 	atomic_int answered;
 	atomic_int dropped;
@@ -596,9 +600,19 @@ static const struct http_limits default_limits = {
         .max_stream_backlog = 1024 * 1024,
 };
 
+static void on_refused(enum http_method method, int status, void *userdata)
+{
+	struct env *e = userdata;
+
+	if ((unsigned)method < HTTP_METHOD_MAX && status >= 100 && status < 600)
+		e->refused[method][status / 100]++;
+	e->n_refused++;
+}
+
 static void server_start(struct env *e, bool do_listen)
 {
 	assert_int_equal(http_server_new(&e->loop, &e->limits, handler, e, &e->server), 0);
+	http_server_on_refused(e->server, on_refused);
 	if (do_listen)
 		assert_int_equal(http_server_listen(e->server, e->path, 0660, (gid_t)-1, false), 0);
 }
@@ -959,6 +973,9 @@ static void test_body_too_large(void **state)
 	server_start(e, true);
 	run_client(e, client_body_too_large);
 	assert_int_equal(e->n_recs, 0);
+	/* the refusal is reported, with the method read from the request line */
+	assert_int_equal(e->n_refused, 1);
+	assert_int_equal(e->refused[HTTP_METHOD_POST][4], 1);
 	finish(e);
 }
 
@@ -1033,6 +1050,9 @@ static void test_header_too_large(void **state)
 	server_start(e, true);
 	run_client(e, client_header_too_large);
 	assert_int_equal(e->n_recs, 0);
+	/* refused before the headers were complete: the method is not known yet */
+	assert_int_equal(e->n_refused, 3);
+	assert_int_equal(e->refused[HTTP_METHOD_OTHER][4], 3);
 	finish(e);
 }
 
@@ -1068,6 +1088,11 @@ static void test_garbage(void **state)
 	/* only the absolute-form target reached the handler, as path "/" */
 	assert_int_equal(e->n_recs, 1);
 	assert_string_equal(e->recs[0].path, "/");
+	/* the seven others were reported refused: four the parser could not read, three GETs
+	 * whose target was bad */
+	assert_int_equal(e->n_refused, 7);
+	assert_int_equal(e->refused[HTTP_METHOD_OTHER][4], 4);
+	assert_int_equal(e->refused[HTTP_METHOD_GET][4], 3);
 	finish(e);
 }
 

@@ -4,6 +4,7 @@
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <cmocka.h>
@@ -129,6 +130,88 @@ static void test_routes_long_path(void **state)
 	assert_int_equal(match(t, HTTP_METHOD_GET, path, &r, params, allow), -ENOENT);
 }
 
+/* Route patterns go into /metrics labels as they are: nothing in them needs escaping, and
+ * none is the "unmatched" label of requests without a route. */
+static void test_routes_metric_labels(void **state)
+{
+	struct route_table *t = *state;
+
+	for (size_t i = 0; i < t->n; i++) {
+		const char *p = t->entries[i]->pattern;
+		assert_null(strpbrk(p, "\"\\\n"));
+		assert_string_not_equal(p, "unmatched");
+	}
+}
+
+static size_t count_of(const char *hay, const char *needle)
+{
+	size_t n = 0;
+
+	for (const char *p = hay; (p = strstr(p, needle)); p += strlen(needle))
+		n++;
+	return n;
+}
+
+static void test_metric_operations_by_kind(void **state)
+{
+	struct metric_op_counts c;
+	char *text;
+
+	(void)state;
+	assert_int_equal(metric_op_counts_init(&c), 0);
+	assert_int_equal(metric_op_counts_add(&c, "image.import", OP_RUNNING), 0);
+	assert_int_equal(metric_op_counts_add(&c, "image.import", OP_RUNNING), 0);
+	assert_int_equal(metric_op_counts_add(&c, "image.import", OP_FAILED), 0);
+	assert_int_equal(metric_op_counts_add(&c, "volume.delete", OP_SUCCEEDED), 0);
+	assert_int_equal(metric_op_counts_add(&c, "image.import", OP_STATUS_MAX), -EINVAL);
+	text = metric_operations_text(&c);
+	assert_non_null(text);
+
+	/* one HELP and one TYPE for the metric, before its samples */
+	assert_int_equal(count_of(text, "# HELP cairn_operations "), 1);
+	assert_int_equal(count_of(text, "# TYPE cairn_operations gauge\n"), 1);
+	assert_true(strstr(text, "# TYPE") < strstr(text, "\ncairn_operations{"));
+	assert_non_null(
+	        strstr(text, "\ncairn_operations{kind=\"image.import\",status=\"running\"} 2\n"));
+	assert_non_null(
+	        strstr(text, "\ncairn_operations{kind=\"image.import\",status=\"failed\"} 1\n"));
+	assert_non_null(
+	        strstr(text, "\ncairn_operations{kind=\"image.import\",status=\"queued\"} 0\n"));
+	assert_non_null(strstr(
+	        text, "\ncairn_operations{kind=\"volume.delete\",status=\"succeeded\"} 1\n"));
+	/* a kind with no operation yet is shown at 0, each state once */
+	assert_int_equal(count_of(text, "cairn_operations{kind=\"backup.verify\","), OP_STATUS_MAX);
+	assert_non_null(
+	        strstr(text, "cairn_operations{kind=\"backup.verify\",status=\"canceled\"} 0\n"));
+	/* every line ends, the last included */
+	assert_int_equal(text[strlen(text) - 1], '\n');
+	free(text);
+	metric_op_counts_release(&c);
+}
+
+static void test_metric_operations_escaped(void **state)
+{
+	struct metric_op_counts c;
+	char *text;
+
+	(void)state;
+	assert_int_equal(metric_op_counts_init(&c), 0);
+	assert_int_equal(metric_op_counts_add(&c, "odd\"kind\\with\nall", OP_QUEUED), 0);
+	text = metric_operations_text(&c);
+	assert_non_null(text);
+	assert_non_null(strstr(
+	        text,
+	        "cairn_operations{kind=\"odd\\\"kind\\\\with\\nall\",status=\"queued\"} 1\n"));
+	/* the raw newline never reaches the output: each line is a comment or a sample */
+	for (char *line = text, *nl; *line; line = nl + 1) {
+		nl = strchr(line, '\n');
+		assert_non_null(nl);
+		assert_true(line[0] == '#' || strncmp(line, "cairn_operations{kind=\"", 23) == 0);
+	}
+	free(text);
+	metric_op_counts_release(&c);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -138,6 +221,9 @@ int main(void)
 	        cmocka_unit_test(test_routes_not_found),
 	        cmocka_unit_test(test_routes_method_not_allowed),
 	        cmocka_unit_test(test_routes_long_path),
+	        cmocka_unit_test(test_routes_metric_labels),
+	        cmocka_unit_test(test_metric_operations_by_kind),
+	        cmocka_unit_test(test_metric_operations_escaped),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
