@@ -28,6 +28,9 @@
 # restore      POST /v1/backups/{id}/restore to a new volume (its bytes are checked)
 # backup_delete         DELETE /v1/backups/{id}
 # flatten      POST /v1/volumes/{name}/flatten of a clone of a volume
+# group_delete DELETE /v1/snapshots/group/{group}/{snap} of the last group snapshot of two
+#              volumes (the group goes with it; a group left without snapshots goes with the
+#              next reconcile pass)
 STEPS='
 volume.create.intent       blank clone_volume
 volume.create.reserved     blank clone_volume
@@ -65,7 +68,8 @@ backup.checksum            backup_pool backup_file backup_set
 backup.record              backup_pool backup_file backup_incr backup_set
 backup.delete.marked       backup_delete
 restore.created            restore
-restore.chunk              restore'
+restore.chunk              restore
+group.snapshot.removed     group_delete'
 # CAIRN_CRASH_ONLY=<regex> runs the matching steps only (meson runs the volume, image and
 # backup steps as three tests, each within its time limit); the table check stays whole.
 # CAIRN_CRASH_SKIP=<regex> leaves out the matching steps.
@@ -237,6 +241,17 @@ setup_case() { # scenario: fixtures; sets METHOD PATH_ BODY NAME KIND OPKIND
 		KIND=volumes OPKIND=flatten NAME=f$seq_no METHOD=POST PATH_="/v1/volumes/$NAME/flatten" BODY='{}'
 		api POST /v1/volumes "{\"name\":\"$NAME\",\"volume\":\"pv\"}"
 		[ "$STATUS" = 201 ] || return 1
+		;;
+	group_delete)
+		KIND=volumes OPKIND=group_delete NAME=g$seq_no METHOD=DELETE BODY=
+		for v in "${NAME}a" "${NAME}b"; do
+			api POST /v1/volumes "{\"name\":\"$v\",\"size\":\"16M\"}"
+			[ "$STATUS" = 201 ] || return 1
+		done
+		api POST /v1/snapshots/group "{\"name\":\"gs\",\"volumes\":[\"${NAME}a\",\"${NAME}b\"]}"
+		[ "$STATUS" = 201 ] || return 1
+		GROUP=$(printf '%s' "$BODY_OUT" | jq -r .group)
+		PATH_="/v1/snapshots/group/$GROUP/gs"
 		;;
 	backup_delete)
 		backup_wait '{"volume":"rv","target":"file"}' || return 1
@@ -417,6 +432,29 @@ outcome_backup_delete() { # NAME: the backup id
 	fi
 }
 
+outcome_group_delete() { # NAME: volumes NAMEa and NAMEb, group GROUP: the group snapshot
+	# is gone from both (the fail point is after its removal), and the group with it once a
+	# reconcile pass has run; the volumes stay as they were
+	local v img ex=() left=
+	for _ in $(seq 1 100); do
+		left=$(rbdc group ls "$PREFIX-volumes" | grep -x "$GROUP" || true)
+		[ -z "$left" ] && break
+		sleep 0.3
+	done
+	OUTCOME=completed
+	[ -z "$left" ] || WHY="the group $GROUP is still in rbd group ls"
+	api GET "/v1/snapshots/group/$GROUP"
+	[ "$STATUS" = 404 ] || WHY="$WHY; GET of the group answers $STATUS"
+	for v in "${NAME}a" "${NAME}b"; do
+		api GET "/v1/volumes/$v"
+		printf '%s' "$BODY_OUT" | jq -e '.status == "available"' >/dev/null || WHY="$WHY; $v: $STATUS $BODY_OUT"
+		img=$(printf '%s' "$BODY_OUT" | jq -r .rbd_image)
+		ex+=(-e "^$PREFIX-volumes/$img@\.group\.")
+	done
+	grep -v "${ex[@]}" "$T/before" >"$T/expected"
+	WHY="$WHY$(differs "$T/expected" "$T/after")"
+}
+
 run_case() { # step scenario
 	local step=$1 s=$2 d="$1 ($2)" t0=$SECONDS
 	cases=$((cases + 1))
@@ -453,6 +491,7 @@ run_case() { # step scenario
 	backup_set) outcome_backup_set ;;
 	backup_delete) outcome_backup_delete ;;
 	flatten) outcome_flatten ;;
+	group_delete) outcome_group_delete ;;
 	esac
 	local outcome=$OUTCOME why=$WHY
 	if [ -z "$why" ]; then
