@@ -577,6 +577,29 @@ static int h_snapshot_group(const struct cli_invocation *inv, struct cli_request
 	return body_volumes(req, inv, 1, err);
 }
 
+static int h_snapshot_group_list(const struct cli_invocation *inv, struct cli_request *req,
+                                 struct cairn_err *err)
+{
+	return req_start(req, "GET", "/v1/snapshots/group");
+}
+
+static int h_snapshot_group_show(const struct cli_invocation *inv, struct cli_request *req,
+                                 struct cairn_err *err)
+{
+	return req_item(req, "GET", "/v1/snapshots/group", inv->args[0]);
+}
+
+static int h_snapshot_group_delete(const struct cli_invocation *inv, struct cli_request *req,
+                                   struct cairn_err *err)
+{
+	int r = req_item(req, "DELETE", "/v1/snapshots/group", inv->args[0]);
+
+	if (r < 0)
+		return r;
+	req_segment(req, inv->args[1]);
+	return req_done(req);
+}
+
 /* backups */
 
 static int h_backup_create(const struct cli_invocation *inv, struct cli_request *req,
@@ -844,6 +867,17 @@ static const struct cli_param p_snapshot_group[] = {
         {"VOL", CLI_T_NAME, CLI_P_MORE, "volume", NULL, "the volumes, one or more"},
         END_PARAMS,
 };
+static const struct cli_param p_group[] = {
+        {"GROUP", CLI_T_NAME, 0, "group", NULL,
+         "the group's name (cairn-..., as 'group-list' shows)"},
+        END_PARAMS,
+};
+static const struct cli_param p_group_snap[] = {
+        {"GROUP", CLI_T_NAME, 0, "group", NULL,
+         "the group's name (cairn-..., as 'group-list' shows)"},
+        {"SNAP", CLI_T_NAME, 0, "snapshot", NULL, "the group snapshot's name"},
+        END_PARAMS,
+};
 
 static const struct cli_param p_backup_create[] = {
         {"VOLUME", CLI_T_NAME, CLI_P_MORE, "volume", NULL,
@@ -944,6 +978,14 @@ static const struct cli_column c_snapshots[] = {
 };
 static const struct cli_view v_snapshots = {CLI_VIEW_TABLE, "snapshots", c_snapshots};
 
+static const struct cli_column c_groups[] = {
+        {"GROUP", "name", CLI_FMT_AUTO},
+        {"SNAPSHOTS", "snapshots", CLI_FMT_AUTO},
+        {"VOLUMES", "volumes", CLI_FMT_AUTO},
+        {NULL, NULL, 0},
+};
+static const struct cli_view v_groups = {CLI_VIEW_TABLE, "groups", c_groups};
+
 static const struct cli_column c_backups[] = {
         {"ID", "id", CLI_FMT_AUTO},
         {"VOLUME", "volume", CLI_FMT_AUTO},
@@ -1018,6 +1060,13 @@ static const struct cli_command cli_table[] = {
          "VOLUME SNAP [--deferred]", "delete a snapshot", "deleted snapshot '{0}@{1}'"},
         {"snapshot", "group", h_snapshot_group, p_snapshot_group, no_params, MUT, &v_show,
          "NAME VOL...", "snapshot several volumes at one consistent point", NULL},
+        {"snapshot", "group-delete", h_snapshot_group_delete, p_group_snap, no_params, MUT, &v_none,
+         "GROUP SNAP", "delete a group snapshot (and its group, with its last snapshot)",
+         "deleted group snapshot '{0}@{1}'"},
+        {"snapshot", "group-list", h_snapshot_group_list, no_params, no_params, 0, &v_groups, "",
+         "list group snapshots by group, with each group's volumes", NULL},
+        {"snapshot", "group-show", h_snapshot_group_show, p_group, no_params, 0, &v_show, "GROUP",
+         "show a group's snapshots and volumes", NULL},
         {"snapshot", "list", h_snapshot_list, p_snapshot_volume, o_list_hidden, 0, &v_snapshots,
          "VOLUME [--hidden]", "list a volume's snapshots", NULL},
         {"volume", "attach", h_volume_attach, p_volume_domain, o_volume_attach, MUT, &v_none,

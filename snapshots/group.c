@@ -7,6 +7,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/time.h>
+#include <unistd.h>
 
 #include <json-c/json.h>
 #include <rbd/librbd.h>
@@ -78,6 +80,110 @@ static int group_require(rados_ioctx_t gio, const char *group, struct cairn_err 
 		return err_set(err, -ENOENT, "group '%s/%s' not found", pool, group);
 	}
 	return 0;
+}
+
+/*
+ * A group is created, filled and snapshotted, or found without snapshots and removed, under
+ * a RADOS lock of its own (in cairn's state namespace), so that no cairnd removes a group
+ * that another one is snapshotting. The lock is a lease: a holder that dies lets the others
+ * in after GROUP_LOCK_LEASE seconds.
+ */
+#define GROUP_LOCK_NAME  "cairn.group"
+#define GROUP_LOCK_LEASE 30
+#define GROUP_LOCK_WAIT  (GROUP_LOCK_LEASE + 5)
+
+struct group_lock {
+	rados_ioctx_t io;
+	char oid[NAME_MAX_LEN + 16];
+	char cookie[UUID_STR_LEN];
+	bool held;
+};
+
+static int group_lock(struct cluster *c, const char *group, struct group_lock *l,
+                      struct cairn_err *err)
+{
+	struct timeval tv = {.tv_sec = GROUP_LOCK_LEASE, .tv_usec = 0};
+	int r;
+
+	r = cluster_state_ioctx(c, &l->io, err);
+	if (r < 0)
+		return r;
+	snprintf(l->oid, sizeof(l->oid), "lock.group.%s", group);
+	uuid_generate_str(l->cookie);
+	for (int waited = 0;; waited++) {
+		r = rados_lock_exclusive(l->io, l->oid, GROUP_LOCK_NAME, l->cookie,
+		                         "cairn group change", &tv, 0);
+		if (r >= 0) {
+			l->held = true;
+			return 0;
+		}
+		if ((r != -EBUSY && r != -EEXIST) || waited >= GROUP_LOCK_WAIT * 10)
+			break;
+		usleep(100 * 1000);
+	}
+	if (r == -EBUSY || r == -EEXIST)
+		return err_set(err, -EBUSY, "group '%s' is being changed by another request",
+		               group);
+	return err_set(err, r, "cannot lock group '%s': %s", group, strerror(-r));
+}
+
+static void group_unlock(struct group_lock *l)
+{
+	if (!l->held)
+		return;
+	/* the lock object holds nothing but the lock: removing it while holding the lock
+	 * releases it and leaves no object per group behind (a waiting locker makes it anew) */
+	if (rados_remove(l->io, l->oid) < 0)
+		rados_unlock(l->io, l->oid, GROUP_LOCK_NAME, l->cookie);
+	l->held = false;
+}
+
+static int group_snap_count(rados_ioctx_t gio, const char *group, struct cairn_err *err)
+{
+	rbd_group_snap_info_t *v;
+	size_t max = 16, n;
+	int r;
+
+	for (int attempt = 0;; attempt++) {
+		n = max;
+		v = calloc(max, sizeof(*v));
+		if (!v)
+			return err_set(err, -ENOMEM, "out of memory");
+		r = rbd_group_snap_list(gio, group, v, sizeof(*v), &n);
+		if (r == -ERANGE && attempt < 8) {
+			free(v);
+			max = n > max ? n : max * 2;
+			continue;
+		}
+		break;
+	}
+	if (r >= 0)
+		rbd_group_snap_list_cleanup(v, sizeof(*v), n);
+	free(v);
+	if (r < 0)
+		return err_set(err, r, "cannot list the snapshots of group '%s': %s", group,
+		               strerror(-r));
+	return (int)n;
+}
+
+/* With the lock held: remove the group if it has no snapshot left. 1 removed, 0 kept. */
+static int group_prune_locked(rados_ioctx_t gio, const char *group, struct cairn_err *err)
+{
+	int r = group_snap_count(gio, group, err);
+
+	if (r == -ENOENT) {
+		err_clear(err);
+		return 0;
+	}
+	if (r != 0)
+		return r < 0 ? r : 0;
+	r = rbd_group_remove(gio, group);
+	if (r == -ENOENT)
+		return 0;
+	if (r < 0)
+		return err_set(err, r, "cannot remove group '%s': %s", group, strerror(-r));
+	log_debug("removed group %s: its last snapshot is gone", group);
+	return 1;
 }
 
 struct group_images {
@@ -155,9 +261,9 @@ static int group_add_conflict(struct cluster *c, rados_ioctx_t io, const char *i
 	               pool, image, group);
 }
 
-int snap_group_create(struct cluster *c, const char *group_name, const char *snap,
-                      const char *const *pools, const char *const *images, size_t n,
-                      struct cairn_err *err)
+static int group_create_locked(struct cluster *c, const char *group_name, const char *snap,
+                               const char *const *pools, const char *const *images, size_t n,
+                               struct cairn_err *err)
 {
 	struct group_images gi = {0};
 	char gpool[SNAP_POOL_BUF];
@@ -224,6 +330,24 @@ int snap_group_create(struct cluster *c, const char *group_name, const char *sna
 out:
 	group_images_release(&gi);
 	return r < 0 ? r : 0;
+}
+
+int snap_group_create(struct cluster *c, const char *group_name, const char *snap,
+                      const char *const *pools, const char *const *images, size_t n,
+                      struct cairn_err *err)
+{
+	struct group_lock l = {0};
+	int r;
+
+	r = name_validate(group_name, "group", err);
+	if (r < 0)
+		return r;
+	r = group_lock(c, group_name, &l, err);
+	if (r < 0)
+		return r;
+	r = group_create_locked(c, group_name, snap, pools, images, n, err);
+	group_unlock(&l);
+	return r;
 }
 
 int snap_group_remove(struct cluster *c, const char *group_name, const char *snap,
@@ -462,4 +586,125 @@ int snap_group_snap_id(rbd_image_t img, const char *group, const char *snap, uin
 	free(snaps);
 	return err_set(err, -ENOENT, "the image has no part of group snapshot '%s@%s'", group,
 	               snap);
+}
+
+int snap_group_snap_delete(struct cluster *c, const char *group_name, const char *snap,
+                           bool *ret_group_removed, struct cairn_err *err)
+{
+	struct group_lock l = {0};
+	char pool[SNAP_POOL_BUF];
+	rados_ioctx_t gio;
+	int r;
+
+	*ret_group_removed = false;
+	r = group_ioctx(c, group_name, &gio, err);
+	if (r < 0)
+		return r;
+	r = name_validate(snap, "snapshot", err);
+	if (r < 0)
+		return r;
+	snap_pool_name(gio, pool);
+	r = group_lock(c, group_name, &l, err);
+	if (r < 0)
+		return r;
+	r = group_require(gio, group_name, err);
+	if (r < 0)
+		goto out;
+	r = rbd_group_snap_remove(gio, group_name, snap);
+	if (r == -ENOENT) {
+		err_set(err, r, "group snapshot '%s@%s' not found", group_name, snap);
+		goto out;
+	}
+	if (r < 0) {
+		err_set(err, r, "cannot remove group snapshot '%s/%s@%s': %s", pool, group_name,
+		        snap, strerror(-r));
+		goto out;
+	}
+	log_debug("removed group snapshot %s@%s", group_name, snap);
+	/* a crash here leaves a group without snapshots: snap_group_sweep removes it */
+	failpoint("group.snapshot.removed");
+	r = group_prune_locked(gio, group_name, err);
+	if (r > 0)
+		*ret_group_removed = true;
+out:
+	group_unlock(&l);
+	return r < 0 ? r : 0;
+}
+
+int snap_group_names(struct cluster *c, struct json_object **ret_array, struct cairn_err *err)
+{
+	_cleanup_(json_putp) struct json_object *a = NULL;
+	_cleanup_(freep) char *names = NULL;
+	size_t size = 1024;
+	rados_ioctx_t gio;
+	int r;
+
+	r = cluster_ioctx(c, POOL_ROLE_VOLUMES, &gio, err);
+	if (r < 0)
+		return r;
+	for (int attempt = 0;; attempt++) {
+		size_t want = size;
+
+		free(names);
+		names = malloc(size);
+		if (!names)
+			return err_set(err, -ENOMEM, "out of memory");
+		r = rbd_group_list(gio, names, &want);
+		if (r == -ERANGE && attempt < 8) {
+			size = want > size ? want : size * 2;
+			continue;
+		}
+		break;
+	}
+	if (r < 0) {
+		char pool[SNAP_POOL_BUF];
+		snap_pool_name(gio, pool);
+		return err_set(err, r, "cannot list the groups of pool '%s': %s", pool,
+		               strerror(-r));
+	}
+	a = json_object_new_array();
+	if (!a)
+		return err_set(err, -ENOMEM, "out of memory");
+	for (size_t off = 0; off < (size_t)r && names[off];) {
+		const char *g = names + off;
+
+		off += strlen(g) + 1;
+		if (!str_has_prefix(g, SNAP_HIDDEN_PREFIX))
+			continue; /* a group cairn did not make */
+		if (json_object_array_add(a, json_object_new_string(g)) < 0)
+			return err_set(err, -ENOMEM, "out of memory");
+	}
+	*ret_array = TAKE_PTR(a);
+	return 0;
+}
+
+int snap_group_sweep(struct cluster *c, struct cairn_err *err)
+{
+	_cleanup_(json_putp) struct json_object *names = NULL;
+	int removed = 0, r;
+	rados_ioctx_t gio;
+
+	r = snap_group_names(c, &names, err);
+	if (r < 0)
+		return r;
+	r = cluster_ioctx(c, POOL_ROLE_VOLUMES, &gio, err);
+	if (r < 0)
+		return r;
+	for (size_t i = 0; i < json_object_array_length(names); i++) {
+		const char *g = json_object_get_string(json_object_array_get_idx(names, i));
+		struct group_lock l = {0};
+		struct cairn_err lerr = {0};
+
+		if (group_snap_count(gio, g, &lerr) != 0)
+			continue; /* cheap look first: most groups have snapshots */
+		if (group_lock(c, g, &l, &lerr) < 0)
+			continue; /* busy: the next pass looks again */
+		r = group_prune_locked(gio, g, &lerr);
+		group_unlock(&l);
+		if (r > 0)
+			removed++;
+		else if (r < 0)
+			log_warn("%s", lerr.msg);
+	}
+	return removed;
 }

@@ -87,6 +87,30 @@ int snap_group_create(struct cluster *c, const char *group_name, const char *sna
                       const char *const *pools, const char *const *images, size_t n,
                       struct cairn_err *err);
 
+/*
+ * The groups cairn made in the volumes pool (names starting with SNAP_HIDDEN_PREFIX: the
+ * group of a group snapshot or of a backup set is "cairn-<first volume's id>"), as a new
+ * JSON array of names. Groups of other tools are not listed.
+ */
+int snap_group_names(struct cluster *c, struct json_object **ret_array, struct cairn_err *err);
+
+/*
+ * Remove group snapshot group@snap (its snapshot on every image), and then the group itself
+ * when it has no snapshot left (its images leave it): *ret_group_removed says so. -ENOENT,
+ * naming it, when the group or the snapshot is missing; -EBUSY when another request holds
+ * the group longer than its lock's lease. Two steps: a crash between them leaves a group
+ * without snapshots, which snap_group_sweep removes.
+ *
+ * snap_group_create and this take a RADOS lock per group (lock.group.<name> in cairn's state
+ * namespace, a 30 s lease), so no cairnd removes a group another one is snapshotting.
+ */
+int snap_group_snap_delete(struct cluster *c, const char *group_name, const char *snap,
+                           bool *ret_group_removed, struct cairn_err *err);
+
+/* Remove every group cairn made that has no snapshot left (under its lock): the reconcile
+ * pass's share for groups. The number removed. */
+int snap_group_sweep(struct cluster *c, struct cairn_err *err);
+
 /* Remove a group snapshot (and its snapshot on every image). -ENOENT when missing. */
 int snap_group_remove(struct cluster *c, const char *group_name, const char *snap,
                       struct cairn_err *err);

@@ -13,6 +13,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "snapshots/snapshots.h"
 #include "svc/svc-internal.h"
 #include "backup/backup.h"
 #include "volumes/volumes.h"
@@ -196,8 +197,20 @@ static int pass_backups(struct svc *svc, struct cairn_err *err)
 	return r;
 }
 
+/* A group left without snapshots (a crash between a group snapshot's delete and its
+ * group's) goes. */
+static int pass_groups(struct svc *svc, struct cairn_err *err)
+{
+	int r = snap_group_sweep(svc->cluster, err);
+
+	if (r > 0)
+		log_info("groups: removed %d group(s) left without snapshots", r);
+	return r;
+}
+
 const struct svc_background_pass svc_background_passes[] = {
         {"reconcile", pass_reconcile, false},
+        {"groups", pass_groups, false},
         {"backups", pass_backups, false},
         {"purge", pass_purge, true},
         {NULL, NULL, false},

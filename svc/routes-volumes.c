@@ -626,9 +626,15 @@ static bool volume_delete_checked(struct svc_call *call)
 
 static void volume_exists_work(struct svc_call *call)
 {
+	struct vol_args *a = call->data;
 	struct vol_record rec = {0};
 	rados_ioctx_t io;
 
+	/* a group snapshot that includes the volume is a 409 now, naming it */
+	if (!a->force) {
+		vol_delete_check_groups(call->svc->cluster, call->params[0], &call->err);
+		return;
+	}
 	if (volume_open(call->svc->cluster, call->params[0], &rec, &io, &call->err) >= 0)
 		vol_record_release(&rec);
 }
@@ -1036,6 +1042,182 @@ static void route_snapshot_group(struct svc_call *call)
 	call_submit(call, snapshot_group_work, false);
 }
 
+/* ---- group snapshots: list, show, delete --------------------------------------------------- */
+
+/* pool/image -> volume name, from the volume list (no image is opened) */
+static const char *group_member_name(struct json_object *vols, const char *pool, const char *image)
+{
+	for (size_t i = 0; i < json_object_array_length(vols); i++) {
+		struct json_object *v = json_object_array_get_idx(vols, i);
+		const char *p = json_get_string(v, "pool"), *im = json_get_string(v, "rbd_image");
+
+		if (p && im && strcmp(p, pool) == 0 && strcmp(im, image) == 0)
+			return json_get_string(v, "name");
+	}
+	return NULL;
+}
+
+/*
+ * {"name": group, "snapshots": [{"name", "complete"}], "volumes": [name…]}: cairn's own
+ * snapshots (backup sets') are left out; a member that is no volume of cairn's shows as
+ * "pool/image".
+ */
+static int group_describe(struct cluster *c, const char *group, struct json_object *vols,
+                          struct json_object **ret, struct cairn_err *err)
+{
+	_cleanup_(json_putp) struct json_object *o = json_object_new_object();
+	_cleanup_(json_putp) struct json_object *snaps = NULL;
+	_cleanup_(json_putp) struct json_object *images = NULL;
+	struct json_object *shown, *members;
+	int r;
+
+	if (!o || json_add_string(o, "name", group) < 0 ||
+	    json_add(o, "snapshots", shown = json_object_new_array()) < 0 ||
+	    json_add(o, "volumes", members = json_object_new_array()) < 0)
+		return err_set(err, -ENOMEM, "out of memory");
+	r = snap_group_list(c, group, &snaps, err);
+	if (r < 0)
+		return r;
+	r = snap_group_images(c, group, &images, err);
+	if (r < 0)
+		return r;
+	for (size_t i = 0; i < json_object_array_length(snaps); i++) {
+		struct json_object *sn = json_object_array_get_idx(snaps, i);
+		const char *name = json_get_string(sn, "name");
+
+		if (!name || str_has_prefix(name, SNAP_HIDDEN_PREFIX))
+			continue;
+		if (json_object_array_add(shown, json_object_get(sn)) < 0)
+			return err_set(err, -ENOMEM, "out of memory");
+	}
+	for (size_t i = 0; i < json_object_array_length(images); i++) {
+		struct json_object *im = json_object_array_get_idx(images, i);
+		const char *pool = json_get_string(im, "pool") ?: "?";
+		const char *image = json_get_string(im, "image") ?: "?";
+		const char *name = group_member_name(vols, pool, image);
+		char buf[2 * NAME_MAX_LEN + 2];
+
+		if (!name) {
+			snprintf(buf, sizeof(buf), "%s/%s", pool, image);
+			name = buf;
+		}
+		if (json_object_array_add(members, json_object_new_string(name)) < 0)
+			return err_set(err, -ENOMEM, "out of memory");
+	}
+	*ret = TAKE_PTR(o);
+	return 0;
+}
+
+static void group_list_work(struct svc_call *call)
+{
+	struct cluster *c = call->svc->cluster;
+	const struct vol_filter all = {.include_hidden = true};
+	_cleanup_(json_putp) struct json_object *names = NULL;
+	_cleanup_(json_putp) struct json_object *vols = NULL;
+	struct json_object *groups;
+
+	if (snap_group_names(c, &names, &call->err) < 0 || vol_list(c, &all, &vols, &call->err) < 0)
+		return;
+	call->reply = json_object_new_object();
+	groups = json_object_new_array();
+	if (json_add(call->reply, "groups", groups) < 0) {
+		err_set(&call->err, -ENOMEM, "out of memory");
+		return;
+	}
+	for (size_t i = 0; i < json_object_array_length(names); i++) {
+		const char *g = json_object_get_string(json_object_array_get_idx(names, i));
+		struct json_object *o = NULL;
+		struct cairn_err lerr = {0};
+		int r = group_describe(c, g, vols, &o, &lerr);
+
+		if (r == -ENOENT)
+			continue; /* removed since it was listed */
+		if (r < 0) {
+			err_set(&call->err, r, "%s", lerr.msg);
+			return;
+		}
+		/* a group with no snapshot to show (only a backup set's, or one left by a crash
+		 * for the reconcile pass to remove) is no group snapshot */
+		if (json_object_array_length(json_object_object_get(o, "snapshots")) == 0) {
+			json_object_put(o);
+			continue;
+		}
+		if (json_object_array_add(groups, o) < 0) {
+			json_object_put(o);
+			err_set(&call->err, -ENOMEM, "out of memory");
+			return;
+		}
+	}
+}
+
+static void route_group_list(struct svc_call *call)
+{
+	call_submit(call, group_list_work, false);
+}
+
+static void group_show_work(struct svc_call *call)
+{
+	const struct vol_filter all = {.include_hidden = true};
+	_cleanup_(json_putp) struct json_object *vols = NULL;
+
+	if (vol_list(call->svc->cluster, &all, &vols, &call->err) < 0)
+		return;
+	group_describe(call->svc->cluster, call->params[0], vols, &call->reply, &call->err);
+}
+
+/* group names are checked like other names; only cairn's own groups are served */
+static int call_param_group(struct svc_call *call)
+{
+	if (call_param_name(call, 0, "group") < 0)
+		return -EINVAL;
+	if (!str_has_prefix(call->params[0], SNAP_HIDDEN_PREFIX)) {
+		call_reply_error(call, -ENOENT,
+		                 "group '%s' not found: cairn's groups are named '%s<volume id>'",
+		                 call->params[0], SNAP_HIDDEN_PREFIX);
+		return -ENOENT;
+	}
+	return 0;
+}
+
+static void route_group_show(struct svc_call *call)
+{
+	if (call_param_group(call) < 0)
+		return;
+	call_submit(call, group_show_work, false);
+}
+
+static void group_snap_delete_do(struct svc_call *call)
+{
+	bool group_removed = false;
+
+	if (snap_group_snap_delete(call->svc->cluster, call->params[0], call->params[1],
+	                           &group_removed, &call->err) < 0)
+		return;
+	call->reply = json_object_new_object();
+	json_add_string(call->reply, "group", call->params[0]);
+	json_add_string(call->reply, "name", call->params[1]);
+	json_add_bool(call->reply, "deleted", true);
+	json_add_bool(call->reply, "group_deleted", group_removed);
+}
+
+CHANGE_WORK(group_snap_delete_work, group_snap_delete_do)
+
+static void route_group_snap_delete(struct svc_call *call)
+{
+	if (call_param_group(call) < 0 || call_param_name(call, 1, "snapshot") < 0)
+		return;
+	if (str_has_prefix(call->params[1], SNAP_HIDDEN_PREFIX)) {
+		call_reply_error(
+		        call, -EACCES,
+		        "group snapshot '%s' is cairn's own (a backup set's) and goes with "
+		        "its backups",
+		        call->params[1]);
+		return;
+	}
+	call->after_fn = snapshot_deleted;
+	call_submit(call, group_snap_delete_work, false);
+}
+
 const struct route routes_volumes[] = {
         {HTTP_METHOD_GET, "/v1/images", route_images_list, ROUTE_CLUSTER, "list images"},
         {HTTP_METHOD_POST, "/v1/images", route_images_import, ROUTE_MUTATING | ROUTE_CLUSTER,
@@ -1072,5 +1254,11 @@ const struct route routes_volumes[] = {
          ROUTE_MUTATING | ROUTE_CLUSTER, "release a volume's RBD image from cairn"},
         {HTTP_METHOD_POST, "/v1/snapshots/group", route_snapshot_group,
          ROUTE_MUTATING | ROUTE_CLUSTER, "one consistent snapshot across volumes"},
+        {HTTP_METHOD_GET, "/v1/snapshots/group", route_group_list, ROUTE_CLUSTER,
+         "list group snapshots by group, with the volumes of each group"},
+        {HTTP_METHOD_GET, "/v1/snapshots/group/{group}", route_group_show, ROUTE_CLUSTER,
+         "show a group: its snapshots and volumes"},
+        {HTTP_METHOD_DELETE, "/v1/snapshots/group/{group}/{snap}", route_group_snap_delete,
+         ROUTE_MUTATING | ROUTE_CLUSTER, "delete a group snapshot (and its group with its last)"},
         {0, NULL, NULL, 0, NULL},
 };

@@ -298,6 +298,45 @@ fail:
 	return ret;
 }
 
+/*
+ * A group snapshot is the user's too: one consistent point across volumes, and removing the
+ * volume removes it from all of them. Being in a group is no reason to refuse (the delete
+ * takes the volume out of it); a group snapshot of the user's that includes it is. A backup
+ * set's goes with the volume (docs/api.md).
+ */
+static int group_snaps_refuse(rbd_image_t img, const char *name, struct cairn_err *err)
+{
+	char list[200];
+	int n = vol_rbd_group_snaps(img, list, sizeof(list), err);
+
+	if (n <= 0)
+		return n;
+	return err_set(err, -ENOTEMPTY,
+	               "volume '%s' is in group snapshot%s %s: delete %s first (DELETE "
+	               "/v1/snapshots/group/{group}/{snap}, cairn snapshot group-delete) or force",
+	               name, n > 1 ? "s" : "", list, n > 1 ? "them" : "it");
+}
+
+int vol_delete_check_groups(struct cluster *c, const char *name, struct cairn_err *err)
+{
+	_cleanup_(vol_record_releasep) struct vol_record r = {0};
+	_cleanup_(ro_image_close) struct ro_image roi = {0};
+	struct cairn_err lerr = {0};
+	int ret;
+
+	ret = vol_record_load(c, false, name, &r, NULL, err);
+	if (ret < 0)
+		return ret;
+	if (r.status != VOL_STATUS_AVAILABLE)
+		return 0; /* the delete itself says what it does with those */
+	ret = vol_open_ro(c, r.pool, r.rbd_image, NULL, &roi, &lerr);
+	if (ret == -ENOENT)
+		return 0;
+	if (ret < 0)
+		return err_set(err, ret, "%s", lerr.msg);
+	return group_snaps_refuse(roi.img, r.name, err);
+}
+
 int vol_delete_record(struct cluster *c, struct vol_record *r, char **text, bool force,
                       bool deferred_ok, struct cairn_progress *progress, struct cairn_err *err)
 {
@@ -343,16 +382,9 @@ int vol_delete_record(struct cluster *c, struct vol_record *r, char **text, bool
 			              r->name, list);
 			goto out;
 		}
-		/* a group snapshot is the user's too: one consistent point across volumes */
-		ret = vol_rbd_group(c, roi.img, list, sizeof(list), err);
+		ret = group_snaps_refuse(roi.img, r->name, err);
 		if (ret < 0)
 			goto out;
-		if (ret > 0) {
-			ret = err_set(err, -ENOTEMPTY,
-			              "volume '%s' is in group '%s': take it out first or force",
-			              r->name, list);
-			goto out;
-		}
 	}
 
 	if (nkids > 0) {

@@ -498,6 +498,39 @@ int vol_rbd_group(struct cluster *c, rbd_image_t img, char *ret_name, size_t len
 	return 1;
 }
 
+int vol_rbd_group_snaps(rbd_image_t img, char *ret_list, size_t len, struct cairn_err *err)
+{
+	struct vol_snap *snaps = NULL;
+	size_t n = 0, used = 0;
+	int r, count = 0;
+
+	ret_list[0] = '\0';
+	r = vol_rbd_snaps(img, &snaps, &n, err);
+	if (r < 0)
+		return r;
+	for (size_t i = 0; i < n; i++) {
+		rbd_snap_group_namespace_t ns = {0};
+		int w;
+
+		if (snaps[i].ns != RBD_SNAP_NAMESPACE_TYPE_GROUP ||
+		    rbd_snap_get_group_namespace(img, snaps[i].id, &ns, sizeof(ns)) < 0)
+			continue;
+		if (ns.group_name && ns.group_snap_name &&
+		    !str_has_prefix(ns.group_snap_name, VOL_HIDDEN_SNAP_PREFIX)) {
+			count++;
+			w = snprintf(ret_list + used, len - used, "%s%s@%s", used ? ", " : "",
+			             ns.group_name, ns.group_snap_name);
+			if (w > 0 && used + (size_t)w < len)
+				used += (size_t)w;
+			else
+				ret_list[used] = '\0'; /* the first ones only */
+		}
+		rbd_snap_group_namespace_cleanup(&ns, sizeof(ns));
+	}
+	vol_rbd_snaps_free(snaps, n);
+	return count;
+}
+
 /*
  * Remove a group snapshot of an image through its group, so that it goes from every image
  * of the group: a group snapshot that names a removed image could never be removed again.

@@ -179,6 +179,9 @@ int vol_rbd_is_marked(rbd_image_t img);
 /* The group of an open image as "pool/group" in ret_name: 1 in a group, 0 in none. */
 int vol_rbd_group(struct cluster *c, rbd_image_t img, char *ret_name, size_t len,
                   struct cairn_err *err);
+/* The group snapshots the open image is part of, but cairn's own (backup sets'): their
+ * number, and "group@snap, ..." in ret_list (the first that fit). */
+int vol_rbd_group_snaps(rbd_image_t img, char *ret_list, size_t len, struct cairn_err *err);
 /* Take an open (read-write) image out of its group and remove its user and group
  * snapshots, so that it can be removed or trashed. */
 int vol_rbd_strip(struct cluster *c, rbd_image_t img, const char *pool, const char *rbd_image,

@@ -298,7 +298,9 @@ int vol_rename(struct cluster *c, const char *name, const char *new_name,
 int vol_update(struct cluster *c, const char *name, struct json_object *labels,
                struct json_object *qos, struct json_object **ret_volume, struct cairn_err *err);
 /*
- * Delete a volume. User snapshots refuse it (-ENOTEMPTY) unless force, which removes them.
+ * Delete a volume. User snapshots refuse it (-ENOTEMPTY) unless force, which removes them;
+ * so do group snapshots that include it (not a backup set's), naming them: force removes
+ * them from every volume of their group. A volume in a group leaves it.
  * With clones of any of its snapshots it is hidden (status "hidden") until they are gone.
  * Otherwise its snapshots are removed and the image goes to the RBD trash ([volumes]
  * deferred_delete; removed at once otherwise), and the record goes. A hidden parent whose
@@ -307,6 +309,9 @@ int vol_update(struct cluster *c, const char *name, struct json_object *labels,
  */
 int vol_delete(struct cluster *c, const char *name, bool force, struct cairn_progress *progress,
                struct cairn_err *err);
+/* Before a delete without force, at once: -ENOTEMPTY naming them when group snapshots of the
+ * user's include the volume (vol_delete refuses the same); -ENOENT when there is no volume. */
+int vol_delete_check_groups(struct cluster *c, const char *name, struct cairn_err *err);
 /*
  * Background pass: remove cairn's trashed images whose delay ([volumes] trash_delay) is
  * over, then hidden snapshots, images and volumes that have no child left. Returns how

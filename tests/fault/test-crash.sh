@@ -38,6 +38,9 @@
 # qos          PATCH /v1/volumes/{name} {"qos": {"iops": 300}}
 # snapshot_delete       DELETE /v1/volumes/{name}/snapshots/s1?deferred of a snapshot
 #              with a clone (hidden, kept for the clone: rolled forward by the purge)
+# group_delete DELETE /v1/snapshots/group/{group}/{snap} of the last group snapshot of two
+#              volumes (the group goes with it; a group left without snapshots goes with the
+#              next reconcile pass)
 STEPS='
 volume.create.intent       blank clone_volume
 volume.create.reserved     blank clone_volume
@@ -80,7 +83,8 @@ backup.delete.marked       backup_delete
 restore.created            restore
 restore.chunk              restore
 snapshot.delete.recorded   snapshot_delete
-snapshot.delete.renamed    snapshot_delete'
+snapshot.delete.renamed    snapshot_delete
+group.snapshot.removed     group_delete'
 # CAIRN_CRASH_ONLY=<regex> runs the matching steps only (meson runs the volume, image and
 # backup steps as three tests, each within its time limit); the table check stays whole.
 # CAIRN_CRASH_SKIP=<regex> leaves out the matching steps.
@@ -285,6 +289,17 @@ setup_case() { # scenario: fixtures; sets METHOD PATH_ BODY NAME KIND OPKIND
 		[ "$STATUS" = 201 ] || return 1
 		api POST /v1/volumes "{\"name\":\"${NAME}c\",\"snapshot\":\"$NAME@s1\"}"
 		[ "$STATUS" = 201 ] || return 1
+		;;
+	group_delete)
+		KIND=volumes OPKIND=group_delete NAME=g$seq_no METHOD=DELETE BODY=
+		for v in "${NAME}a" "${NAME}b"; do
+			api POST /v1/volumes "{\"name\":\"$v\",\"size\":\"16M\"}"
+			[ "$STATUS" = 201 ] || return 1
+		done
+		api POST /v1/snapshots/group "{\"name\":\"gs\",\"volumes\":[\"${NAME}a\",\"${NAME}b\"]}"
+		[ "$STATUS" = 201 ] || return 1
+		GROUP=$(printf '%s' "$BODY_OUT" | jq -r .group)
+		PATH_="/v1/snapshots/group/$GROUP/gs"
 		;;
 	backup_delete)
 		backup_wait '{"volume":"rv","target":"file"}' || return 1
@@ -517,6 +532,29 @@ outcome_backup_delete() { # NAME: the backup id
 	fi
 }
 
+outcome_group_delete() { # NAME: volumes NAMEa and NAMEb, group GROUP: the group snapshot
+	# is gone from both (the fail point is after its removal), and the group with it once a
+	# reconcile pass has run; the volumes stay as they were
+	local v img ex=() left=
+	for _ in $(seq 1 100); do
+		left=$(rbdc group ls "$PREFIX-volumes" | grep -x "$GROUP" || true)
+		[ -z "$left" ] && break
+		sleep 0.3
+	done
+	OUTCOME=completed
+	[ -z "$left" ] || WHY="the group $GROUP is still in rbd group ls"
+	api GET "/v1/snapshots/group/$GROUP"
+	[ "$STATUS" = 404 ] || WHY="$WHY; GET of the group answers $STATUS"
+	for v in "${NAME}a" "${NAME}b"; do
+		api GET "/v1/volumes/$v"
+		printf '%s' "$BODY_OUT" | jq -e '.status == "available"' >/dev/null || WHY="$WHY; $v: $STATUS $BODY_OUT"
+		img=$(printf '%s' "$BODY_OUT" | jq -r .rbd_image)
+		ex+=(-e "^$PREFIX-volumes/$img@\.group\.")
+	done
+	grep -v "${ex[@]}" "$T/before" >"$T/expected"
+	WHY="$WHY$(differs "$T/expected" "$T/after")"
+}
+
 run_case() { # step scenario
 	local step=$1 s=$2 d="$1 ($2)" t0=$SECONDS
 	cases=$((cases + 1))
@@ -555,6 +593,7 @@ run_case() { # step scenario
 	flatten) outcome_flatten ;;
 	change) outcome_change ;;
 	snapshot_delete) outcome_snapshot_delete ;;
+	group_delete) outcome_group_delete ;;
 	esac
 	local outcome=$OUTCOME why=$WHY
 	if [ -z "$why" ]; then
