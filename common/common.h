@@ -20,6 +20,18 @@
 #define _printf_(a, b)                  __attribute__((format(printf, a, b)))
 #define _unused_                        __attribute__((unused))
 
+/* The value of the hex digit c (either case), -1 when it is none. */
+static inline int hex_digit(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
 /* ---- errors ----------------------------------------------------------------------------- */
 
 /*

@@ -138,7 +138,9 @@ static void group_unlock(struct group_lock *l)
 	l->held = false;
 }
 
-static int group_snap_count(rados_ioctx_t gio, const char *group, struct cairn_err *err)
+/* The snapshots of group (free with group_snaps_free). */
+static int group_snaps(rados_ioctx_t gio, const char *group, rbd_group_snap_info_t **ret,
+                       size_t *ret_n, struct cairn_err *err)
 {
 	rbd_group_snap_info_t *v;
 	size_t max = 16, n;
@@ -157,12 +159,31 @@ static int group_snap_count(rados_ioctx_t gio, const char *group, struct cairn_e
 		}
 		break;
 	}
-	if (r >= 0)
-		rbd_group_snap_list_cleanup(v, sizeof(*v), n);
-	free(v);
-	if (r < 0)
+	if (r < 0) {
+		free(v);
 		return err_set(err, r, "cannot list the snapshots of group '%s': %s", group,
 		               strerror(-r));
+	}
+	*ret = v;
+	*ret_n = n;
+	return 0;
+}
+
+static void group_snaps_free(rbd_group_snap_info_t *v, size_t n)
+{
+	rbd_group_snap_list_cleanup(v, sizeof(*v), n);
+	free(v);
+}
+
+static int group_snap_count(rados_ioctx_t gio, const char *group, struct cairn_err *err)
+{
+	rbd_group_snap_info_t *v;
+	size_t n;
+	int r = group_snaps(gio, group, &v, &n, err);
+
+	if (r < 0)
+		return r;
+	group_snaps_free(v, n);
 	return (int)n;
 }
 
@@ -379,7 +400,7 @@ int snap_group_list(struct cluster *c, const char *group_name, struct json_objec
 {
 	_cleanup_(json_putp) struct json_object *a = NULL;
 	rbd_group_snap_info_t *v = NULL;
-	size_t max = 16, n = 0;
+	size_t n = 0;
 	rados_ioctx_t gio;
 	int r;
 
@@ -389,24 +410,9 @@ int snap_group_list(struct cluster *c, const char *group_name, struct json_objec
 	r = group_require(gio, group_name, err);
 	if (r < 0)
 		return r;
-	for (int attempt = 0;; attempt++) {
-		n = max;
-		v = calloc(max, sizeof(*v));
-		if (!v)
-			return err_set(err, -ENOMEM, "out of memory");
-		r = rbd_group_snap_list(gio, group_name, v, sizeof(*v), &n);
-		if (r == -ERANGE && attempt < 8) {
-			free(v);
-			max = n > max ? n : max * 2;
-			continue;
-		}
-		break;
-	}
-	if (r < 0) {
-		free(v);
-		return err_set(err, r, "cannot list the snapshots of group '%s': %s", group_name,
-		               strerror(-r));
-	}
+	r = group_snaps(gio, group_name, &v, &n, err);
+	if (r < 0)
+		return r;
 	a = json_object_new_array();
 	for (size_t i = 0; a && i < n; i++) {
 		struct json_object *o = json_object_new_object();
@@ -422,8 +428,7 @@ int snap_group_list(struct cluster *c, const char *group_name, struct json_objec
 			break;
 		}
 	}
-	rbd_group_snap_list_cleanup(v, sizeof(*v), n);
-	free(v);
+	group_snaps_free(v, n);
 	if (!a || r < 0)
 		return err_set(err, -ENOMEM, "out of memory");
 	*ret_array = TAKE_PTR(a);

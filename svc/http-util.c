@@ -83,17 +83,6 @@ const char *http_status_reason(int status)
 	return "error";
 }
 
-static int hex_value(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 int http_percent_decode(const char *s, size_t len, bool plus_is_space, char **ret)
 {
 	char *out, *o;
@@ -112,8 +101,8 @@ int http_percent_decode(const char *s, size_t len, bool plus_is_space, char **re
 				free(out);
 				return -EINVAL;
 			}
-			hi = hex_value(s[i + 1]);
-			lo = hex_value(s[i + 2]);
+			hi = hex_digit(s[i + 1]);
+			lo = hex_digit(s[i + 2]);
 			if (hi < 0 || lo < 0 || (hi == 0 && lo == 0)) {
 				free(out);
 				return -EINVAL;
