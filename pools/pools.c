@@ -252,6 +252,32 @@ static int pool_count_images(rados_ioctx_t io, uint64_t *ret, struct cairn_err *
 	}
 }
 
+int pool_free_bytes(struct cluster *c, enum pool_role role, uint64_t *ret, struct cairn_err *err)
+{
+	struct pool_info info[POOL_ROLE_MAX];
+	uint64_t quota = 0, free_bytes;
+	int r;
+
+	memset(info, 0, sizeof(info));
+	str_copy(info[role].name, sizeof(info[role].name), conf_pool_name(cluster_config(c), role));
+	r = pools_df(cluster_rados(c), info, false, err);
+	if (r < 0)
+		return r;
+	r = pool_quota(cluster_rados(c), info[role].name, &quota, err);
+	if (r < 0)
+		return r;
+	free_bytes = info[role].available_bytes;
+	if (quota) {
+		uint64_t left =
+		        quota > info[role].stored_bytes ? quota - info[role].stored_bytes : 0;
+
+		if (left < free_bytes)
+			free_bytes = left;
+	}
+	*ret = free_bytes;
+	return 0;
+}
+
 int pools_list(struct cluster *c, struct pool_info ret[POOL_ROLE_MAX], struct cairn_err *err)
 {
 	struct pool_info info[POOL_ROLE_MAX];

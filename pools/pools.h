@@ -185,6 +185,9 @@ struct pool_info {
  * its entry says so (reachable false, error).
  */
 int pools_list(struct cluster *c, struct pool_info ret[POOL_ROLE_MAX], struct cairn_err *err);
+/* What more the pool of role (in the main cluster) can take: "ceph df"'s max_avail, or less
+ * when the pool's byte quota leaves less. */
+int pool_free_bytes(struct cluster *c, enum pool_role role, uint64_t *ret, struct cairn_err *err);
 struct json_object *pool_info_to_json(const struct pool_info *p);
 
 /* ---- state: cairn's own records in RADOS ------------------------------------------------ */

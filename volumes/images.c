@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "common/sha256.h"
@@ -101,6 +102,37 @@ static int import_hash_finish(struct import_hash *h, const char *file, char *ret
 	return 0;
 }
 
+/*
+ * What the import writes, at most the file's allocated bytes (or the virtual size, when
+ * less), must fit in the images pool ("ceph df" and the pool's quota): refused before any
+ * image is made rather than by a full pool half way through. (A compressed qcow2 can hold
+ * more than its file: that one still fails at the write that finds the pool full.)
+ */
+static int import_fits(struct cluster *c, int fd, uint64_t virtual_size, const char *name,
+                       struct cairn_err *err)
+{
+	char a[SIZE_STR_MAX], b[SIZE_STR_MAX];
+	uint64_t need, free_bytes;
+	struct stat st;
+	int r;
+
+	if (fstat(fd, &st) < 0)
+		return err_set(err, -errno, "cannot read the file of image '%s': %m", name);
+	need = (uint64_t)st.st_blocks * 512;
+	if (need > virtual_size)
+		need = virtual_size;
+	r = pool_free_bytes(c, POOL_ROLE_IMAGES, &free_bytes, err);
+	if (r < 0)
+		return r;
+	if (need > free_bytes)
+		return err_set(err, -ENOSPC,
+		               "image '%s' needs up to %s, but pool '%s' takes %s more", name,
+		               size_format(need, a),
+		               conf_pool_name(cluster_config(c), POOL_ROLE_IMAGES),
+		               size_format(free_bytes, b));
+	return 0;
+}
+
 int img_import(struct cluster *c, const struct img_import_params *p,
                struct cairn_progress *progress, struct json_object **ret_image,
                struct cairn_err *err)
@@ -167,6 +199,9 @@ int img_import(struct cluster *c, const struct img_import_params *p,
 	str_copy(r.format, sizeof(r.format), info.format);
 	/* RBD sizes in whole sectors; qemu reads past the end of a raw file as zeros */
 	r.size = (info.virtual_size + 511) & ~(uint64_t)511;
+	ret = import_fits(c, fd, info.virtual_size, r.name, err);
+	if (ret < 0)
+		goto undo;
 
 	ret = intent_step(c, op, "creating", err);
 	if (ret < 0)

@@ -61,6 +61,21 @@ jq_check "the operation's result carries the checksum" ".result.checksum == \"$s
 api GET "/v1/operations?kind=image.import"
 jq_check "operations list has both imports" '[.operations[] | select(.kind == "image.import")] | length >= 2'
 
+# ---- an image too big for what the pool can take: refused before anything is made ----
+# (a byte quota on the images pool below what it already holds: 0 B more)
+ceph -c "$C" osd pool set-quota "$PREFIX-images" max_bytes $((8 << 20)) >/dev/null 2>&1
+rbdc ls "$PREFIX-images" | sort >"$T/images.before"
+api POST /v1/images '{"name":"toobig","file":"golden.qcow2"}'
+op=$(printf '%s' "$BODY_OUT" | jq -r .id)
+api GET "/v1/operations/$op/wait?timeout=60"
+jq_check "an import too big for the pool's quota fails, saying so" \
+	'.status == "failed" and .error.reason == "insufficient_storage" and (.error.message | test("needs up to 64[.0-9]* MiB, but pool .* takes 0 B more"))'
+expect_status "the refused image does not exist" 404 GET /v1/images/toobig
+rbdc ls "$PREFIX-images" | sort >"$T/images.after"
+cmp -s "$T/images.before" "$T/images.after" && ok "nothing was made in the images pool" ||
+	not_ok "nothing was made in the images pool" "$(diff "$T/images.before" "$T/images.after")"
+ceph -c "$C" osd pool set-quota "$PREFIX-images" max_bytes 0 >/dev/null 2>&1
+
 # ---- volumes as clones ----
 t0=$(date +%s%N)
 if "$CAIRN" volume create web1 --image golden --size 1G >/dev/null 2>"$T/err"; then ok "cairn volume create --image"; else not_ok "cairn volume create --image" "$(cat "$T/err")"; fi
