@@ -608,10 +608,20 @@ run_case() { # step scenario
 
 	# the next case starts from the fixtures only
 	if [ "$OPKIND" = snapshot_delete ]; then # the clone, then the volume (the purge
-		# removes the hidden snapshot, then the volume hidden for it)
+		# removes the hidden snapshot, then the volume hidden for it). A volume hidden for
+		# its snapshot is a settled state: wait until the purge has removed both images, or
+		# the next case's "before" would hold what goes away during it.
+		local gone=()
 		for v in "${NAME}c" "$NAME"; do
+			api GET "/v1/volumes/$v"
+			gone+=("$(printf '%s' "$BODY_OUT" | jq -r '.rbd_image // empty')")
 			api DELETE "/v1/volumes/$v?force"
 			[ "$STATUS" = 202 ] && op_wait "$(printf '%s' "$BODY_OUT" | jq -r .id)" >/dev/null
+		done
+		for _ in $(seq 1 60); do
+			{ rbdc ls "$PREFIX-volumes"; rbdc trash ls "$PREFIX-volumes"; } >"$T/left" 2>/dev/null
+			grep -q -F -e "${gone[0]:-none}" -e "${gone[1]:-none}" "$T/left" || break
+			sleep 1
 		done
 	fi
 	if { [ "$OPKIND" = create ] && [ "$OUTCOME" = completed ]; } || [ "$OPKIND" = flatten ] ||
