@@ -628,9 +628,17 @@ int snap_group_snap_delete(struct cluster *c, const char *group_name, const char
 	log_debug("removed group snapshot %s@%s", group_name, snap);
 	/* a crash here leaves a group without snapshots: snap_group_sweep removes it */
 	failpoint("group.snapshot.removed");
-	r = group_prune_locked(gio, group_name, err);
-	if (r > 0)
-		*ret_group_removed = true;
+	{
+		struct cairn_err lerr = {0};
+
+		/* the snapshot is gone: that is the answer, whatever becomes of the group */
+		r = group_prune_locked(gio, group_name, &lerr);
+		if (r > 0)
+			*ret_group_removed = true;
+		if (r < 0)
+			log_warn("group '%s' stays for the next pass: %s", group_name, lerr.msg);
+		r = 0;
+	}
 out:
 	group_unlock(&l);
 	return r < 0 ? r : 0;
@@ -676,8 +684,12 @@ int snap_group_names(struct cluster *c, struct json_object **ret_array, struct c
 		off += strlen(g) + 1;
 		if (!str_has_prefix(g, SNAP_HIDDEN_PREFIX))
 			continue; /* a group cairn did not make */
-		if (json_object_array_add(a, json_object_new_string(g)) < 0)
+		struct json_object *name = json_object_new_string(g);
+
+		if (!name || json_object_array_add(a, name) < 0) {
+			json_object_put(name);
 			return err_set(err, -ENOMEM, "out of memory");
+		}
 	}
 	*ret_array = TAKE_PTR(a);
 	return 0;

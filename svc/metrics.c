@@ -96,7 +96,7 @@ static void mbuf_label(struct mbuf *b, const char *s)
 
 /* The kinds of operation cairnd starts (svc/routes-*.c): each shown from the start. */
 static const char *const metric_op_kinds_known[] = {
-        "image.import",  "volume.delete",  "volume.flatten",
+        "image.import",  "volume.create",  "volume.delete", "volume.flatten",
         "backup.create", "backup.restore", "backup.verify",
 };
 

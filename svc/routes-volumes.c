@@ -626,17 +626,22 @@ static bool volume_delete_checked(struct svc_call *call)
 
 static void volume_exists_work(struct svc_call *call)
 {
-	struct vol_args *a = call->data;
 	struct vol_record rec = {0};
 	rados_ioctx_t io;
 
-	/* a group snapshot that includes the volume is a 409 now, naming it */
-	if (!a->force) {
-		vol_delete_check_groups(call->svc->cluster, call->params[0], &call->err);
-		return;
-	}
 	if (volume_open(call->svc->cluster, call->params[0], &rec, &io, &call->err) >= 0)
 		vol_record_release(&rec);
+}
+
+static void volume_delete_check_work(struct svc_call *call)
+{
+	struct vol_args *a = call->data;
+
+	/* a group snapshot that includes the volume is a 409 now, naming it */
+	if (!a->force)
+		vol_delete_check_groups(call->svc->cluster, call->params[0], &call->err);
+	else
+		volume_exists_work(call);
 }
 
 static void route_volume_delete(struct svc_call *call)
@@ -655,7 +660,7 @@ static void route_volume_delete(struct svc_call *call)
 	}
 	/* a missing volume is a 404 now, not a failed operation later */
 	call->after_fn = volume_delete_checked;
-	call_submit(call, volume_exists_work, false);
+	call_submit(call, volume_delete_check_work, false);
 }
 
 static void volume_extend_do(struct svc_call *call)
@@ -1039,7 +1044,7 @@ static void route_snapshot_group(struct svc_call *call)
 	if (!a || call_parse_body(call, fields, a, NULL) < 0)
 		return;
 	call->after_fn = snapshot_created;
-	call_submit(call, snapshot_group_work, false);
+	call_submit(call, snapshot_group_work, true); /* may wait for the group lock */
 }
 
 /* ---- group snapshots: list, show, delete --------------------------------------------------- */
@@ -1215,7 +1220,7 @@ static void route_group_snap_delete(struct svc_call *call)
 		return;
 	}
 	call->after_fn = snapshot_deleted;
-	call_submit(call, group_snap_delete_work, false);
+	call_submit(call, group_snap_delete_work, true); /* may wait for the group lock */
 }
 
 const struct route routes_volumes[] = {

@@ -1444,21 +1444,23 @@ int vol_revert(struct cluster *c, const char *name, const char *snapshot, struct
 			return err_set(err, ret, "cannot list the users of volume '%s': %s", name,
 			               strerror(-ret));
 	}
-	ret = intent_on(c, &r, "volume.change", op, err);
-	if (ret < 0)
-		return ret;
 	{
 		_cleanup_(rbd_closep) rbd_image_t img = NULL;
+		struct intent_keeper keeper;
 
 		ret = vol_open(c, r.pool, r.rbd_image, NULL, &img, err);
-		if (ret >= 0) {
-			ret = rbd_snap_rollback_with_progress(img, snapshot, vol_rbd_progress_cb,
-			                                      NULL);
-			if (ret < 0)
-				err_set(err, ret, "cannot revert volume '%s' to '%s': %s", name,
-				        snapshot, strerror(-ret));
-		}
+		if (ret < 0)
+			return ret;
+		ret = intent_on(c, &r, "volume.change", op, err);
+		if (ret < 0)
+			return ret;
+		/* a rollback takes time with the size: the intent stays fresh meanwhile */
+		intent_keeper_start(&keeper, c, op, "reverting");
+		ret = rbd_snap_rollback_with_progress(img, snapshot, vol_rbd_progress_cb, NULL);
+		intent_keeper_stop(&keeper);
 		if (ret < 0) {
+			err_set(err, ret, "cannot revert volume '%s' to '%s': %s", name, snapshot,
+			        strerror(-ret));
 			/* a rollback that failed half way: the record may need the snapshot's size */
 			change_end(c, op, name, false);
 			return ret;
@@ -1613,12 +1615,13 @@ int vol_update(struct cluster *c, const char *name, struct json_object *labels,
 	if (qos) {
 		_cleanup_(rbd_closep) rbd_image_t img = NULL;
 
+		ret = vol_open(c, r.pool, r.rbd_image, NULL, &img, err);
+		if (ret < 0)
+			return ret;
 		ret = intent_on(c, &r, "volume.change", op, err);
 		if (ret < 0)
 			return ret;
-		ret = vol_open(c, r.pool, r.rbd_image, NULL, &img, err);
-		if (ret >= 0)
-			ret = vol_rbd_set_qos(img, qos, name, err);
+		ret = vol_rbd_set_qos(img, qos, name, err);
 		if (ret < 0) {
 			/* some limits may be set: the record's are put back */
 			change_end(c, op, name, false);

@@ -62,6 +62,10 @@ else
 		not_ok "cairn volume delete of a member fails naming $G@gs1" "$(cat "$T/err")"
 fi
 rbdc info "$VP/$IA" >/dev/null 2>&1 && ok "the member's image is still there" || not_ok "the member's image is still there"
+# ... but everything else works on it: a flatten is no delete
+expect_status "a member can still be flattened" 202 POST /v1/volumes/ga/flatten
+api GET "/v1/operations/$(printf '%s' "$BODY_OUT" | jq -r .id)/wait?timeout=60"
+jq_check "the flatten of a member succeeds" '.status == "succeeded"'
 
 # ---- bad and unknown names: 4xx naming them, nothing changed ----
 expect_status "an unknown group snapshot is 404" 404 DELETE "/v1/snapshots/group/$G/nosuch"
