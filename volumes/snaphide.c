@@ -90,36 +90,15 @@ static int entry_parse(const char *text, struct hidden_snap *ret)
 static int snap_clones(rbd_image_t img, uint64_t snap_id, rbd_linked_image_spec_t **ret,
                        size_t *ret_n)
 {
-	size_t max = 8;
+	struct cairn_err lerr = {0};
 	int r;
 
 	r = rbd_snap_set_by_id(img, snap_id);
 	if (r < 0)
 		return r;
-	for (int attempt = 0; attempt < 8; attempt++) {
-		rbd_linked_image_spec_t *v = calloc(max, sizeof(*v));
-		size_t n = max;
-
-		if (!v) {
-			r = -ENOMEM;
-			break;
-		}
-		r = rbd_list_children3(img, v, &n);
-		if (r == -ERANGE) {
-			free(v);
-			max = n > max ? n : max * 2;
-			continue;
-		}
-		if (r < 0) {
-			free(v);
-			break;
-		}
-		*ret = v;
-		*ret_n = n;
-		break;
-	}
+	r = vol_rbd_children(img, ret, ret_n, &lerr);
 	rbd_snap_set(img, NULL); /* back to the head */
-	return r < 0 ? r : 0;
+	return r;
 }
 
 static int set_parent_snap(struct vol_record *r, void *arg, struct cairn_err *err)
