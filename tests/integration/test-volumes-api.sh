@@ -74,7 +74,21 @@ expect_status "the refused image does not exist" 404 GET /v1/images/toobig
 rbdc ls "$PREFIX-images" | sort >"$T/images.after"
 cmp -s "$T/images.before" "$T/images.after" && ok "nothing was made in the images pool" ||
 	not_ok "nothing was made in the images pool" "$(diff "$T/images.before" "$T/images.after")"
+# The quota below what the pool holds makes the monitor flag the pool full a few seconds
+# later, and a write to a full pool waits (past osd_op_timeout: a 503). Lift the quota
+# only once the flag is there, then go on once it is gone, so that no write sees it.
+pool_flags() {
+	ceph -c "$C" osd dump -f json | jq -r --arg p "$PREFIX-images" '.pools[] | select(.pool_name == $p) | .flags_names'
+}
+for _ in $(seq 1 120); do
+	case $(pool_flags) in *full*) break ;; *) sleep 0.5 ;; esac
+done
 ceph -c "$C" osd pool set-quota "$PREFIX-images" max_bytes 0 >/dev/null 2>&1
+for _ in $(seq 1 120); do
+	flags=$(pool_flags)
+	case $flags in *full*) sleep 0.5 ;; *) break ;; esac
+done
+case $flags in *full*) bail "the images pool is still flagged full: $flags" ;; esac
 
 # ---- volumes as clones ----
 t0=$(date +%s%N)
