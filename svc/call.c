@@ -253,10 +253,11 @@ static int pool_queue(struct svc *svc, uv_work_t *work, uv_work_cb work_cb,
 
 	/*
 	 * Quick jobs and waiting slow jobs have a budget of queue_max each: a backlog of slow
-	 * work (deletes, backups a burst accepted with 202) must not turn reads away.
+	 * work (deletes, backups a burst accepted with 202) must not turn reads away. The
+	 * records of the operations a stop cancels are not held to it: each must be written.
 	 */
-	if (slow ? svc->slow_pending >= svc->conf->service.queue_max
-	         : svc->jobs_queued >= svc->conf->service.queue_max) {
+	if (!svc->unbudgeted && (slow ? svc->slow_pending >= svc->conf->service.queue_max
+	                              : svc->jobs_queued >= svc->conf->service.queue_max)) {
 		svc->requests_rejected++;
 		return -EAGAIN;
 	}
@@ -550,6 +551,7 @@ void call_dispatch(struct svc_call *call)
 
 void svc_jobs_cancel_pending(struct svc *svc)
 {
+	svc->unbudgeted = true; /* the cancelled operations' records (op_job_done) */
 	while (svc->slow_head) {
 		struct svc_slow_pending *p = svc->slow_head;
 
@@ -563,6 +565,7 @@ void svc_jobs_cancel_pending(struct svc *svc)
 		p->after_cb(p->work, UV_ECANCELED);
 		free(p);
 	}
+	svc->unbudgeted = false;
 }
 
 /* A JF_CUSTOM field: an array of 1 to 64 distinct volume names. */

@@ -224,6 +224,7 @@ struct svc {
 	unsigned slow_running;
 	struct svc_slow_pending *slow_head, *slow_tail; /* slow jobs waiting for a slot */
 	unsigned slow_pending;
+	bool unbudgeted; /* svc_jobs_cancel_pending runs: what it submits is never turned away */
 
 	/* operations */
 	struct op *ops;           /* list, loop thread only */
