@@ -317,11 +317,7 @@ void bk_time_now(char buf[BACKUP_TIME_MAX]);
 
 /* The RADOS lock that serialises backups (and restores over the original) of a volume. */
 struct bk_lock {
-	rados_ioctx_t io;
-	char oid[128];
-	char cookie[192];
-	int64_t renewed; /* monotonic seconds */
-	bool held;
+	struct lease lease;
 };
 
 /* what: "backup", "restore", "delete" for messages. -EBUSY naming the host that holds it. */

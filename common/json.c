@@ -301,3 +301,12 @@ int json_add_bool(struct json_object *obj, const char *key, bool value)
 {
 	return json_add(obj, key, json_object_new_boolean(value));
 }
+
+int json_cmp_by_name(const void *a, const void *b)
+{
+	struct json_object *const *x = a, *const *y = b;
+	const char *nx = json_get_string(*x, "name");
+	const char *ny = json_get_string(*y, "name");
+
+	return strcmp(nx ? nx : "", ny ? ny : "");
+}

@@ -57,6 +57,8 @@ int json_dispatch(struct json_object *obj, const struct jfield *table, void *tar
 const char *json_get_string(struct json_object *obj, const char *key);
 /* Integer member or def when absent or not an integer. */
 int64_t json_get_int(struct json_object *obj, const char *key, int64_t def);
+/* For json_object_array_sort: objects by their "name" member (absent: ""). */
+int json_cmp_by_name(const void *a, const void *b);
 
 /* json_object_put as a cleanup function */
 static inline void json_putp(struct json_object **o)

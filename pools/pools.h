@@ -152,6 +152,61 @@ int cluster_ro_open(struct cluster *c, rados_ioctx_t io, const char *name, const
 /* Close it (late); does nothing when it is closed already. Fit for _cleanup_. */
 void ro_image_close(struct ro_image *ri);
 
+/*
+ * The clones of an open image: of the snapshot it is set to (rbd_snap_set), or on its head
+ * of all its snapshots, clones in the trash included. *ret goes to image_clones_free.
+ */
+int image_clones(rbd_image_t img, rbd_linked_image_spec_t **ret, size_t *ret_n,
+                 struct cairn_err *err);
+void image_clones_free(rbd_linked_image_spec_t *specs, size_t n);
+
+/* ---- leases: exclusive locks that a dead holder cannot keep ------------------------------ */
+
+/*
+ * An exclusive RADOS lock on an object in cairn's state namespace that lasts `seconds`
+ * unless renewed: a holder that dies stops the others that long at most, and a process
+ * of the same host breaks it at once when it sees the holder's process gone (the cookie
+ * says "<host>:<pid>:<tag>"). lease.c says more.
+ */
+struct lease {
+	rados_ioctx_t io;
+	char oid[128];
+	const char *name; /* the lock's name, and what it is for: string constants */
+	const char *desc;
+	char cookie[192];
+	int seconds;
+	int64_t renewed; /* CLOCK_MONOTONIC ms */
+	bool held;
+};
+
+struct lease_holder {
+	char host[128]; /* the client's name when the cookie is not cairn's */
+	long pid;       /* 0 when the cookie is not cairn's */
+	char client[128];
+	char cookie[192];
+	char addr[128];
+};
+
+/* tag: the cookie's last part (an operation id); NULL: a new uuid, a holder of its own. */
+int lease_init(struct cluster *c, struct lease *l, const char *oid, const char *name,
+               const char *desc, int seconds, const char *tag, struct cairn_err *err);
+/* 0 taken; -EBUSY held by somebody else (or by this lease: take it once); else an errno. */
+int lease_take(struct lease *l);
+/* lease_take, trying again for up to wait_ms; break_gone: breaking the lock of a holder
+ * that is gone first (when nothing it left half done needs a cleanup of its own). */
+int lease_take_wait(struct lease *l, int wait_ms, bool break_gone);
+/* 1 and the holder, 0 when nobody holds it, or a negative errno. */
+int lease_holder(struct lease *l, struct lease_holder *ret);
+/* The holder is a process of this host that is no more (any_other: any but this one). */
+bool lease_holder_gone(const struct lease_holder *h, bool any_other);
+int lease_break(struct lease *l, const struct lease_holder *h);
+/* Renew once a third of the lease went by (cheap to call often); an error when it was lost. */
+int lease_renew(struct lease *l, struct cairn_err *err);
+/* Nothing when not held. remove: the lock object goes too (locks used once, or per name). */
+void lease_release(struct lease *l, bool remove);
+/* lease_release(l, true), for _cleanup_. */
+void lease_releasep(struct lease *l);
+
 /* ---- pools ------------------------------------------------------------------------------ */
 
 /*

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Images opened read-only, closed a second late.
+ * Images opened read-only, closed a second late; and the clones of an image.
  *
  * librbd 16.2 finishes an open on a librados thread: that thread wakes the caller of
  * rbd_open, then takes the image's state lock once more (ImageState::complete_action_unlock)
@@ -20,6 +20,7 @@
 
 #include <errno.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
 #include "pools/pools-internal.h"
@@ -161,4 +162,44 @@ void ro_image_close(struct ro_image *ri)
 	ri->img = NULL;
 	if (img && !closer_add(cluster_ro_closer(ri->c), img))
 		rbd_close(img);
+}
+
+/* ---- the clones of an image ------------------------------------------------------------- */
+
+#define CLONES_START 64
+#define CLONES_MAX   1048576
+
+int image_clones(rbd_image_t img, rbd_linked_image_spec_t **ret, size_t *ret_n,
+                 struct cairn_err *err)
+{
+	size_t max = CLONES_START;
+
+	for (;;) {
+		rbd_linked_image_spec_t *specs = calloc(max, sizeof(*specs));
+		size_t n = max;
+		int r;
+
+		if (!specs)
+			return err_set(err, -ENOMEM, "out of memory");
+		r = rbd_list_children3(img, specs, &n);
+		if (r >= 0) {
+			*ret = specs;
+			*ret_n = n;
+			return 0;
+		}
+		free(specs);
+		if (r != -ERANGE)
+			return err_set(err, r, "cannot list clones: %s", strerror(-r));
+		max = n > max ? n : max * 2; /* more clones appeared meanwhile */
+		if (max > CLONES_MAX)
+			return err_set(err, -E2BIG, "too many clones");
+	}
+}
+
+void image_clones_free(rbd_linked_image_spec_t *specs, size_t n)
+{
+	if (!specs)
+		return;
+	rbd_linked_image_spec_list_cleanup(specs, n);
+	free(specs);
 }

@@ -488,10 +488,11 @@ int dir_remove(struct cluster *c, enum dir_kind k, const char *name, const char 
 	return 0;
 }
 
-int dir_lookup(struct cluster *c, enum dir_kind k, const char *name, char *ret_id, size_t len,
-               struct cairn_err *err)
+/* The value of the key of a name or an id (what: "name", "id"), in a new string. */
+static int dir_read_one(struct cluster *c, enum dir_kind k, const char *what, const char *v,
+                        char **ret, struct cairn_err *err)
 {
-	char nkey[DIR_KEY_BUF];
+	char key[DIR_KEY_BUF];
 	struct dir_kv kv = {0};
 	struct dir d;
 	int r;
@@ -499,47 +500,41 @@ int dir_lookup(struct cluster *c, enum dir_kind k, const char *name, char *ret_i
 	r = dir_open(c, k, &d, err);
 	if (r < 0)
 		return r;
-	if (dir_check_key(&d, name, "name", err) < 0)
+	if (dir_check_key(&d, v, what, err) < 0)
 		return err->code;
-	key_name(nkey, name);
-	kv.key = nkey;
+	if (strcmp(what, "name") == 0)
+		key_name(key, v);
+	else
+		key_id(key, v);
+	kv.key = key;
 	r = dir_read_keys(&d, &kv, 1, err);
 	if (r < 0)
 		return r;
 	if (!kv.found)
-		return err_set(err, -ENOENT, "%s '%s' not found", d.noun, name);
-	if (strlen(kv.val) >= len) {
-		dir_kv_release(&kv, 1);
-		return err_set(err, -ERANGE, "id of %s '%s' is longer than %zu bytes", d.noun, name,
-		               len);
-	}
-	memcpy(ret_id, kv.val, strlen(kv.val) + 1);
-	dir_kv_release(&kv, 1);
+		return err_set(err, -ENOENT, "%s '%s' not found", d.noun, v);
+	*ret = kv.val;
+	return 0;
+}
+
+int dir_lookup(struct cluster *c, enum dir_kind k, const char *name, char *ret_id, size_t len,
+               struct cairn_err *err)
+{
+	_cleanup_(freep) char *id = NULL;
+	int r;
+
+	r = dir_read_one(c, k, "name", name, &id, err);
+	if (r < 0)
+		return r;
+	if (str_copy(ret_id, len, id) < 0)
+		return err_set(err, -ERANGE, "id of %s '%s' is longer than %zu bytes",
+		               dir_noun_table[k], name, len);
 	return 0;
 }
 
 int dir_get(struct cluster *c, enum dir_kind k, const char *id, char **ret_record,
             struct cairn_err *err)
 {
-	char ikey[DIR_KEY_BUF];
-	struct dir_kv kv = {0};
-	struct dir d;
-	int r;
-
-	r = dir_open(c, k, &d, err);
-	if (r < 0)
-		return r;
-	if (dir_check_key(&d, id, "id", err) < 0)
-		return err->code;
-	key_id(ikey, id);
-	kv.key = ikey;
-	r = dir_read_keys(&d, &kv, 1, err);
-	if (r < 0)
-		return r;
-	if (!kv.found)
-		return err_set(err, -ENOENT, "%s '%s' not found", d.noun, id);
-	*ret_record = kv.val;
-	return 0;
+	return dir_read_one(c, k, "id", id, ret_record, err);
 }
 
 int dir_list(struct cluster *c, enum dir_kind k, dir_each_cb cb, void *userdata,

@@ -27,43 +27,51 @@ static int group_ioctx(struct cluster *c, const char *group, rados_ioctx_t *ret,
 	return cluster_ioctx(c, POOL_ROLE_VOLUMES, ret, err);
 }
 
-/* Does the group exist? (librbd lists a missing group's images as none at all.) */
-static int group_exists(rados_ioctx_t gio, const char *group, bool *ret, struct cairn_err *err)
+/* The groups of the pool: *ret_len bytes of NUL-terminated names in *ret (malloc'd). */
+static int group_list(rados_ioctx_t gio, char **ret, size_t *ret_len, struct cairn_err *err)
 {
-	_cleanup_(freep) char *names = NULL;
 	size_t size = 1024;
-	int r;
 
 	for (int attempt = 0; attempt < 8; attempt++) {
+		char *names = malloc(size);
 		size_t want = size;
+		int r;
 
-		free(names);
-		names = malloc(size);
 		if (!names)
 			return err_set(err, -ENOMEM, "out of memory");
 		r = rbd_group_list(gio, names, &want);
-		if (r == -ERANGE) {
-			size = want > size ? want : size * 2;
-			continue;
+		if (r >= 0) {
+			*ret = names;
+			*ret_len = (size_t)r;
+			return 0;
 		}
-		if (r < 0) {
+		free(names);
+		if (r != -ERANGE) {
 			char pool[SNAP_POOL_BUF];
 			snap_pool_name(gio, pool);
 			return err_set(err, r, "cannot list the groups of pool '%s': %s", pool,
 			               strerror(-r));
 		}
-		/* r bytes of NUL-terminated names */
-		for (size_t off = 0; off < (size_t)r && names[off];) {
-			if (strcmp(names + off, group) == 0) {
-				*ret = true;
-				return 0;
-			}
-			off += strlen(names + off) + 1;
-		}
-		*ret = false;
-		return 0;
+		size = want > size ? want : size * 2;
 	}
 	return err_set(err, -ERANGE, "cannot list the groups: they keep changing");
+}
+
+/* Does the group exist? (librbd lists a missing group's images as none at all.) */
+static int group_exists(rados_ioctx_t gio, const char *group, bool *ret, struct cairn_err *err)
+{
+	_cleanup_(freep) char *names = NULL;
+	size_t len = 0;
+	int r;
+
+	r = group_list(gio, &names, &len, err);
+	if (r < 0)
+		return r;
+	*ret = false;
+	for (size_t off = 0; off < len && names[off]; off += strlen(names + off) + 1)
+		if (strcmp(names + off, group) == 0)
+			*ret = true;
+	return 0;
 }
 
 static int group_require(rados_ioctx_t gio, const char *group, struct cairn_err *err)
@@ -85,57 +93,37 @@ static int group_require(rados_ioctx_t gio, const char *group, struct cairn_err 
 /*
  * A group is created, filled and snapshotted, or found without snapshots and removed, under
  * a RADOS lock of its own (in cairn's state namespace), so that no cairnd removes a group
- * that another one is snapshotting. The lock is a lease: a holder that dies lets the others
- * in after GROUP_LOCK_LEASE seconds.
+ * that another one is snapshotting. The lock is a lease (pools/lease.c), renewed as the
+ * members are added: a holder that dies lets the others in after GROUP_LOCK_LEASE seconds,
+ * at once when it was a process of the same host.
  */
 #define GROUP_LOCK_NAME  "cairn.group"
 #define GROUP_LOCK_LEASE 30
 #define GROUP_LOCK_WAIT  (GROUP_LOCK_LEASE + 5)
 
-struct group_lock {
-	rados_ioctx_t io;
-	char oid[NAME_MAX_LEN + 16];
-	char cookie[UUID_STR_LEN];
-	bool held;
-};
-
-static int group_lock(struct cluster *c, const char *group, struct group_lock *l,
-                      struct cairn_err *err)
+static int group_lock(struct cluster *c, const char *group, struct lease *l, struct cairn_err *err)
 {
-	struct timeval tv = {.tv_sec = GROUP_LOCK_LEASE, .tv_usec = 0};
+	char oid[128];
 	int r;
 
-	r = cluster_state_ioctx(c, &l->io, err);
+	snprintf(oid, sizeof(oid), "lock.group.%s", group);
+	r = lease_init(c, l, oid, GROUP_LOCK_NAME, "cairn group change", GROUP_LOCK_LEASE, NULL,
+	               err);
 	if (r < 0)
 		return r;
-	snprintf(l->oid, sizeof(l->oid), "lock.group.%s", group);
-	uuid_generate_str(l->cookie);
-	for (int waited = 0;; waited++) {
-		r = rados_lock_exclusive(l->io, l->oid, GROUP_LOCK_NAME, l->cookie,
-		                         "cairn group change", &tv, 0);
-		if (r >= 0) {
-			l->held = true;
-			return 0;
-		}
-		if ((r != -EBUSY && r != -EEXIST) || waited >= GROUP_LOCK_WAIT * 10)
-			break;
-		usleep(100 * 1000);
-	}
-	if (r == -EBUSY || r == -EEXIST)
+	r = lease_take_wait(l, GROUP_LOCK_WAIT * 1000, true);
+	if (r == -EBUSY)
 		return err_set(err, -EBUSY, "group '%s' is being changed by another request",
 		               group);
-	return err_set(err, r, "cannot lock group '%s': %s", group, strerror(-r));
+	if (r < 0)
+		return err_set(err, r, "cannot lock group '%s': %s", group, strerror(-r));
+	return 0;
 }
 
-static void group_unlock(struct group_lock *l)
+/* the lock object holds nothing but the lock: it goes, leaving no object per group */
+static void group_unlock(struct lease *l)
 {
-	if (!l->held)
-		return;
-	/* the lock object holds nothing but the lock: removing it while holding the lock
-	 * releases it and leaves no object per group behind (a waiting locker makes it anew) */
-	if (rados_remove(l->io, l->oid) < 0)
-		rados_unlock(l->io, l->oid, GROUP_LOCK_NAME, l->cookie);
-	l->held = false;
+	lease_release(l, true);
 }
 
 /* The snapshots of group (free with group_snaps_free). */
@@ -282,9 +270,9 @@ static int group_add_conflict(struct cluster *c, rados_ioctx_t io, const char *i
 	               pool, image, group);
 }
 
-static int group_create_locked(struct cluster *c, const char *group_name, const char *snap,
-                               const char *const *pools, const char *const *images, size_t n,
-                               struct cairn_err *err)
+static int group_create_locked(struct cluster *c, struct lease *l, const char *group_name,
+                               const char *snap, const char *const *pools,
+                               const char *const *images, size_t n, struct cairn_err *err)
 {
 	struct group_images gi = {0};
 	char gpool[SNAP_POOL_BUF];
@@ -313,6 +301,10 @@ static int group_create_locked(struct cluster *c, const char *group_name, const 
 		const char *pool = pools && pools[i] ? pools[i] : NULL;
 		rados_ioctx_t io = gio;
 
+		r = lease_renew(l,
+		                err); /* many members, a slow cluster: the lease must not run out */
+		if (r < 0)
+			goto out;
 		if (pool) {
 			r = cluster_ioctx_by_name(c, pool, &io, err);
 			if (r < 0)
@@ -339,6 +331,9 @@ static int group_create_locked(struct cluster *c, const char *group_name, const 
 	}
 
 	/* every member's writes held, each snapshotted, all released: one point in time */
+	r = lease_renew(l, err);
+	if (r < 0)
+		goto out;
 	r = rbd_group_snap_create2(gio, group_name, snap, RBD_SNAP_CREATE_SKIP_QUIESCE);
 	if (r == -EEXIST)
 		err_set(err, r, "group snapshot '%s/%s@%s' already exists", gpool, group_name,
@@ -357,7 +352,7 @@ int snap_group_create(struct cluster *c, const char *group_name, const char *sna
                       const char *const *pools, const char *const *images, size_t n,
                       struct cairn_err *err)
 {
-	struct group_lock l = {0};
+	struct lease l = {0};
 	int r;
 
 	r = name_validate(group_name, "group", err);
@@ -366,7 +361,7 @@ int snap_group_create(struct cluster *c, const char *group_name, const char *sna
 	r = group_lock(c, group_name, &l, err);
 	if (r < 0)
 		return r;
-	r = group_create_locked(c, group_name, snap, pools, images, n, err);
+	r = group_create_locked(c, &l, group_name, snap, pools, images, n, err);
 	group_unlock(&l);
 	return r;
 }
@@ -596,7 +591,7 @@ int snap_group_snap_id(rbd_image_t img, const char *group, const char *snap, uin
 int snap_group_snap_delete(struct cluster *c, const char *group_name, const char *snap,
                            bool *ret_group_removed, struct cairn_err *err)
 {
-	struct group_lock l = {0};
+	struct lease l = {0};
 	char pool[SNAP_POOL_BUF];
 	rados_ioctx_t gio;
 	int r;
@@ -648,37 +643,20 @@ int snap_group_names(struct cluster *c, struct json_object **ret_array, struct c
 {
 	_cleanup_(json_putp) struct json_object *a = NULL;
 	_cleanup_(freep) char *names = NULL;
-	size_t size = 1024;
+	size_t len = 0;
 	rados_ioctx_t gio;
 	int r;
 
 	r = cluster_ioctx(c, POOL_ROLE_VOLUMES, &gio, err);
 	if (r < 0)
 		return r;
-	for (int attempt = 0;; attempt++) {
-		size_t want = size;
-
-		free(names);
-		names = malloc(size);
-		if (!names)
-			return err_set(err, -ENOMEM, "out of memory");
-		r = rbd_group_list(gio, names, &want);
-		if (r == -ERANGE && attempt < 8) {
-			size = want > size ? want : size * 2;
-			continue;
-		}
-		break;
-	}
-	if (r < 0) {
-		char pool[SNAP_POOL_BUF];
-		snap_pool_name(gio, pool);
-		return err_set(err, r, "cannot list the groups of pool '%s': %s", pool,
-		               strerror(-r));
-	}
+	r = group_list(gio, &names, &len, err);
+	if (r < 0)
+		return r;
 	a = json_object_new_array();
 	if (!a)
 		return err_set(err, -ENOMEM, "out of memory");
-	for (size_t off = 0; off < (size_t)r && names[off];) {
+	for (size_t off = 0; off < len && names[off];) {
 		const char *g = names + off;
 
 		off += strlen(g) + 1;
@@ -709,7 +687,7 @@ int snap_group_sweep(struct cluster *c, struct cairn_err *err)
 		return r;
 	for (size_t i = 0; i < json_object_array_length(names); i++) {
 		const char *g = json_object_get_string(json_object_array_get_idx(names, i));
-		struct group_lock l = {0};
+		struct lease l = {0};
 		struct cairn_err lerr = {0};
 
 		if (group_snap_count(gio, g, &lerr) != 0)

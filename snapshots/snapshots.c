@@ -120,10 +120,7 @@ struct children {
 
 static void children_release(struct children *ch)
 {
-	if (ch->v) {
-		rbd_linked_image_spec_list_cleanup(ch->v, ch->n);
-		free(ch->v);
-	}
+	image_clones_free(ch->v, ch->n);
 	ch->v = NULL;
 	ch->n = 0;
 }
@@ -131,30 +128,7 @@ static void children_release(struct children *ch)
 /* The clones of the snapshot the image is set to (rbd_snap_set). */
 static int children_get(rbd_image_t img, struct children *ret)
 {
-	size_t max = 8;
-
-	for (int attempt = 0; attempt < 8; attempt++) {
-		rbd_linked_image_spec_t *v = calloc(max, sizeof(*v));
-		size_t n = max;
-		int r;
-
-		if (!v)
-			return -ENOMEM;
-		r = rbd_list_children3(img, v, &n);
-		if (r == -ERANGE) {
-			free(v);
-			max = n > max ? n : max * 2; /* more clones appeared meanwhile */
-			continue;
-		}
-		if (r < 0) {
-			free(v);
-			return r;
-		}
-		ret->v = v;
-		ret->n = n;
-		return 0;
-	}
-	return -ERANGE;
+	return image_clones(img, &ret->v, &ret->n, NULL);
 }
 
 /* "pool/image, pool/ns/image (trash), ..." */

@@ -156,9 +156,9 @@ static void parent_release(struct cluster *c, const struct vol_record *child, in
 
 			if (vol_open_ro(c, parent.pool, parent.rbd_image, NULL, &pimg, &lerr) >=
 			    0) {
-				if (vol_rbd_children(pimg.img, &kids, &n, &lerr) >= 0) {
+				if (image_clones(pimg.img, &kids, &n, &lerr) >= 0) {
 					has_kids = n > 0;
-					vol_rbd_children_free(kids, n);
+					image_clones_free(kids, n);
 				}
 				ro_image_close(&pimg);
 			} else if (lerr.code == -ENOENT) {
@@ -225,7 +225,7 @@ static int delete_finish(struct cluster *c, struct vol_record *r, char **text, b
 
 			ret = vol_open(c, r->pool, r->rbd_image, NULL, &img, &lerr);
 			if (ret == -ENOENT)
-				goto unrecord;
+				goto trash; /* gone, or its move to the trash was cut short */
 			if (ret < 0) {
 				err_set(err, ret, "%s", lerr.msg);
 				goto fail;
@@ -240,6 +240,9 @@ static int delete_finish(struct cluster *c, struct vol_record *r, char **text, b
 		}
 		snprintf(fp, sizeof(fp), "%s.snapshots", delete_kind(r->is_image));
 		failpoint(fp);
+	trash:
+		/* an image out of the directory whose move was cut short (an outage) sits in the
+		 * trash as "moving", which no trash remove takes: librbd finishes that move */
 		ret = rbd_trash_move(io, r->rbd_image, conf->volumes.trash_delay);
 		if (ret == -ENOENT)
 			ret = 0;
@@ -265,7 +268,6 @@ static int delete_finish(struct cluster *c, struct vol_record *r, char **text, b
 	snprintf(fp, sizeof(fp), "%s.removed", delete_kind(r->is_image));
 	failpoint(fp);
 
-unrecord:
 	ret = dir_remove(c, vol_dir(r->is_image), r->name, r->id, err);
 	if (ret < 0)
 		goto fail;
@@ -350,12 +352,14 @@ int vol_delete_record(struct cluster *c, struct vol_record *r, char **text, bool
 	int ret;
 
 	ret = vol_open_ro(c, r->pool, r->rbd_image, NULL, &roi, &lerr);
-	if (ret == -ENOENT) /* nothing left in RBD: only the record */
-		return delete_finish(c, r, text, true, progress, 0, err);
+	/* nothing left in RBD but the record, or a move to the trash cut short (which the
+	 * trash path finishes) */
+	if (ret == -ENOENT)
+		return delete_finish(c, r, text, false, progress, 0, err);
 	if (ret < 0)
 		return err_set(err, ret, "%s", lerr.msg);
 
-	ret = vol_rbd_children(roi.img, &kids, &nkids, err);
+	ret = image_clones(roi.img, &kids, &nkids, err);
 	if (ret < 0)
 		return ret;
 	for (size_t i = 0; i < nkids; i++)
@@ -408,7 +412,7 @@ int vol_delete_record(struct cluster *c, struct vol_record *r, char **text, bool
 	ro_image_close(&roi);
 	ret = delete_finish(c, r, text, false, progress, 0, err);
 out:
-	vol_rbd_children_free(kids, nkids);
+	image_clones_free(kids, nkids);
 	return ret;
 }
 
@@ -529,10 +533,10 @@ int vol_hidden_try_remove(struct cluster *c, bool is_image, const char *id, stru
 		if (ret < 0 && ret != -ENOENT)
 			return err_set(err, ret, "%s", lerr.msg);
 		if (ret >= 0) {
-			ret = vol_rbd_children(roi.img, &kids, &n, err);
+			ret = image_clones(roi.img, &kids, &n, err);
 			if (ret < 0)
 				return ret;
-			vol_rbd_children_free(kids, n);
+			image_clones_free(kids, n);
 			if (n > 0)
 				return 0;
 		}
@@ -543,13 +547,41 @@ int vol_hidden_try_remove(struct cluster *c, bool is_image, const char *id, stru
 
 /* ---- purge ------------------------------------------------------------------------------------ */
 
-static int purge_trash(struct cluster *c, const char *pool, unsigned *removed)
+/*
+ * A move to the trash cut short (an outage between librbd's steps) leaves its entry
+ * "moving", which rbd_trash_remove refuses with -EUCLEAN. librbd finishes such a move when
+ * asked to move that name again; unless the name is another image's by now.
+ */
+static int trash_move_finish(struct cluster *c, rados_ioctx_t io, const rbd_trash_image_info_t *e)
+{
+	struct ro_image roi = {0};
+	char id[VOL_RBD_NAME_MAX];
+	int r;
+
+	r = cluster_ro_open(c, io, e->name, NULL, NULL, &roi);
+	if (r == 0) {
+		r = rbd_get_id(roi.img, id, sizeof(id));
+		ro_image_close(&roi);
+		if (r < 0 || strcmp(id, e->id) != 0)
+			return -EEXIST;
+	} else if (r != -ENOENT) {
+		return r;
+	}
+	r = rbd_trash_move(io, e->name, 0);
+	if (r >= 0)
+		log_info("finished the move of %s (%s) to the trash, cut short before", e->name,
+		         e->id);
+	return r;
+}
+
+static int purge_trash(struct cluster *c, struct lease *lock, const char *pool, unsigned *removed)
 {
 	const struct cairn_config *conf = cluster_config(c);
 	struct cairn_err lerr = {0};
 	rbd_trash_image_info_t *entries = NULL;
 	size_t max = 64;
 	time_t now = time(NULL);
+	bool lost = false;
 	rados_ioctx_t io;
 	int r;
 
@@ -583,7 +615,12 @@ static int purge_trash(struct cluster *c, const char *pool, unsigned *removed)
 		ro_image_close(&roi);
 		if (marked <= 0)
 			continue; /* not cairn's */
+		lost = lease_renew(lock, &lerr) < 0;
+		if (lost)
+			break;
 		r = rbd_trash_remove(io, e->id, false);
+		if (r == -EUCLEAN && trash_move_finish(c, io, e) == 0)
+			r = rbd_trash_remove(io, e->id, false);
 		if (r < 0) {
 			log_debug("trashed image %s/%s stays: %s", pool, e->name, strerror(-r));
 			continue;
@@ -593,7 +630,7 @@ static int purge_trash(struct cluster *c, const char *pool, unsigned *removed)
 	}
 	rbd_trash_list_cleanup(entries, max);
 	free(entries);
-	return 0;
+	return lost ? -EBUSY : 0;
 }
 
 struct hidden_ids {
@@ -622,8 +659,8 @@ static int collect_hidden(const char *id, const char *record, void *userdata)
 }
 
 /* The trashed images whose delay is over, then the hidden ones without children: how many. */
-static int purge_locked(struct cluster *c, const char *const *pools, size_t npools,
-                        struct cairn_err *err)
+static int purge_locked(struct cluster *c, struct lease *lock, const char *const *pools,
+                        size_t npools, struct cairn_err *err)
 {
 	unsigned removed = 0;
 	int r;
@@ -634,7 +671,9 @@ static int purge_locked(struct cluster *c, const char *const *pools, size_t npoo
 			seen |= strcmp(pools[i], pools[j]) == 0;
 		if (seen)
 			continue;
-		r = purge_trash(c, pools[i], &removed);
+		r = purge_trash(c, lock, pools[i], &removed);
+		if (r == -EBUSY)
+			return err_set(err, r, "lost the purge lock: another host purges now");
 		if (r < 0)
 			log_debug("cannot purge the trash of '%s': %s", pools[i], strerror(-r));
 	}
@@ -658,6 +697,12 @@ static int purge_locked(struct cluster *c, const char *const *pools, size_t npoo
 			}
 			for (size_t i = 0; i < h.n; i++) {
 				struct cairn_err lerr = {0};
+
+				r = lease_renew(lock, err);
+				if (r < 0) {
+					free(h.ids);
+					return r;
+				}
 				r = vol_hidden_try_remove(c, is_image, h.ids[i], &lerr);
 				if (r > 0)
 					removed++;
@@ -677,73 +722,32 @@ static int purge_locked(struct cluster *c, const char *const *pools, size_t npoo
  * One host purges at a time: two rbd_trash_remove of one image from two clients, one of
  * them failing with -EBUSY because the other has the image open to remove it, crashed
  * librbd 16.2 (an exception out of an io_context_pool handler: std::system_error, abort).
- * A lease, so that a host that dies holding it stops nobody for long.
+ * A lease (pools/lease.c): a process of this host that died holding it is broken at once,
+ * one of another host stops the others PURGE_LOCK_LEASE seconds.
  */
 #define PURGE_LOCK_OID   "lock.purge"
 #define PURGE_LOCK_NAME  "cairn.purge"
-#define PURGE_LOCK_LEASE 30 /* s: a host that dies holding it stops the others that long */
-
-/* The holder is a process of this host that is gone (killed mid-pass): break its lock. */
-static bool purge_holder_dead(rados_ioctx_t io, const char *host)
-{
-	char tag[64], client[128], cookie[300], addr[128];
-	size_t tag_len = sizeof(tag), client_len = sizeof(client);
-	size_t cookie_len = sizeof(cookie), addr_len = sizeof(addr);
-	size_t hl = strlen(host);
-	int exclusive = 0;
-	long pid;
-
-	if (rados_list_lockers(io, PURGE_LOCK_OID, PURGE_LOCK_NAME, &exclusive, tag, &tag_len,
-	                       client, &client_len, cookie, &cookie_len, addr, &addr_len) != 1)
-		return false;
-	if (strncmp(cookie, host, hl) != 0 || cookie[hl] != ':')
-		return false;
-	pid = strtol(cookie + hl + 1, NULL, 10);
-	if (pid <= 0 || pid == (long)getpid() || kill((pid_t)pid, 0) == 0 || errno != ESRCH)
-		return false;
-	log_info("breaking the purge lock of dead process %ld", pid);
-	return rados_break_lock(io, PURGE_LOCK_OID, PURGE_LOCK_NAME, client, cookie) >= 0;
-}
-
-static int purge_lock(struct cluster *c, rados_ioctx_t *ret_io, char cookie[300])
-{
-	struct timeval tv = {.tv_sec = PURGE_LOCK_LEASE, .tv_usec = 0};
-	struct cairn_err lerr = {0};
-	char host[256] = "", id[UUID_STR_LEN];
-	int r;
-
-	r = cluster_state_ioctx(c, ret_io, &lerr);
-	if (r < 0)
-		return r;
-	if (gethostname(host, sizeof(host) - 1) < 0)
-		str_copy(host, sizeof(host), "unknown");
-	uuid_generate_str(id);
-	/* a cookie of its own per pass: two passes of one process exclude each other too */
-	snprintf(cookie, 300, "%.200s:%ld:%s", host, (long)getpid(), id);
-	r = rados_lock_exclusive(*ret_io, PURGE_LOCK_OID, PURGE_LOCK_NAME, cookie,
-	                         "cairn trash purge", &tv, 0);
-	if ((r == -EBUSY || r == -EEXIST) && purge_holder_dead(*ret_io, host))
-		r = rados_lock_exclusive(*ret_io, PURGE_LOCK_OID, PURGE_LOCK_NAME, cookie,
-		                         "cairn trash purge", &tv, 0);
-	return r == -EEXIST ? -EBUSY : r;
-}
+#define PURGE_LOCK_LEASE 120 /* s: renewed between images; one removal may take a while */
 
 int vol_purge(struct cluster *c, struct cairn_err *err)
 {
 	const struct cairn_config *conf = cluster_config(c);
 	const char *pools[] = {conf->pools.images, conf->pools.volumes, conf->pools.vms};
-	rados_ioctx_t lock_io;
-	char cookie[300];
+	struct lease lock;
 	int r;
 
-	r = purge_lock(c, &lock_io, cookie);
+	r = lease_init(c, &lock, PURGE_LOCK_OID, PURGE_LOCK_NAME, "cairn trash purge",
+	               PURGE_LOCK_LEASE, NULL, err);
+	if (r < 0)
+		return r;
+	r = lease_take_wait(&lock, 0, true); /* a pass cut short leaves nothing to mend */
 	if (r == -EBUSY) {
 		log_debug("purge: another host is purging now");
 		return 0;
 	}
 	if (r < 0)
 		return err_set(err, r, "cannot take the purge lock: %s", strerror(-r));
-	r = purge_locked(c, pools, ARRAY_SIZE(pools), err);
-	rados_unlock(lock_io, PURGE_LOCK_OID, PURGE_LOCK_NAME, cookie);
+	r = purge_locked(c, &lock, pools, ARRAY_SIZE(pools), err);
+	lease_release(&lock, false);
 	return r;
 }

@@ -324,15 +324,6 @@ static int img_list_one(const char *id, const char *record, void *userdata)
 	return 0;
 }
 
-static int img_by_name(const void *a, const void *b)
-{
-	const struct json_object *const *x = a, *const *y = b;
-	const char *nx = json_get_string((struct json_object *)*x, "name");
-	const char *ny = json_get_string((struct json_object *)*y, "name");
-
-	return strcmp(nx ? nx : "", ny ? ny : "");
-}
-
 int img_list(struct cluster *c, bool include_hidden, struct json_object **ret_array,
              struct cairn_err *err)
 {
@@ -350,7 +341,7 @@ int img_list(struct cluster *c, bool include_hidden, struct json_object **ret_ar
 	r = dir_list(c, DIR_IMAGES, img_list_one, &ctx, err);
 	if (r < 0)
 		return r;
-	json_object_array_sort(array, img_by_name);
+	json_object_array_sort(array, json_cmp_by_name);
 	*ret_array = TAKE_PTR(array);
 	return 0;
 }
@@ -374,14 +365,14 @@ int img_show(struct cluster *c, const char *name, struct json_object **ret_image
 	if (ret < 0 && ret != -ENOENT)
 		return err_set(err, ret, "%s", lerr.msg);
 	if (ret >= 0) {
-		ret = vol_rbd_children(roi.img, &kids, &n, err);
+		ret = image_clones(roi.img, &kids, &n, err);
 		if (ret < 0)
 			return ret;
 		clones = 0;
 		for (size_t i = 0; i < n; i++)
 			if (!kids[i].trash)
 				clones++;
-		vol_rbd_children_free(kids, n);
+		image_clones_free(kids, n);
 	}
 	o = img_record_to_json(&r, clones);
 	if (!o)

@@ -417,42 +417,6 @@ void vol_rbd_snaps_free(struct vol_snap *s, size_t n)
 	free(s);
 }
 
-int vol_rbd_children(rbd_image_t img, rbd_linked_image_spec_t **ret, size_t *ret_n,
-                     struct cairn_err *err)
-{
-	size_t max = LIST_MAX_START;
-	rbd_linked_image_spec_t *specs;
-	int r;
-
-	for (;;) {
-		specs = calloc(max, sizeof(*specs));
-		if (!specs)
-			return err_set(err, -ENOMEM, "out of memory");
-		/* on the head of the image: the children of every snapshot */
-		r = rbd_list_children3(img, specs, &max);
-		if (r != -ERANGE)
-			break;
-		free(specs);
-		if (max > LIST_MAX)
-			return err_set(err, -E2BIG, "too many clones");
-	}
-	if (r < 0) {
-		free(specs);
-		return err_set(err, r, "cannot list clones: %s", strerror(-r));
-	}
-	*ret = specs;
-	*ret_n = max;
-	return 0;
-}
-
-void vol_rbd_children_free(rbd_linked_image_spec_t *specs, size_t n)
-{
-	if (!specs)
-		return;
-	rbd_linked_image_spec_list_cleanup(specs, n);
-	free(specs);
-}
-
 int vol_rbd_snap_remove(struct cluster *c, const char *pool, const char *rbd_image,
                         const char *snap, struct cairn_err *err)
 {

@@ -96,7 +96,7 @@ static int snap_clones(rbd_image_t img, uint64_t snap_id, rbd_linked_image_spec_
 	r = rbd_snap_set_by_id(img, snap_id);
 	if (r < 0)
 		return r;
-	r = vol_rbd_children(img, ret, ret_n, &lerr);
+	r = image_clones(img, ret, ret_n, &lerr);
 	rbd_snap_set(img, NULL); /* back to the head */
 	return r;
 }
@@ -143,6 +143,14 @@ static int snap_name_of(rbd_image_t img, uint64_t snap_id, char ret[VOL_RBD_NAME
 	return r == -ERANGE ? -ENAMETOOLONG : r;
 }
 
+/* The rename failed, and its entry stays: the purge does the delete, so it is one (1). */
+static int hide_later(const char *volume, const char *snap, int r, const char *then)
+{
+	log_warn("snapshot '%s@%s' is hidden by the next purge pass: %s, then %s", volume, snap,
+	         strerror(-r), then);
+	return 1;
+}
+
 int vol_snap_hide(struct cluster *c, const char *volume, const char *snap, struct cairn_err *err)
 {
 	_cleanup_(vol_record_releasep) struct vol_record rec = {0};
@@ -173,7 +181,7 @@ int vol_snap_hide(struct cluster *c, const char *volume, const char *snap, struc
 		return err_set(err, r, "cannot list the clones of '%s@%s': %s", volume, snap,
 		               strerror(-r));
 	if (nkids == 0) {
-		vol_rbd_children_free(kids, nkids);
+		image_clones_free(kids, nkids);
 		return 0; /* nothing to wait for: the caller removes it */
 	}
 
@@ -201,15 +209,27 @@ int vol_snap_hide(struct cluster *c, const char *volume, const char *snap, struc
 	failpoint("snapshot.delete.recorded");
 
 	r = rbd_snap_rename(img, snap, h.hidden_name);
-	if (r < 0 && snap_name_of(img, h.snap_id, now) >= 0 && strcmp(now, h.hidden_name) == 0)
-		r = 0; /* a purge pass on another host finished it meanwhile */
+	if (r < 0) {
+		int q = snap_name_of(img, h.snap_id, now);
+
+		/* renamed after all (by a purge pass on another host, or the reply was lost), or
+		 * removed already: the delete happened */
+		if ((q >= 0 && strcmp(now, h.hidden_name) == 0) || q == -ENOENT)
+			r = 0;
+		/* whether it happened cannot be told */
+		else if (q < 0) {
+			r = hide_later(volume, snap, r, strerror(-q));
+			goto out;
+		}
+	}
 	if (r < 0) {
 		struct cairn_err lerr = {0};
 
+		if (dir_remove(c, DIR_SNAPSHOTS, NULL, id, &lerr) < 0) {
+			r = hide_later(volume, snap, r, lerr.msg); /* the entry stays */
+			goto out;
+		}
 		err_set(err, r, "cannot hide snapshot '%s@%s': %s", volume, snap, strerror(-r));
-		if (dir_remove(c, DIR_SNAPSHOTS, NULL, id, &lerr) < 0)
-			log_warn("the entry of snapshot '%s@%s' stays for the purge: %s", volume,
-			         snap, lerr.msg);
 		goto out;
 	}
 	failpoint("snapshot.delete.renamed");
@@ -219,7 +239,7 @@ int vol_snap_hide(struct cluster *c, const char *volume, const char *snap, struc
 	fix_clone_records(c, &h, kids, nkids);
 	r = 1;
 out:
-	vol_rbd_children_free(kids, nkids);
+	image_clones_free(kids, nkids);
 	return r;
 }
 
@@ -247,7 +267,7 @@ int vol_snap_clone_names(struct cluster *c, const char *volume, const char *snap
 		return err_set(err, r, "cannot list the clones of '%s@%s': %s", volume, snap,
 		               strerror(-r));
 	vol_children_names(c, kids, nkids, buf, len);
-	vol_rbd_children_free(kids, nkids);
+	image_clones_free(kids, nkids);
 	return 0;
 }
 
@@ -291,10 +311,10 @@ static int settle_one(struct cluster *c, const char *id, const char *text, struc
 		               h.rbd_image, h.hidden_name, strerror(-r));
 	if (nkids > 0) {
 		fix_clone_records(c, &h, kids, nkids);
-		vol_rbd_children_free(kids, nkids);
+		image_clones_free(kids, nkids);
 		return 0;
 	}
-	vol_rbd_children_free(kids, nkids);
+	image_clones_free(kids, nkids);
 	r = rbd_snap_remove2(img, h.hidden_name, RBD_SNAP_REMOVE_UNPROTECT, NULL, NULL);
 	if (r < 0 && r != -ENOENT)
 		return err_set(err, r, "cannot remove snapshot '%s/%s@%s': %s", h.pool, h.rbd_image,

@@ -198,12 +198,6 @@ int vol_rbd_snap_remove(struct cluster *c, const char *pool, const char *rbd_ima
 int vol_rbd_set_qos(rbd_image_t img, struct json_object *qos, const char *name,
                     struct cairn_err *err);
 
-/* Children of every snapshot of an open image (head). *ret is caller's to clean up with
- * rbd_linked_image_spec_list_cleanup + free. */
-int vol_rbd_children(rbd_image_t img, rbd_linked_image_spec_t **ret, size_t *ret_n,
-                     struct cairn_err *err);
-void vol_rbd_children_free(rbd_linked_image_spec_t *specs, size_t n);
-
 /* Every snapshot of an open image (all namespaces). Free with vol_rbd_snaps_free. */
 struct vol_snap {
 	uint64_t id;

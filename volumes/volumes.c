@@ -483,6 +483,18 @@ static bool parent_matches(const struct vol_parent *p, const char *want)
 	return p->snapshot[0] && strcmp(full, want) == 0;
 }
 
+/* Does the list with filter f (NULL: none) in pool (NULL: all) show volume r? */
+static bool list_wants(const struct vol_filter *f, const char *pool, const struct vol_record *r)
+{
+	if (r->status == VOL_STATUS_HIDDEN && !(f && f->include_hidden))
+		return false;
+	if (pool && strcmp(r->pool, pool) != 0)
+		return false;
+	if (f && f->label && !label_matches(r->labels, f->label))
+		return false;
+	return !(f && f->parent && !parent_matches(&r->parent, f->parent));
+}
+
 static int list_one(const char *id, const char *record, void *userdata)
 {
 	struct list_ctx *ctx = userdata;
@@ -494,13 +506,7 @@ static int list_one(const char *id, const char *record, void *userdata)
 		log_debug("volume record %s skipped: %s", id, lerr.msg);
 		return 0;
 	}
-	if (r.status == VOL_STATUS_HIDDEN && !(ctx->f && ctx->f->include_hidden))
-		return 0;
-	if (ctx->pool && strcmp(r.pool, ctx->pool) != 0)
-		return 0;
-	if (ctx->f && ctx->f->label && !label_matches(r.labels, ctx->f->label))
-		return 0;
-	if (ctx->f && ctx->f->parent && !parent_matches(&r.parent, ctx->f->parent))
+	if (!list_wants(ctx->f, ctx->pool, &r))
 		return 0;
 	o = vol_record_to_json(&r);
 	if (!o)
@@ -510,15 +516,6 @@ static int list_one(const char *id, const char *record, void *userdata)
 		return -ENOMEM;
 	}
 	return 0;
-}
-
-static int by_name(const void *a, const void *b)
-{
-	const struct json_object *const *x = a, *const *y = b;
-	const char *nx = json_get_string((struct json_object *)*x, "name");
-	const char *ny = json_get_string((struct json_object *)*y, "name");
-
-	return strcmp(nx ? nx : "", ny ? ny : "");
 }
 
 int vol_list(struct cluster *c, const struct vol_filter *filter, struct json_object **ret_array,
@@ -541,7 +538,7 @@ int vol_list(struct cluster *c, const struct vol_filter *filter, struct json_obj
 	r = dir_list(c, DIR_VOLUMES, list_one, &ctx, err);
 	if (r < 0)
 		return r;
-	json_object_array_sort(array, by_name);
+	json_object_array_sort(array, json_cmp_by_name);
 	*ret_array = TAKE_PTR(array);
 	return 0;
 }
@@ -637,13 +634,7 @@ static int builder_add_parsed(struct vol_list_builder *b, const char *id, const 
 		return 0;
 	}
 	b->parsed++;
-	if (r.status == VOL_STATUS_HIDDEN && !(b->f && b->f->include_hidden))
-		return 0;
-	if (b->pool && strcmp(r.pool, b->pool) != 0)
-		return 0;
-	if (b->f && b->f->label && !label_matches(r.labels, b->f->label))
-		return 0;
-	if (b->f && b->f->parent && !parent_matches(&r.parent, b->f->parent))
+	if (!list_wants(b->f, b->pool, &r))
 		return 0;
 	o = vol_record_to_json(&r);
 	if (!o)
@@ -913,7 +904,7 @@ static int show_live(struct cluster *c, const struct vol_record *rec, struct jso
 	kids_json = json_object_new_array();
 	if (!kids_json || json_add(out, "children", kids_json) < 0)
 		return err_set(err, -ENOMEM, "out of memory");
-	r = vol_rbd_children(roi.img, &kids, &nkids, err);
+	r = image_clones(roi.img, &kids, &nkids, err);
 	if (r < 0)
 		return r;
 	for (size_t i = 0; i < nkids && r >= 0; i++) {
@@ -931,7 +922,7 @@ static int show_live(struct cluster *c, const struct vol_record *rec, struct jso
 		    json_add_string(o, "rbd_image", kids[i].image_name) < 0)
 			r = err_set(err, -ENOMEM, "out of memory");
 	}
-	vol_rbd_children_free(kids, nkids);
+	image_clones_free(kids, nkids);
 	return r;
 }
 
@@ -1639,6 +1630,9 @@ int vol_update(struct cluster *c, const char *name, struct json_object *labels,
 
 /* ---- manage ----------------------------------------------------------------------------------- */
 
+#define MANAGE_LOCK_NAME  "cairn.manage"
+#define MANAGE_LOCK_LEASE 30 /* s: the lookup of the image's record and the insert of one */
+
 struct managed_ctx {
 	const char *pool, *rbd_image;
 	char name[NAME_MAX_LEN + 1];
@@ -1664,8 +1658,10 @@ int vol_manage(struct cluster *c, const char *name, const char *pool, const char
 {
 	_cleanup_(vol_record_releasep) struct vol_record r = {0};
 	_cleanup_(ro_image_close) struct ro_image roi = {0};
+	_cleanup_(lease_releasep) struct lease lock = {0};
 	_cleanup_(freep) char *text = NULL;
 	struct managed_ctx m = {0};
+	char oid[sizeof(lock.oid)];
 	const char *pname;
 	int ret;
 
@@ -1679,6 +1675,20 @@ int vol_manage(struct cluster *c, const char *name, const char *pool, const char
 	if (!rbd_image || !*rbd_image || strlen(rbd_image) >= VOL_RBD_NAME_MAX ||
 	    strchr(rbd_image, '/') || strchr(rbd_image, '@'))
 		return err_set(err, -EINVAL, "bad rbd image name '%s'", rbd_image ? rbd_image : "");
+	/* one manage of an image at a time, from any host: the check below and the record's
+	 * insert under a different name cannot interleave */
+	snprintf(oid, sizeof(oid), "lock.manage.%.56s/%.56s", pname, rbd_image); /* cut: shared */
+	ret = lease_init(c, &lock, oid, MANAGE_LOCK_NAME, "cairn manage", MANAGE_LOCK_LEASE, NULL,
+	                 err);
+	if (ret < 0)
+		return ret;
+	ret = lease_take_wait(&lock, MANAGE_LOCK_LEASE * 1000, true);
+	if (ret == -EBUSY)
+		return err_set(err, ret, "rbd image '%s/%s' is being managed by another request",
+		               pname, rbd_image);
+	if (ret < 0)
+		return err_set(err, ret, "cannot lock rbd image '%s/%s' to manage it: %s", pname,
+		               rbd_image, strerror(-ret));
 	m.pool = pname;
 	m.rbd_image = rbd_image;
 	ret = dir_list(c, DIR_VOLUMES, find_managed, &m, err);

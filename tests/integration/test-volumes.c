@@ -4,6 +4,7 @@
  * (rbd CLI, librbd): the truth is in the pools.
  */
 #include <errno.h>
+#include <endian.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <pthread.h>
@@ -547,6 +548,7 @@ static void test_name_conflict(void **state)
 struct racer {
 	struct fixture *fx;
 	const char *name;
+	const char *disk; /* manage this rbd image; NULL: create a volume */
 	pthread_barrier_t *start;
 	int result;
 	char msg[256];
@@ -564,27 +566,29 @@ static void *race(void *arg)
 	pthread_barrier_wait(r->start);
 	if (r->result < 0)
 		return NULL;
-	r->result = vol_create(c, &(struct vol_create_params){.name = r->name, .size = 4 * MiB}, &v,
-	                       &err);
+	if (r->disk)
+		r->result = vol_manage(c, r->name, NULL, r->disk, &v, &err);
+	else
+		r->result = vol_create(
+		        c, &(struct vol_create_params){.name = r->name, .size = 4 * MiB}, &v, &err);
 	snprintf(r->msg, sizeof(r->msg), "%s", err.msg);
 	json_object_put(v);
 	cluster_free(c);
 	return NULL;
 }
 
-static void test_create_race(void **state)
+/* Eight racers, each a daemon of its own: one wins, seven get -EEXIST. */
+static void run_race(struct fixture *fx, char names[8][NAME_MAX_LEN + 1], const char *disk)
 {
-	struct fixture *fx = *state;
 	struct racer racers[8];
 	pthread_t threads[8];
 	pthread_barrier_t start;
-	char n[NAME_MAX_LEN + 1];
-	int before = rbd_count(fx->conf.pools.volumes), won = 0, lost = 0;
+	int won = 0, lost = 0;
 
-	name(n, "race");
 	pthread_barrier_init(&start, NULL, 8);
 	for (int i = 0; i < 8; i++) {
-		racers[i] = (struct racer){.fx = fx, .name = n, .start = &start};
+		racers[i] =
+		        (struct racer){.fx = fx, .name = names[i], .disk = disk, .start = &start};
 		assert_int_equal(pthread_create(&threads[i], NULL, race, &racers[i]), 0);
 	}
 	for (int i = 0; i < 8; i++) {
@@ -599,8 +603,54 @@ static void test_create_race(void **state)
 	pthread_barrier_destroy(&start);
 	assert_int_equal(won, 1);
 	assert_int_equal(lost, 7);
+}
+
+static void test_create_race(void **state)
+{
+	struct fixture *fx = *state;
+	char n[8][NAME_MAX_LEN + 1];
+	int before = rbd_count(fx->conf.pools.volumes);
+
+	name(n[0], "race");
+	for (int i = 1; i < 8; i++)
+		memcpy(n[i], n[0], sizeof(n[0])); /* all for one name */
+	run_race(fx, n, NULL);
 	/* exactly one image in Ceph */
 	assert_int_equal(rbd_count(fx->conf.pools.volumes), before + 1);
+}
+
+struct count_image {
+	const char *rbd_image;
+	int n;
+};
+
+static int count_image(const char *id, const char *record, void *userdata)
+{
+	struct count_image *ci = userdata;
+	_cleanup_(json_putp) struct json_object *o = json_tokener_parse(record);
+	const char *image = o ? json_get_string(o, "rbd_image") : NULL;
+
+	ci->n += image && strcmp(image, ci->rbd_image) == 0;
+	return 0;
+}
+
+/* Eight managers of one rbd image under eight names: one record, the others refused. */
+static void test_manage_race(void **state)
+{
+	struct fixture *fx = *state;
+	struct cairn_err err = {0};
+	char n[8][NAME_MAX_LEN + 1], disk[NAME_MAX_LEN + 1];
+	struct count_image ci = {.rbd_image = disk};
+	rados_ioctx_t io;
+
+	name(disk, "mrace-disk");
+	assert_int_equal(cluster_ioctx(fx->c, POOL_ROLE_VOLUMES, &io, &err), 0);
+	assert_int_equal(rbd_create(io, disk, 4 * MiB, &(int){22}), 0);
+	for (int i = 0; i < 8; i++)
+		name(n[i], "mrace");
+	run_race(fx, n, disk);
+	assert_int_equal(dir_list(fx->c, DIR_VOLUMES, count_image, &ci, &err), 0);
+	assert_int_equal(ci.n, 1);
 }
 
 static void test_delete_trash_purge(void **state)
@@ -644,6 +694,94 @@ static void test_delete_trash_purge(void **state)
 	err_clear(&err);
 	assert_int_equal(vol_delete(fx->c, n, false, NULL, &err), -ENOENT);
 
+	assert_true(vol_purge(fx->c, &err) >= 1);
+	assert_int_equal(trash_count(fx->conf.pools.volumes), 0);
+}
+
+/* The trash entry of image id set to "moving" (expect: its state now), as librbd's move
+ * leaves it when an outage cuts it short after the image left the directory: a cls_rbd
+ * trash_state_set call (an encoded id string, the new state, the expected one). */
+static void trash_state_set(struct fixture *fx, const char *id, uint8_t state, uint8_t expect)
+{
+	char in[128];
+	uint32_t len = htole32((uint32_t)strlen(id));
+	size_t off = 0;
+	rados_ioctx_t io;
+	struct cairn_err err = {0};
+
+	assert_int_equal(cluster_ioctx(fx->c, POOL_ROLE_VOLUMES, &io, &err), 0);
+	memcpy(in, &len, 4);
+	off = 4;
+	memcpy(in + off, id, strlen(id));
+	off += strlen(id);
+	in[off++] = (char)state;
+	in[off++] = (char)expect;
+	assert_int_equal(rados_exec(io, "rbd_trash", "rbd", "trash_state_set", in, off, NULL, 0),
+	                 0);
+}
+
+#define TRASH_STATE_NORMAL 0
+#define TRASH_STATE_MOVING 1
+
+/* An image id of the pool's trash by name, or "" */
+static void trash_id_of(struct fixture *fx, const char *rbd_image, char id[64])
+{
+	rbd_trash_image_info_t e[64];
+	size_t n = 64;
+	rados_ioctx_t io;
+	struct cairn_err err = {0};
+
+	id[0] = '\0';
+	assert_int_equal(cluster_ioctx(fx->c, POOL_ROLE_VOLUMES, &io, &err), 0);
+	assert_true(rbd_trash_list(io, e, &n) >= 0);
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(e[i].name, rbd_image) == 0)
+			str_copy(id, 64, e[i].id);
+	rbd_trash_list_cleanup(e, n);
+}
+
+/*
+ * A move to the trash that an outage cut short leaves the entry "moving", which
+ * rbd_trash_remove refuses (-EUCLEAN): the delete that finds the image gone from the
+ * directory finishes the move, and so does the purge when the record went already.
+ */
+static void test_trash_move_cut_short(void **state)
+{
+	struct fixture *fx = *state;
+	struct cairn_err err = {0};
+	struct json_object *v;
+	char n[NAME_MAX_LEN + 1], n2[NAME_MAX_LEN + 1], img[128], img2[128], id[64];
+	rados_ioctx_t io;
+
+	assert_int_equal(cluster_ioctx(fx->c, POOL_ROLE_VOLUMES, &io, &err), 0);
+	assert_int_equal(trash_count(fx->conf.pools.volumes), 0);
+
+	/* the delete: its image moved to the trash, the move not finished */
+	name(n, "cutshort");
+	v = create_blank(fx, n, 8 * MiB);
+	str_copy(img, sizeof(img), json_get_string(v, "rbd_image"));
+	json_object_put(v);
+	assert_int_equal(rbd_trash_move(io, img, 0), 0);
+	trash_id_of(fx, img, id);
+	assert_true(id[0]);
+	trash_state_set(fx, id, TRASH_STATE_MOVING, TRASH_STATE_NORMAL);
+	assert_int_equal(rbd_trash_remove(io, id, false), -EUCLEAN);
+	assert_int_equal(vol_delete(fx->c, n, false, NULL, &err), 0);
+	assert_int_equal(vol_show(fx->c, n, &v, &err), -ENOENT);
+	err_clear(&err);
+	assert_true(vol_purge(fx->c, &err) >= 1);
+	assert_int_equal(trash_count(fx->conf.pools.volumes), 0);
+
+	/* the purge: a volume deleted, its trash entry left "moving" */
+	name(n2, "cutshort");
+	v = create_blank(fx, n2, 8 * MiB);
+	str_copy(img2, sizeof(img2), json_get_string(v, "rbd_image"));
+	json_object_put(v);
+	assert_int_equal(vol_delete(fx->c, n2, false, NULL, &err), 0);
+	trash_id_of(fx, img2, id);
+	assert_true(id[0]);
+	trash_state_set(fx, id, TRASH_STATE_MOVING, TRASH_STATE_NORMAL);
+	assert_int_equal(rbd_trash_remove(io, id, false), -EUCLEAN);
 	assert_true(vol_purge(fx->c, &err) >= 1);
 	assert_int_equal(trash_count(fx->conf.pools.volumes), 0);
 }
@@ -1298,6 +1436,7 @@ int main(int argc, char **argv)
 	        cmocka_unit_test(test_name_conflict),
 	        cmocka_unit_test(test_create_race),
 	        cmocka_unit_test(test_delete_trash_purge),
+	        cmocka_unit_test(test_trash_move_cut_short),
 	        cmocka_unit_test(test_delete_grouped),
 	        cmocka_unit_test(test_delete_parent_hidden_until_clone_goes),
 	        cmocka_unit_test(test_list_by_label),
@@ -1305,6 +1444,7 @@ int main(int argc, char **argv)
 	        cmocka_unit_test(test_rename),
 	        cmocka_unit_test(test_revert),
 	        cmocka_unit_test(test_manage_unmanage),
+	        cmocka_unit_test(test_manage_race),
 	        cmocka_unit_test(test_crash_at_every_step),
 	        cmocka_unit_test(test_reconcile),
 	};

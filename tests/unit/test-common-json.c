@@ -217,6 +217,27 @@ static void test_json_adders(void **state)
 	assert_null(json_get_string(o, "u"));
 }
 
+/* Sorted by "name", one without a name first (as ""). */
+static void test_json_cmp_by_name(void **state)
+{
+	struct json_object *a = json_tokener_parse(
+	        "[{\"name\":\"web2\"},{\"name\":\"Web\"},{\"id\":1},{\"name\":\"db\"}]");
+	const char *want[] = {NULL, "Web", "db", "web2"};
+
+	(void)state;
+	assert_non_null(a);
+	json_object_array_sort(a, json_cmp_by_name);
+	for (size_t i = 0; i < 4; i++) {
+		const char *n = json_get_string(json_object_array_get_idx(a, i), "name");
+
+		if (want[i])
+			assert_string_equal(n, want[i]);
+		else
+			assert_null(n);
+	}
+	json_object_put(a);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -231,6 +252,7 @@ int main(void)
 	        cmocka_unit_test(test_json_depth_limit),
 	        cmocka_unit_test(test_json_nul_in_body),
 	        cmocka_unit_test(test_json_adders),
+	        cmocka_unit_test(test_json_cmp_by_name),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
