@@ -183,8 +183,10 @@ void lease_release(struct lease *l, bool remove)
 		return;
 	l->held = false;
 	/* the object holds nothing but the lock: removing it while holding the lock releases
-	 * it and leaves no object behind (a waiting locker makes it anew) */
-	if (remove && rados_remove(l->io, l->oid) >= 0)
+	 * it and leaves no object behind (a waiting locker makes it anew). Renewed first, so
+	 * that a lease that ran out and went to another holder is not removed under it. */
+	if (remove && lease_lock(l, LIBRADOS_LOCK_FLAG_MAY_RENEW) >= 0 &&
+	    rados_remove(l->io, l->oid) >= 0)
 		return;
 	r = rados_unlock(l->io, l->oid, l->name, l->cookie);
 	if (r < 0 && r != -ENOENT)

@@ -97,6 +97,7 @@ static void test_runs_out_and_is_lost(void **state)
 {
 	struct fixture *f = *state;
 	struct cairn_err err = {0};
+	struct lease_holder h;
 	struct lease a, b;
 
 	lease_new(f, &a, 2);
@@ -110,6 +111,10 @@ static void test_runs_out_and_is_lost(void **state)
 	assert_int_equal(lease_take_wait(&b, 10000, false), 0);
 	assert_int_equal(lease_renew(&a, &err), -EBUSY);
 	assert_non_null(strstr(err.msg, "lost the lock"));
+	/* the one that lost it lets go without taking it from the new holder */
+	lease_release(&a, true);
+	assert_int_equal(lease_holder(&b, &h), 1);
+	assert_string_equal(h.cookie, b.cookie);
 	lease_release(&b, true);
 }
 
