@@ -267,6 +267,18 @@ const struct cairn_config *cluster_config(struct cluster *c)
 	return c->conf;
 }
 
+/*
+ * A write to a full pool (its quota reached, or the cluster full) fails at once with
+ * -EDQUOT or -ENOSPC (507) instead of waiting for space: without this an OSD whose map is
+ * newer than the client's drops the write, which then runs into rados_osd_op_timeout and
+ * makes cairnd take the cluster for unreachable. Deletes still go through: they free space.
+ * librbd keeps the flag in the io contexts it makes from these.
+ */
+static void ioctx_full_try(rados_ioctx_t io)
+{
+	rados_set_pool_full_try(io);
+}
+
 int cluster_ioctx_by_name(struct cluster *c, const char *pool, rados_ioctx_t *ret,
                           struct cairn_err *err)
 {
@@ -288,6 +300,7 @@ int cluster_ioctx_by_name(struct cluster *c, const char *pool, rados_ioctx_t *re
 		return err_set(err, r, "pool '%s' does not exist", pool);
 	if (r < 0)
 		return err_set(err, r, "cannot open pool '%s': %s", pool, strerror(-r));
+	ioctx_full_try(io);
 
 	pthread_mutex_lock(&c->lock);
 	for (size_t i = 0; i < c->n_by_name; i++)
@@ -400,6 +413,8 @@ static int backup_check_locked(struct cluster *c, struct cairn_err *err)
 			r = rados_ioctx_create(b->rados, pool, &io);
 			if (r < 0)
 				err_set(&e, r, "cannot open pool '%s': %s", pool, strerror(-r));
+			else
+				ioctx_full_try(io);
 		}
 		if (r < 0) {
 			struct cairn_err e2 = {0};
@@ -497,6 +512,7 @@ int cluster_state_ioctx(struct cluster *c, rados_ioctx_t *ret, struct cairn_err 
 		return err_set(err, r, "cannot open pool '%s' for cairn's state: %s", pool,
 		               strerror(-r));
 	rados_ioctx_set_namespace(io, STATE_NAMESPACE);
+	ioctx_full_try(io);
 
 	pthread_mutex_lock(&c->lock);
 	if (c->state_io) {

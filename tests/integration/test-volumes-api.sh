@@ -74,21 +74,64 @@ expect_status "the refused image does not exist" 404 GET /v1/images/toobig
 rbdc ls "$PREFIX-images" | sort >"$T/images.after"
 cmp -s "$T/images.before" "$T/images.after" && ok "nothing was made in the images pool" ||
 	not_ok "nothing was made in the images pool" "$(diff "$T/images.before" "$T/images.after")"
+
+# ---- a full pool: writes that add data get 507 at once, the rest goes on ----
 # The quota below what the pool holds makes the monitor flag the pool full a few seconds
-# later, and a write to a full pool waits (past osd_op_timeout: a 503). Lift the quota
-# only once the flag is there, then go on once it is gone, so that no write sees it.
+# later. cairn writes with "full try": an OSD answers EDQUOT rather than dropping the write
+# until the client's map catches up (which ran into osd_op_timeout, and one timeout made
+# cairnd answer 503 to everything). pool_full POOL waits for the flag, pool_unfull POOL
+# lifts the quota and waits until the flag is gone.
 pool_flags() {
-	ceph -c "$C" osd dump -f json | jq -r --arg p "$PREFIX-images" '.pools[] | select(.pool_name == $p) | .flags_names'
+	ceph -c "$C" osd dump -f json | jq -r --arg p "$1" '.pools[] | select(.pool_name == $p) | .flags_names'
 }
-for _ in $(seq 1 120); do
-	case $(pool_flags) in *full*) break ;; *) sleep 0.5 ;; esac
-done
-ceph -c "$C" osd pool set-quota "$PREFIX-images" max_bytes 0 >/dev/null 2>&1
-for _ in $(seq 1 120); do
-	flags=$(pool_flags)
-	case $flags in *full*) sleep 0.5 ;; *) break ;; esac
-done
-case $flags in *full*) bail "the images pool is still flagged full: $flags" ;; esac
+pool_full() {
+	ceph -c "$C" osd pool set-quota "$1" max_bytes $((8 << 20)) >/dev/null 2>&1
+	for _ in $(seq 1 120); do
+		case $(pool_flags "$1") in *full*) return 0 ;; *) sleep 0.5 ;; esac
+	done
+	bail "the monitor did not flag pool $1 full"
+}
+pool_unfull() {
+	local flags
+	ceph -c "$C" osd pool set-quota "$1" max_bytes 0 >/dev/null 2>&1
+	for _ in $(seq 1 120); do
+		flags=$(pool_flags "$1")
+		case $flags in *full*) sleep 0.5 ;; *) return 0 ;; esac
+	done
+	bail "pool $1 is still flagged full: $flags"
+}
+reachable() { # description
+	api GET /v1/health
+	jq_check "$1" '.cluster.reachable == true'
+}
+pool_full "$PREFIX-images"
+# a clone writes nothing but its link into the parent's pool
+expect_status "with the images pool full, a clone of its image is made at once" 201 POST /v1/volumes \
+	'{"name":"fullclone","image":"golden"}'
+reachable "cairnd still takes the cluster for reachable"
+pool_unfull "$PREFIX-images"
+api DELETE /v1/volumes/fullclone
+api GET "/v1/operations/$(printf '%s' "$BODY_OUT" | jq -r .id)/wait?timeout=60"
+jq_check "the clone is deleted again" '.status == "succeeded"'
+
+# the volumes pool holds cairn's records too (16 MiB of data in it, over the quota)
+api POST /v1/volumes '{"name":"filler","size":"64M"}'
+rbdc bench --io-type write --io-total 16M "$PREFIX-volumes/$(printf '%s' "$BODY_OUT" | jq -r .rbd_image)" >/dev/null 2>&1
+rbdc ls "$PREFIX-volumes" | sort >"$T/vols.before"
+pool_full "$PREFIX-volumes"
+api POST /v1/volumes '{"name":"nospace","size":"8M"}'
+jq_check "with the volumes pool full, a new volume is a 507 naming the pool" \
+	".error.code == 507 and .error.reason == \"insufficient_storage\" and (.error.message | contains(\"$PREFIX-volumes\"))"
+expect_status "and reads go on: the volume list" 200 GET /v1/volumes
+reachable "cairnd still takes the cluster for reachable with its state pool full"
+pool_unfull "$PREFIX-volumes"
+expect_status "the refused volume does not exist" 404 GET /v1/volumes/nospace
+rbdc ls "$PREFIX-volumes" | sort >"$T/vols.after"
+cmp -s "$T/vols.before" "$T/vols.after" && ok "the refused volume made no RBD image" ||
+	not_ok "the refused volume made no RBD image" "$(diff "$T/vols.before" "$T/vols.after")"
+api DELETE /v1/volumes/filler
+api GET "/v1/operations/$(printf '%s' "$BODY_OUT" | jq -r .id)/wait?timeout=60"
+jq_check "the filler volume is deleted again" '.status == "succeeded"'
 
 # ---- volumes as clones ----
 t0=$(date +%s%N)
